@@ -1,0 +1,78 @@
+//! `App`: everything a request may need, built once at start. `AppState(Arc<App>)` is the one
+//! piece of shared state; tests build an `App` with their own parts through [`AppBuilder`].
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::auth::{Auth, PasswordHasher, TokenKeys};
+use crate::config::Config;
+use crate::limits::{Limits, MemoryLimiter, RateLimiter};
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub auth: Auth,
+    pub limits: Limits,
+    pub metrics: Metrics,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl App {
+    /// The production wiring: connect and migrate the database, load (or create) signing keys.
+    pub async fn from_config(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        let store = Store::connect(&config.database_url()).await.context("connecting to the database")?;
+        store.migrate().await.context("running migrations")?;
+        let keys = TokenKeys::load_or_generate(&config.keys_dir(), &config.auth)?;
+        AppBuilder::new(config, store, keys).build()
+    }
+}
+
+/// Builds an [`App`] from its parts; anything not given gets the default implementation.
+pub struct AppBuilder {
+    config: Config,
+    store: Store,
+    keys: TokenKeys,
+    limiter: Option<Box<dyn RateLimiter>>,
+}
+
+impl AppBuilder {
+    pub fn new(config: Config, store: Store, keys: TokenKeys) -> Self {
+        Self { config, store, keys, limiter: None }
+    }
+
+    pub fn limiter(mut self, limiter: Box<dyn RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    pub fn build(self) -> anyhow::Result<App> {
+        let Self { config, store, keys, limiter } = self;
+        let hasher = PasswordHasher::new(&config.auth)?;
+        let auth = Auth::new(
+            store.clone(),
+            hasher,
+            keys,
+            Duration::from_secs(config.auth.session_cache_secs),
+            Duration::from_secs(config.auth.refresh_ttl_days * 24 * 3600),
+        );
+        let limits = Limits::new(&config.limits, limiter.unwrap_or_else(|| Box::new(MemoryLimiter::default())));
+        Ok(App { config, store, auth, limits, metrics: Metrics::new() })
+    }
+}

@@ -1,0 +1,174 @@
+//! The register and login use cases, shared by the JSON API and the OAuth token endpoint.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::{ClientInfo, TokenPair};
+use crate::app::App;
+use crate::domain::{Email, Gender, Identifier, NewPassword, Phone, User, Username};
+use crate::error::{AppError, FieldErrors};
+use crate::store::NewUser;
+
+/// A registration as received, before validation.
+#[derive(Debug, Default, Clone)]
+pub struct Registration {
+    pub identifier: String,
+    pub password: String,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub gender: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown identifier or wrong password: one answer for both.
+    #[error("identifier or password is incorrect")]
+    InvalidCredentials,
+    #[error("the account is disabled")]
+    Disabled,
+    #[error("too many failed attempts")]
+    RateLimited(Duration),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub const NAME_MAX: usize = 64;
+
+/// A first or last name: trimmed, at most 64 characters, no control characters; blank is none.
+pub fn parse_name(raw: Option<&str>) -> Result<Option<String>, String> {
+    let Some(name) = raw.map(str::trim).filter(|n| !n.is_empty()) else { return Ok(None) };
+    if name.chars().count() > NAME_MAX {
+        return Err(format!("must be at most {NAME_MAX} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters".to_owned());
+    }
+    Ok(Some(name.to_owned()))
+}
+
+impl App {
+    /// Validates every field (reporting all problems at once), creates the account and opens its
+    /// first session.
+    pub async fn register(&self, input: Registration, client: &ClientInfo) -> Result<(User, TokenPair), AppError> {
+        let limits = &self.limits;
+        limits.limiter.acquire(limits.register, &client.ip.to_string()).await.map_err(AppError::RateLimited)?;
+
+        let mut errors = FieldErrors::new();
+        let mut check = |field: &str, result: Result<(), String>| {
+            if let Err(message) = result {
+                errors.entry(field.to_owned()).or_insert(message);
+            }
+        };
+        let identifier = Identifier::parse(&input.identifier);
+        check("identifier", identifier.as_ref().map(|_| ()).map_err(Clone::clone));
+        let mut username = input.username.as_deref().map(Username::parse).transpose();
+        let mut email = input.email.as_deref().map(Email::parse).transpose();
+        let mut phone = input.phone.as_deref().map(Phone::parse).transpose();
+        // The identifier fills its own field; a different value given for that field is a conflict.
+        match &identifier {
+            Ok(Identifier::Username(u)) => merge(&mut username, u.clone(), Username::key),
+            Ok(Identifier::Email(e)) => merge(&mut email, e.clone(), |e| e.as_str().to_owned()),
+            Ok(Identifier::Phone(p)) => merge(&mut phone, p.clone(), |p| p.as_str().to_owned()),
+            Err(_) => {}
+        }
+        check("username", username.as_ref().map(|_| ()).map_err(Clone::clone));
+        check("email", email.as_ref().map(|_| ()).map_err(Clone::clone));
+        check("phone", phone.as_ref().map(|_| ()).map_err(Clone::clone));
+        let first_name = parse_name(input.first_name.as_deref());
+        check("first_name", first_name.as_ref().map(|_| ()).map_err(Clone::clone));
+        let last_name = parse_name(input.last_name.as_deref());
+        check("last_name", last_name.as_ref().map(|_| ()).map_err(Clone::clone));
+        let gender = input.gender.as_deref().map(Gender::parse).transpose();
+        check("gender", gender.as_ref().map(|_| ()).map_err(Clone::clone));
+        let own: Vec<String> = [
+            username.as_ref().ok().and_then(|u| u.as_ref().map(|u| u.as_str().to_owned())),
+            email.as_ref().ok().and_then(|e| e.as_ref().map(|e| e.as_str().to_owned())),
+            phone.as_ref().ok().and_then(|p| p.as_ref().map(|p| p.as_str().to_owned())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let own: Vec<&str> = own.iter().map(String::as_str).collect();
+        let password = NewPassword::parse(&input.password, &own);
+        check("password", password.as_ref().map(|_| ()).map_err(Clone::clone));
+        let (Ok(username), Ok(email), Ok(phone), Ok(first_name), Ok(last_name), Ok(gender), Ok(password)) =
+            (username, email, phone, first_name, last_name, gender, password)
+        else {
+            return Err(AppError::invalid_fields(errors));
+        };
+        if !errors.is_empty() {
+            return Err(AppError::invalid_fields(errors));
+        }
+
+        let password_hash = self.auth.hasher.hash(password.expose()).await?;
+        let new = NewUser {
+            username,
+            email,
+            phone,
+            first_name,
+            last_name,
+            gender: gender.unwrap_or_default(),
+            password_hash,
+            is_admin: false,
+        };
+        let user = self.store.create_user(new, None).await?;
+        let pair = self.auth.open_session(user.id, client).await?;
+        tracing::info!(user_id = %user.id, "account registered");
+        Ok((user, pair))
+    }
+
+    /// Checks credentials and opens a session. Unknown accounts cost a full hash verification,
+    /// so the two failures cannot be told apart by timing either.
+    pub async fn login(
+        &self,
+        identifier: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<(User, TokenPair), LoginError> {
+        let parsed = Identifier::parse(identifier).ok();
+        let account_key = match &parsed {
+            Some(id) => id.key(),
+            None => identifier.trim().to_lowercase().chars().take(256).collect(),
+        };
+        let ip = client.ip.to_string();
+        let per_account = format!("{account_key}|{ip}");
+        let limits = &self.limits;
+        limits.limiter.check(limits.login_per_account, &per_account).await.map_err(LoginError::RateLimited)?;
+        limits.limiter.check(limits.login_per_address, &ip).await.map_err(LoginError::RateLimited)?;
+
+        let found = match &parsed {
+            Some(id) => self.store.find_login(id).await.map_err(anyhow::Error::from)?,
+            None => None,
+        };
+        let (user, hash) = found.map_or((None, None), |(user, hash)| (Some(user), Some(hash)));
+        if !self.auth.hasher.verify(password, hash.as_deref()).await? {
+            limits.limiter.record(limits.login_per_account, &per_account).await;
+            limits.limiter.record(limits.login_per_address, &ip).await;
+            return Err(LoginError::InvalidCredentials);
+        }
+        let Some(user) = user.filter(|u| u.is_active) else { return Err(LoginError::Disabled) };
+        let pair = self.auth.open_session(user.id, client).await?;
+        Ok((user, pair))
+    }
+
+    /// The account behind a principal (gone if deleted meanwhile).
+    pub async fn current_user(&self, user_id: Uuid) -> Result<User, AppError> {
+        self.store
+            .user(user_id)
+            .await?
+            .ok_or_else(|| AppError::unauthorized("session_revoked", "the account no longer exists"))
+    }
+}
+
+/// Puts the identifier's value into its field, or marks the field as conflicting with it.
+fn merge<T: Clone>(field: &mut Result<Option<T>, String>, from_identifier: T, key: impl Fn(&T) -> String) {
+    *field = match std::mem::replace(field, Ok(None)) {
+        Ok(Some(given)) if key(&given) != key(&from_identifier) => Err("differs from the identifier".to_owned()),
+        Err(message) => Err(message),
+        _ => Ok(Some(from_identifier)),
+    };
+}

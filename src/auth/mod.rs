@@ -1,0 +1,188 @@
+//! Authentication: passwords, tokens, and sessions with immediate revocation.
+//!
+//! An access token is a short-lived EdDSA JWT naming its user (`sub`) and session (`sid`). Its
+//! signature is checked statelessly; its session is checked on every request against a small
+//! in-process cache that revocation invalidates explicitly, so logout takes effect at once
+//! without a database round trip per request. The cache is keyed by session so that a
+//! cross-instance bus can drive the same invalidation on every instance.
+
+pub mod accounts;
+mod extract;
+pub mod password;
+pub mod tokens;
+
+use std::time::Duration;
+
+use moka::sync::Cache;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use extract::{AuthUser, ClientInfo};
+pub use password::PasswordHasher;
+pub use tokens::{TokenError, TokenKeys};
+
+use crate::store::{NewSession, Rotation, Store};
+
+/// What a successful login, registration or refresh hands out.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: String,
+}
+
+/// Why a request's credentials were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    Missing,
+    Token(TokenError),
+    /// Signature fine, but the session was revoked or the account deleted or disabled.
+    SessionEnded,
+}
+
+impl AuthFailure {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Missing => "missing_token",
+            Self::Token(err) => err.reason(),
+            Self::SessionEnded => "session_revoked",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Missing => "an access token is required (Authorization: Bearer …)",
+            Self::Token(TokenError::Expired) => "the access token has expired; refresh it",
+            Self::Token(TokenError::Invalid) => "the access token is invalid",
+            Self::SessionEnded => "the session has ended; log in again",
+        }
+    }
+}
+
+/// The refresh outcomes a client can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshFailure {
+    Invalid,
+    Reused,
+}
+
+/// Who is calling: the checked `sub` and `sid` of a live session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+}
+
+pub struct Auth {
+    store: Store,
+    pub hasher: PasswordHasher,
+    pub keys: TokenKeys,
+    /// session id → owner while live, `None` once known dead.
+    sessions: Cache<Uuid, Option<Uuid>>,
+    refresh_ttl: Duration,
+}
+
+impl Auth {
+    pub fn new(
+        store: Store,
+        hasher: PasswordHasher,
+        keys: TokenKeys,
+        cache_ttl: Duration,
+        refresh_ttl: Duration,
+    ) -> Self {
+        let sessions = Cache::builder().max_capacity(1_000_000).time_to_live(cache_ttl).build();
+        Self { store, hasher, keys, sessions, refresh_ttl }
+    }
+
+    fn refresh_expiry(&self) -> OffsetDateTime {
+        crate::store::now() + self.refresh_ttl
+    }
+
+    /// Opens a session for `user_id` and returns its first token pair.
+    pub async fn open_session(&self, user_id: Uuid, client: &ClientInfo) -> anyhow::Result<TokenPair> {
+        let refresh_token = tokens::new_refresh_token()?;
+        let session = self
+            .store
+            .create_session(NewSession {
+                user_id,
+                user_agent: client.user_agent.clone(),
+                ip: Some(client.ip.to_string()),
+                refresh_hash: tokens::refresh_token_hash(&refresh_token),
+                expires_at: self.refresh_expiry(),
+            })
+            .await?;
+        self.sessions.insert(session.id, Some(user_id));
+        self.pair(user_id, session.id, refresh_token)
+    }
+
+    /// Rotates a refresh token into a new pair. A replayed (already rotated) token ends its
+    /// session for every holder.
+    pub async fn refresh(&self, refresh_token: &str) -> anyhow::Result<Result<TokenPair, RefreshFailure>> {
+        let next = tokens::new_refresh_token()?;
+        let old_hash = tokens::refresh_token_hash(refresh_token);
+        let new_hash = tokens::refresh_token_hash(&next);
+        match self.store.rotate_refresh_token(&old_hash, new_hash, self.refresh_expiry()).await? {
+            Rotation::Rotated { session_id, user_id } => Ok(Ok(self.pair(user_id, session_id, next)?)),
+            Rotation::Reused { session_id, user_id } => {
+                tracing::warn!(%session_id, %user_id, "refresh token reused; session revoked");
+                self.forget_session(session_id);
+                Ok(Err(RefreshFailure::Reused))
+            }
+            Rotation::Invalid => Ok(Err(RefreshFailure::Invalid)),
+        }
+    }
+
+    fn pair(&self, user_id: Uuid, session_id: Uuid, refresh_token: String) -> anyhow::Result<TokenPair> {
+        Ok(TokenPair {
+            user_id,
+            session_id,
+            access_token: self.keys.issue(user_id, session_id)?,
+            expires_in: self.keys.access_ttl_secs(),
+            refresh_token,
+        })
+    }
+
+    /// Checks a bearer token: signature and lifetime, then that its session is still live.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthFailure> {
+        let claims = self.keys.verify(token).map_err(AuthFailure::Token)?;
+        let owner = match self.sessions.get(&claims.sid) {
+            Some(cached) => cached,
+            None => {
+                let owner = self.store.live_session_owner(claims.sid).await.map_err(|err| {
+                    tracing::error!(error = %err, "session check failed");
+                    AuthFailure::SessionEnded
+                })?;
+                self.sessions.insert(claims.sid, owner);
+                owner
+            }
+        };
+        match owner {
+            Some(user_id) if user_id == claims.sub => Ok(Principal { user_id, session_id: claims.sid }),
+            _ => Err(AuthFailure::SessionEnded),
+        }
+    }
+
+    /// Ends a session: its refresh tokens die with the row, its access tokens at the next request.
+    pub async fn revoke_session(
+        &self,
+        session_id: Uuid,
+        actor: Option<Uuid>,
+        action: &'static str,
+    ) -> anyhow::Result<bool> {
+        let existed = self.store.delete_session(session_id, actor, action).await?.is_some();
+        self.forget_session(session_id);
+        Ok(existed)
+    }
+
+    /// Drops a session from this instance's cache; a cross-instance bus calls this on every node.
+    pub fn forget_session(&self, session_id: Uuid) {
+        self.sessions.insert(session_id, None);
+    }
+
+    /// The session a refresh token belongs to, whether live or already rotated.
+    pub async fn session_of_refresh_token(&self, refresh_token: &str) -> anyhow::Result<Option<Uuid>> {
+        Ok(self.store.session_of_refresh_token(&tokens::refresh_token_hash(refresh_token)).await?)
+    }
+}

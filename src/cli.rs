@@ -1,0 +1,132 @@
+//! The command line: `serve` (the default), `migrate`, `openapi` and `create-admin`.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::app::{App, AppState};
+use crate::config::Config;
+use crate::domain::{Email, NewPassword, Username};
+use crate::store::{NewUser, Store};
+
+#[derive(Debug, Parser)]
+#[command(name = "parlor", version, about = "Self-hosted user service and messenger back end")]
+pub struct Cli {
+    /// TOML configuration file; `PARLOR_*` environment variables override it.
+    #[arg(long, env = "PARLOR_CONFIG", default_value = "parlor.toml", global = true)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Create an administrator. The password is read from PARLOR_ADMIN_PASSWORD or standard input.
+    CreateAdmin {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Openapi => {
+            let json = crate::http::openapi().to_pretty_json().context("rendering the OpenAPI document")?;
+            writeln!(std::io::stdout().lock(), "{json}")?;
+            Ok(())
+        }
+        Command::Serve => serve(Config::load(&cli.config)?).await,
+        Command::Migrate => {
+            let config = Config::load(&cli.config)?;
+            std::fs::create_dir_all(&config.data_dir)?;
+            let store = Store::connect(&config.database_url()).await?;
+            store.migrate().await?;
+            writeln!(std::io::stderr(), "migrations applied ({})", store.backend())?;
+            Ok(())
+        }
+        Command::CreateAdmin { username, email } => {
+            create_admin(Config::load(&cli.config)?, &username, email.as_deref()).await
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let _log_guard = crate::telemetry::init(&config.log, &config.logs_dir())?;
+    let app = App::from_config(config).await?;
+    let bind = app.config.bind;
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        database = app.store.backend(),
+        public_url = %app.config.public_url(),
+        "parlor is listening"
+    );
+    let router = crate::http::router(AppState(Arc::new(app)));
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("parlor stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+}
+
+async fn create_admin(config: Config, username: &str, email: Option<&str>) -> anyhow::Result<()> {
+    let username = Username::parse(username).map_err(|e| anyhow::anyhow!("username {e}"))?;
+    let email = email.map(Email::parse).transpose().map_err(|e| anyhow::anyhow!("email {e}"))?;
+    let password = match std::env::var("PARLOR_ADMIN_PASSWORD") {
+        Ok(password) => password,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    if password.is_empty() {
+        bail!("no password: set PARLOR_ADMIN_PASSWORD or pipe it on standard input");
+    }
+    let password = NewPassword::parse(&password, &[username.as_str()]).map_err(|e| anyhow::anyhow!("password {e}"))?;
+    let app = App::from_config(config).await?;
+    let password_hash = app.auth.hasher.hash(password.expose()).await?;
+    let new = NewUser {
+        username: Some(username),
+        email,
+        phone: None,
+        first_name: None,
+        last_name: None,
+        gender: Default::default(),
+        password_hash,
+        is_admin: true,
+    };
+    let user = app.store.create_user(new, None).await?;
+    writeln!(std::io::stderr(), "administrator created: {}", user.id)?;
+    Ok(())
+}

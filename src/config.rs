@@ -1,0 +1,281 @@
+//! Typed settings: built-in defaults, then `parlor.toml`, then `PARLOR_*` environment variables.
+//!
+//! Nested keys use a double underscore in the environment: `[auth] access_ttl_secs` is
+//! `PARLOR_AUTH__ACCESS_TTL_SECS`. URLs that may carry passwords are [`SecretString`]s, so the
+//! `Debug` output of a `Config` never shows them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Argon2id floor: OWASP's minimum for argon2id (m = 19 MiB, t = 2, p = 1).
+pub const ARGON2_MIN_MEMORY_KIB: u32 = 19 * 1024;
+pub const ARGON2_MIN_ITERATIONS: u32 = 2;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Where the SQLite file, signing keys, logs, media and outbox live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: `sqlite://<data_dir>/parlor.db`.
+    pub database_url: Option<SecretString>,
+    /// Redis for the cross-instance bus and shared limits; unset: in-process.
+    pub redis_url: Option<SecretString>,
+    /// Local media directory; default `<data_dir>/media`.
+    pub media_dir: Option<PathBuf>,
+    /// Base of absolute URLs, e.g. `https://chat.example.com`; default `http://<bind>`.
+    pub public_url: Option<String>,
+    /// SMTP server for outgoing mail; unset: mail is written to `<data_dir>/outbox/`.
+    pub smtp_url: Option<SecretString>,
+    /// Log filter for stdout and the JSON log file (`tracing` env-filter syntax).
+    pub log: String,
+    /// Trust the last `X-Forwarded-For` hop as the client address (only behind your own proxy).
+    pub trust_forwarded_for: bool,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// Lifetime of access tokens (JWT), seconds.
+    pub access_ttl_secs: u64,
+    /// Lifetime of a session (and so of its refresh tokens) without being refreshed, days.
+    pub refresh_ttl_days: u64,
+    /// `iss` claim written and required.
+    pub issuer: String,
+    /// `aud` claim written and required.
+    pub audience: String,
+    /// Directory of Ed25519 signing keys (PKCS#8 PEM); default `<data_dir>/keys`.
+    pub keys_dir: Option<PathBuf>,
+    /// Argon2id memory cost, KiB.
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations.
+    pub argon2_iterations: u32,
+    /// Argon2id lanes.
+    pub argon2_parallelism: u32,
+    /// How long a session check stays cached in-process, seconds; revocation invalidates at once.
+    pub session_cache_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Largest JSON body accepted, bytes.
+    pub json_body_bytes: usize,
+    /// Failed logins for one account from one address before 429.
+    pub login_failures_per_account: u32,
+    /// Failed logins from one address, all accounts together, before 429.
+    pub login_failures_per_address: u32,
+    /// Window of both login failure limits, seconds.
+    pub login_window_secs: u64,
+    /// Registrations from one address per hour.
+    pub registrations_per_hour: u32,
+    /// Token refreshes from one address per hour.
+    pub refreshes_per_hour: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            redis_url: None,
+            media_dir: None,
+            public_url: None,
+            smtp_url: None,
+            log: "info".to_owned(),
+            trust_forwarded_for: false,
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_days: 30,
+            issuer: "parlor".to_owned(),
+            audience: "parlor".to_owned(),
+            keys_dir: None,
+            argon2_memory_kib: ARGON2_MIN_MEMORY_KIB,
+            argon2_iterations: ARGON2_MIN_ITERATIONS,
+            argon2_parallelism: 1,
+            session_cache_secs: 30,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            json_body_bytes: 64 * 1024,
+            login_failures_per_account: 10,
+            login_failures_per_address: 100,
+            login_window_secs: 15 * 60,
+            registrations_per_hour: 200,
+            refreshes_per_hour: 1000,
+        }
+    }
+}
+
+/// A configuration problem, always naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Defaults → the TOML file (if it exists) → `PARLOR_*` environment, then validated.
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        let config: Config = Figment::new()
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("PARLOR_").split("__").ignore(&["config", "test_database_url", "test_redis_url"]))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("`{key}` {why}")));
+        if let Some(url) = &self.database_url {
+            let url = url.expose_secret();
+            if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return bad("database_url", "must start with sqlite: or postgres://");
+            }
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return bad("public_url", "must be an http:// or https:// URL");
+        }
+        let auth = &self.auth;
+        if !(60..=24 * 3600).contains(&auth.access_ttl_secs) {
+            return bad("auth.access_ttl_secs", "must be between 60 and 86400");
+        }
+        if !(1..=365).contains(&auth.refresh_ttl_days) {
+            return bad("auth.refresh_ttl_days", "must be between 1 and 365");
+        }
+        if auth.argon2_memory_kib < ARGON2_MIN_MEMORY_KIB {
+            return bad("auth.argon2_memory_kib", "must be at least 19456 (OWASP minimum)");
+        }
+        if auth.argon2_iterations < ARGON2_MIN_ITERATIONS {
+            return bad("auth.argon2_iterations", "must be at least 2 (OWASP minimum)");
+        }
+        if !(1..=16).contains(&auth.argon2_parallelism) {
+            return bad("auth.argon2_parallelism", "must be between 1 and 16");
+        }
+        if auth.issuer.is_empty() || auth.audience.is_empty() {
+            return bad("auth.issuer", "and `auth.audience` must not be empty");
+        }
+        if auth.session_cache_secs > 300 {
+            return bad("auth.session_cache_secs", "must be at most 300");
+        }
+        let limits = &self.limits;
+        if !(1024..=16 * 1024 * 1024).contains(&limits.json_body_bytes) {
+            return bad("limits.json_body_bytes", "must be between 1024 and 16777216");
+        }
+        for (key, value) in [
+            ("limits.login_failures_per_account", limits.login_failures_per_account),
+            ("limits.login_failures_per_address", limits.login_failures_per_address),
+            ("limits.registrations_per_hour", limits.registrations_per_hour),
+            ("limits.refreshes_per_hour", limits.refreshes_per_hour),
+        ] {
+            if value == 0 {
+                return bad(key, "must be at least 1");
+            }
+        }
+        if limits.login_window_secs == 0 {
+            return bad("limits.login_window_secs", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("parlor.db").display()),
+        }
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.auth.keys_dir.clone().unwrap_or_else(|| self.data_dir.join("keys"))
+    }
+
+    pub fn logs_dir(&self) -> PathBuf {
+        self.data_dir.join("logs")
+    }
+
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.bind),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_point_into_the_data_dir() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database_url(), "sqlite://./data/parlor.db?mode=rwc");
+        assert_eq!(config.keys_dir(), PathBuf::from("./data/keys"));
+    }
+
+    #[test]
+    fn a_weak_argon2_setting_is_refused_naming_the_key() {
+        let mut config = Config::default();
+        config.auth.argon2_memory_kib = 4096;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("auth.argon2_memory_kib"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_database_scheme_is_refused_naming_the_key() {
+        let config = Config { database_url: Some("mysql://x".into()), ..Config::default() };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("database_url"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_appear_in_debug_output() {
+        let config = Config {
+            database_url: Some("postgres://parlor:hunter2@db/parlor".into()),
+            smtp_url: Some("smtp://mail:s3cret@mx".into()),
+            ..Config::default()
+        };
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2") && !printed.contains("s3cret"), "{printed}");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's own Jail API
+    fn environment_overrides_file_and_bad_values_name_their_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("parlor.toml", "bind = \"127.0.0.1:9000\"\n[auth]\naccess_ttl_secs = 600\n")?;
+            jail.set_env("PARLOR_BIND", "127.0.0.1:9001");
+            let config = Config::load(Path::new("parlor.toml")).map_err(|e| e.to_string())?;
+            assert_eq!(config.bind.port(), 9001);
+            assert_eq!(config.auth.access_ttl_secs, 600);
+
+            jail.set_env("PARLOR_AUTH__ACCESS_TTL_SECS", "soon");
+            let err = Config::load(Path::new("parlor.toml")).unwrap_err().to_string();
+            assert!(err.to_lowercase().contains("access_ttl_secs"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,9 @@
+//! Validated newtypes and product rules, with no I/O: parsed once at the edge, trusted inside.
+
+pub mod identifier;
+pub mod password;
+pub mod user;
+
+pub use identifier::{Email, Identifier, Phone, Username};
+pub use password::NewPassword;
+pub use user::{Gender, User};

@@ -1,0 +1,207 @@
+//! The one error type of the HTTP API and the JSend envelope it renders into.
+//!
+//! Every `/api/v1` response is JSend: `success` for 2xx, `fail` (field-keyed, or `message` +
+//! `reason`) for 4xx, `error` for 5xx with no internals. Handlers return `Result<_, AppError>`
+//! and never build an envelope by hand.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+/// Field name → message, as in `{"password": "must be at least 8 characters"}`.
+pub type FieldErrors = BTreeMap<String, String>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A 4xx with a stable `reason` for programs and a `message` for people.
+    #[error("{status}: {reason}")]
+    Fail { status: StatusCode, reason: &'static str, message: Cow<'static, str> },
+    /// A 4xx whose data is keyed by the offending field names (422 validation, 409 conflicts).
+    #[error("{status}: invalid fields {fields:?}")]
+    Fields { status: StatusCode, fields: FieldErrors },
+    /// 429 with `Retry-After`.
+    #[error("rate limited for {0:?}")]
+    RateLimited(Duration),
+    /// A dependency (database, bus, storage) is down: 503.
+    #[error("unavailable: {0}")]
+    Unavailable(&'static str),
+    /// Anything unexpected: logged in full, answered as a bare 500.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn fail(status: StatusCode, reason: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::Fail { status, reason, message: message.into() }
+    }
+
+    pub fn bad_request(reason: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::fail(StatusCode::BAD_REQUEST, reason, message)
+    }
+
+    pub fn unauthorized(reason: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::fail(StatusCode::UNAUTHORIZED, reason, message)
+    }
+
+    pub fn forbidden(reason: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::fail(StatusCode::FORBIDDEN, reason, message)
+    }
+
+    pub fn not_found(reason: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::fail(StatusCode::NOT_FOUND, reason, message)
+    }
+
+    /// 422 for one field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::invalid_fields(FieldErrors::from([(field.to_owned(), message.into())]))
+    }
+
+    /// 422 for several fields at once, so a form can show every problem in one round trip.
+    pub fn invalid_fields(fields: FieldErrors) -> Self {
+        Self::Fields { status: StatusCode::UNPROCESSABLE_ENTITY, fields }
+    }
+
+    /// 409: the value of `field` belongs to someone else.
+    pub fn taken(field: &str) -> Self {
+        Self::Fields {
+            status: StatusCode::CONFLICT,
+            fields: FieldErrors::from([(field.to_owned(), "is already taken".to_owned())]),
+        }
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Fail { status, .. } | Self::Fields { status, .. } => *status,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match self {
+            Self::Fail { reason, message, .. } => {
+                let mut response = fail(status, json!({ "message": message, "reason": reason }));
+                if status == StatusCode::UNAUTHORIZED {
+                    response.headers_mut().insert(header::WWW_AUTHENTICATE, www_authenticate(reason));
+                }
+                response
+            }
+            Self::Fields { fields, .. } => fail(status, json!(fields)),
+            Self::RateLimited(retry_after) => {
+                let secs = retry_after.as_secs().max(1);
+                let mut response = fail(
+                    status,
+                    json!({
+                        "message": format!("too many requests; try again in {secs} s"),
+                        "reason": "rate_limited",
+                    }),
+                );
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                response
+            }
+            Self::Unavailable(what) => {
+                tracing::warn!(dependency = what, "dependency unavailable");
+                error(status, "the service is temporarily unavailable")
+            }
+            Self::Internal(err) => {
+                tracing::error!(error = ?err, "internal error");
+                error(status, "internal server error")
+            }
+        }
+    }
+}
+
+/// RFC 6750 §3: `error="invalid_token"` when a token was presented and refused, bare realm when
+/// none was sent.
+fn www_authenticate(reason: &str) -> HeaderValue {
+    let value = match reason {
+        "missing_token" | "invalid_credentials" => r#"Bearer realm="parlor""#,
+        _ => r#"Bearer realm="parlor", error="invalid_token""#,
+    };
+    HeaderValue::from_static(value)
+}
+
+/// `{"status":"success","data":…}`
+pub fn success<T: Serialize>(status: StatusCode, data: T) -> Response {
+    (status, Json(json!({ "status": "success", "data": data }))).into_response()
+}
+
+/// `{"status":"fail","data":…}`
+pub fn fail(status: StatusCode, data: Value) -> Response {
+    (status, Json(json!({ "status": "fail", "data": data }))).into_response()
+}
+
+/// `{"status":"error","message":…}`
+pub fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "status": "error", "message": message }))).into_response()
+}
+
+/// A successful JSend response with a typed payload, so handlers stay typed and documented.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JSend<T> {
+    /// Always `success`.
+    #[schema(example = "success")]
+    pub status: &'static str,
+    pub data: T,
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub http: StatusCode,
+}
+
+impl<T: Serialize> JSend<T> {
+    pub fn ok(data: T) -> Self {
+        Self { status: "success", data, http: StatusCode::OK }
+    }
+
+    pub fn created(data: T) -> Self {
+        Self { status: "success", data, http: StatusCode::CREATED }
+    }
+}
+
+impl<T: Serialize> IntoResponse for JSend<T> {
+    fn into_response(self) -> Response {
+        success(self.http, self.data)
+    }
+}
+
+/// Schema of every JSend `fail` body, for the OpenAPI document.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "fail", "data": {"message": "the access token has expired", "reason": "token_expired"}}))]
+pub struct JSendFail {
+    /// Always `fail`.
+    #[schema(example = "fail")]
+    pub status: String,
+    /// Field name → message for validation failures; otherwise `message` and `reason`.
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+/// Schema of every JSend `error` body (5xx).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "error", "message": "internal server error"}))]
+pub struct JSendError {
+    /// Always `error`.
+    pub status: String,
+    pub message: String,
+}

@@ -1,0 +1,216 @@
+//! `/api/v1/auth/*`: register, login, refresh and logout, in JSend.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::ApiJson;
+use super::me::UserView;
+use crate::app::AppState;
+use crate::auth::accounts::{LoginError, Registration};
+use crate::auth::{AuthUser, ClientInfo, RefreshFailure, TokenPair};
+use crate::domain::User;
+use crate::error::{AppError, JSend, JSendFail};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"identifier": "alice@example.org", "password": "correct horse battery", "username": "alice", "first_name": "Alice"}))]
+pub struct RegisterRequest {
+    /// A username (3–32 of `A–Z a–z 0–9 _ .`), an e-mail, or a phone number with its `+` country code.
+    identifier: String,
+    /// 8–128 characters, not a common password.
+    password: String,
+    username: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    /// `female`, `male` or `unspecified` (default).
+    gender: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"identifier": "alice", "password": "correct horse battery"}))]
+pub struct LoginRequest {
+    /// Username, e-mail or phone.
+    identifier: String,
+    password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"refresh_token": "pX3b…43 characters…"}))]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// A token pair: a JWT access token and an opaque refresh token.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "access_token": "eyJhbGciOiJFZERTQSIsInR5cCI6ImF0K2p3dCIsImtpZCI6Ii4uLiJ9.eyJzdWIiOiIuLi4ifQ.c2ln",
+    "token_type": "Bearer", "expires_in": 900, "refresh_token": "pX3bQ2…"
+}))]
+pub struct Tokens {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Single use: each refresh returns a new one, and replaying an old one ends the session.
+    pub refresh_token: String,
+}
+
+impl From<TokenPair> for Tokens {
+    fn from(pair: TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            token_type: "Bearer",
+            expires_in: pair.expires_in,
+            refresh_token: pair.refresh_token,
+        }
+    }
+}
+
+/// The account and its first token pair.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Session {
+    pub user: UserView,
+    #[serde(flatten)]
+    pub tokens: Tokens,
+}
+
+impl Session {
+    fn new(user: User, pair: TokenPair) -> Self {
+        Self { user: user.into(), tokens: pair.into() }
+    }
+}
+
+/// Create an account and sign in.
+///
+/// The identifier is classified by its shape: an `@` makes an e-mail, a leading `+` a phone,
+/// anything else a username. No confirmation is needed.
+#[utoipa::path(
+    post, path = "/auth/register", tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created and signed in", body = JSend<Session>),
+        (status = 400, description = "Malformed JSON", body = JSendFail),
+        (status = 409, description = "Identifier taken", body = JSendFail,
+            example = json!({"status": "fail", "data": {"email": "is already taken"}})),
+        (status = 413, description = "Body too large", body = JSendFail),
+        (status = 415, description = "Not JSON", body = JSendFail),
+        (status = 422, description = "Invalid fields", body = JSendFail,
+            example = json!({"status": "fail", "data": {"password": "must be at least 8 characters"}})),
+        (status = 429, description = "Too many registrations from this address; see `Retry-After`", body = JSendFail),
+    )
+)]
+async fn register(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> Result<JSend<Session>, AppError> {
+    let input = Registration {
+        identifier: body.identifier,
+        password: body.password,
+        username: body.username,
+        email: body.email,
+        phone: body.phone,
+        first_name: body.first_name,
+        last_name: body.last_name,
+        gender: body.gender,
+    };
+    let (user, pair) = app.register(input, &client).await?;
+    Ok(JSend::created(Session::new(user, pair)))
+}
+
+/// Sign in with a username, e-mail or phone and a password.
+///
+/// An unknown identifier and a wrong password get the same answer, in the same time.
+#[utoipa::path(
+    post, path = "/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = JSend<Session>),
+        (status = 401, description = "Wrong identifier or password", body = JSendFail,
+            example = json!({"status": "fail", "data": {"message": "identifier or password is incorrect", "reason": "invalid_credentials"}})),
+        (status = 403, description = "Account disabled", body = JSendFail),
+        (status = 422, description = "Missing fields", body = JSendFail),
+        (status = 429, description = "Too many failures for this account from this address; see `Retry-After`", body = JSendFail),
+    )
+)]
+async fn login(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<JSend<Session>, AppError> {
+    if body.identifier.trim().is_empty() {
+        return Err(AppError::invalid("identifier", "must not be empty"));
+    }
+    let (user, pair) = app.login(&body.identifier, &body.password, &client).await.map_err(login_error)?;
+    Ok(JSend::ok(Session::new(user, pair)))
+}
+
+pub fn login_error(err: LoginError) -> AppError {
+    match err {
+        LoginError::InvalidCredentials => AppError::unauthorized("invalid_credentials", err.to_string()),
+        LoginError::Disabled => AppError::forbidden("account_disabled", err.to_string()),
+        LoginError::RateLimited(retry) => AppError::RateLimited(retry),
+        LoginError::Internal(inner) => AppError::Internal(inner),
+    }
+}
+
+/// Trade a refresh token for a new pair.
+///
+/// The old refresh token stops working. Presenting it again is treated as theft: the whole
+/// session is revoked (`refresh_token_reused`) and must sign in again.
+#[utoipa::path(
+    post, path = "/auth/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair", body = JSend<Tokens>),
+        (status = 401, description = "`invalid_refresh_token`, or `refresh_token_reused` (session revoked)", body = JSendFail),
+        (status = 429, description = "Too many refreshes from this address", body = JSendFail),
+    )
+)]
+async fn refresh(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<JSend<Tokens>, AppError> {
+    let limits = &app.limits;
+    limits.limiter.acquire(limits.refresh, &client.ip.to_string()).await.map_err(AppError::RateLimited)?;
+    match app.auth.refresh(&body.refresh_token).await? {
+        Ok(pair) => Ok(JSend::ok(pair.into())),
+        Err(RefreshFailure::Invalid) => Err(AppError::unauthorized(
+            "invalid_refresh_token",
+            "the refresh token is invalid or its session has ended",
+        )),
+        Err(RefreshFailure::Reused) => Err(AppError::unauthorized(
+            "refresh_token_reused",
+            "this refresh token was already used; the session has been revoked for safety",
+        )),
+    }
+}
+
+/// End the current session: its access and refresh tokens stop working at once.
+#[utoipa::path(
+    post, path = "/auth/logout", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Signed out", body = JSend<Option<String>>,
+            example = json!({"status": "success", "data": null})),
+        (status = 401, description = "No valid access token", body = JSendFail),
+    )
+)]
+async fn logout(State(app): State<AppState>, AuthUser(me): AuthUser) -> Result<JSend<Option<String>>, AppError> {
+    app.auth.revoke_session(me.session_id, Some(me.user_id), "logout").await?;
+    Ok(JSend::ok(None))
+}

@@ -1,0 +1,39 @@
+//! The root of the OpenAPI document; each route module adds its own paths.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Parlor",
+        description = "Self-hosted user service and messenger back end.\n\n\
+            Every `/api/v1` response is [JSend](https://github.com/omniti-labs/jsend): \
+            `success` with `data`, `fail` (4xx) with field-keyed messages or `message` + `reason`, \
+            `error` (5xx) with a `message`. `/oauth/*` speaks RFC 6749/7009 JSON for OAuth client libraries.\n\n\
+            Authenticate with `Authorization: Bearer <access_token>`. Access tokens are EdDSA JWTs \
+            (15 minutes), verifiable with `/.well-known/jwks.json`; refresh tokens are single-use.",
+        license(name = "MIT"),
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(crate::error::JSendFail, crate::error::JSendError)),
+    tags(
+        (name = "auth", description = "Accounts and token pairs"),
+        (name = "profile", description = "Your own profile"),
+        (name = "oauth", description = "Standard OAuth 2.0 endpoints"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}

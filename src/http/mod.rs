@@ -1,0 +1,58 @@
+//! The HTTP surface: one module per resource, merged into one router.
+
+pub mod auth;
+pub mod docs;
+pub mod extract;
+pub mod log;
+pub mod me;
+pub mod oauth;
+pub mod ops;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::Response;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::app::AppState;
+use crate::error::{AppError, error};
+
+/// Every documented route, with the OpenAPI document they make up.
+fn api_router() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new().merge(auth::router()).merge(me::router());
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi()).nest("/api/v1", v1).merge(oauth::router()).merge(ops::router())
+}
+
+/// The OpenAPI 3.1 document, as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let (routes, openapi) = api_router().split_for_parts();
+    let body_limit = state.config.limits.json_body_bytes;
+    routes
+        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(|_panic| error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")))
+        .layer(middleware::from_fn_with_state(state.clone(), log::log_request))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found() -> AppError {
+    AppError::not_found("route_not_found", "no such route")
+}
+
+async fn method_not_allowed() -> Result<Response, AppError> {
+    Err(AppError::fail(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method"))
+}

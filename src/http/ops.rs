@@ -1,0 +1,66 @@
+//! Operations endpoints: liveness, readiness, Prometheus metrics and the JWKS document.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics)).routes(routes!(jwks))
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", example = json!({"status": "ok"}))))]
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: the database (and, when configured, bus and storage) answer.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", example = json!({"status": "ok", "checks": {"database": "ok"}})),
+        (status = 503, description = "A dependency is down", example = json!({"status": "unavailable", "checks": {"database": "unavailable"}})),
+    ))]
+async fn readyz(State(app): State<AppState>) -> Response {
+    let database = match app.store.ping().await {
+        Ok(()) => "ok",
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness: database unreachable");
+            "unavailable"
+        }
+    };
+    let ready = database == "ok";
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({ "status": if ready { "ok" } else { "unavailable" }, "checks": { "database": database } });
+    (status, Json(body)).into_response()
+}
+
+/// Prometheus text exposition of request counts and latencies.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics(State(app): State<AppState>) -> Response {
+    let mut response = app.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
+
+/// The public keys that verify Parlor's access tokens (RFC 7517), for stateless verification
+/// by other services.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth",
+    responses((status = 200, description = "JSON Web Key Set", example = json!({"keys": [
+        {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "kid": "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k", "alg": "EdDSA", "use": "sig"}
+    ]}))))]
+async fn jwks(State(app): State<AppState>) -> Response {
+    let mut response = Json(app.auth.keys.jwks()).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response
+}

@@ -1,0 +1,15 @@
+//! Parlor: a self-hosted user service and messenger back end.
+//!
+//! Data flows one way: request → extractor (auth, validated body) → handler → store / services →
+//! response. See `docs/DESIGN.md` for the layers and the reasons behind them.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod limits;
+pub mod store;
+pub mod telemetry;

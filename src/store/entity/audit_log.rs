@@ -1,0 +1,23 @@
+//! `audit_log`: every change of every model, written in the transaction of the change.
+//! No foreign keys: the log outlives what it describes.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "audit_log")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub at: TimeDateTimeWithTimeZone,
+    pub actor_id: Option<Uuid>,
+    pub entity: String,
+    pub entity_id: String,
+    pub action: String,
+    pub before: Option<Json>,
+    pub after: Option<Json>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

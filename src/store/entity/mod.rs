@@ -1,0 +1,6 @@
+//! SeaORM entities: the tables, private to the store.
+
+pub mod audit_log;
+pub mod refresh_token;
+pub mod session;
+pub mod user;

@@ -1,0 +1,106 @@
+//! The persistence boundary. Everything above it speaks in domain types; everything below is
+//! SeaORM, which renders each query for SQLite or PostgreSQL, chosen by the URL scheme.
+
+mod audit;
+pub mod entity;
+pub mod migration;
+mod sessions;
+mod users;
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use sea_orm_migration::MigratorTrait;
+use time::OffsetDateTime;
+
+pub use audit::{AuditEntry, AuditRecord};
+pub use sessions::{NewSession, Rotation, SessionInfo};
+pub use users::NewUser;
+
+/// A failed write, already in the product's terms.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique identifier (`username`, `email`, `phone`) belongs to someone else.
+    #[error("{0} is already taken")]
+    Taken(&'static str),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+impl From<StoreError> for crate::error::AppError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Taken(field) => Self::taken(field),
+            StoreError::Db(db) => db.into(),
+        }
+    }
+}
+
+/// Maps a unique-constraint violation to the field it protects: the one place that knows how
+/// SQLite (`UNIQUE constraint failed: users.email`) and PostgreSQL (`…constraint "users_email_key"`)
+/// name them.
+fn on_constraint(err: DbErr) -> StoreError {
+    if let Some(SqlErr::UniqueConstraintViolation(detail)) = err.sql_err() {
+        for field in ["username", "email", "phone"] {
+            if detail.contains(field) {
+                return StoreError::Taken(field);
+            }
+        }
+    }
+    StoreError::Db(err)
+}
+
+/// Timestamps are UTC at microsecond precision, so they round-trip identically on both databases.
+pub fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now)
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Connects by URL: `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Self, DbErr> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
+        if url.starts_with("sqlite:") {
+            if url.contains(":memory:") || url.contains("mode=memory") {
+                // Each connection to `:memory:` is its own database: keep exactly one, forever.
+                options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None);
+            } else {
+                options.max_connections(8);
+            }
+            options.map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true)
+            });
+        } else {
+            options.max_connections(20);
+        }
+        let db = Database::connect(options).await?;
+        Ok(Self { db })
+    }
+
+    pub async fn migrate(&self) -> Result<(), DbErr> {
+        migration::Migrator::up(&self.db, None).await
+    }
+
+    /// For `/readyz`.
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.db.ping().await
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self.db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => "postgres",
+            sea_orm::DatabaseBackend::Sqlite => "sqlite",
+            _ => "other",
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Sessions and their refresh tokens: creation, rotation with reuse detection, revocation.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::entity::{refresh_token, session, user};
+use super::{AuditEntry, Store, now};
+
+/// A session about to be opened; `refresh_hash` is the SHA-256 of its first refresh token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub user_id: Uuid,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub refresh_hash: String,
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+impl From<session::Model> for SessionInfo {
+    fn from(row: session::Model) -> Self {
+        Self {
+            id: row.id,
+            user_id: row.user_id,
+            user_agent: row.user_agent,
+            ip: row.ip,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            expires_at: row.expires_at,
+        }
+    }
+}
+
+/// What presenting a refresh token came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live; it is now rotated and `new_hash` is live instead.
+    Rotated { session_id: Uuid, user_id: Uuid },
+    /// The token had been rotated before: someone replayed it, so the session is gone (RFC 9700).
+    Reused { session_id: Uuid, user_id: Uuid },
+    /// Unknown token, or its session expired, was revoked or belongs to a disabled account.
+    Invalid,
+}
+
+fn session_snapshot(row: &session::Model) -> Option<serde_json::Value> {
+    serde_json::to_value(row).ok()
+}
+
+impl Store {
+    pub async fn create_session(&self, new: NewSession) -> Result<SessionInfo, DbErr> {
+        let at = now();
+        let txn = self.db.begin().await?;
+        let row = session::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(new.user_id),
+            user_agent: Set(new.user_agent),
+            ip: Set(new.ip),
+            created_at: Set(at),
+            last_used_at: Set(at),
+            expires_at: Set(new.expires_at),
+        }
+        .insert(&txn)
+        .await?;
+        refresh_token::ActiveModel {
+            token_hash: Set(new.refresh_hash),
+            session_id: Set(row.id),
+            created_at: Set(at),
+            rotated_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        AuditEntry {
+            actor_id: Some(row.user_id),
+            entity: "session",
+            entity_id: row.id.to_string(),
+            action: "create",
+            before: None,
+            after: session_snapshot(&row),
+        }
+        .write(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(row.into())
+    }
+
+    /// Rotates `old_hash` to `new_hash`, or detects its reuse.
+    ///
+    /// The conditional update comes first, so two concurrent uses of one token serialise on the
+    /// row (and on SQLite's write lock): exactly one of them rotates, the other sees a reuse.
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: String,
+        expires_at: OffsetDateTime,
+    ) -> Result<Rotation, DbErr> {
+        let at = now();
+        let txn = self.db.begin().await?;
+        let claimed = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::RotatedAt, Expr::value(at))
+            .filter(refresh_token::Column::TokenHash.eq(old_hash))
+            .filter(refresh_token::Column::RotatedAt.is_null())
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+        let Some(token) = refresh_token::Entity::find_by_id(old_hash).one(&txn).await? else {
+            return Ok(Rotation::Invalid);
+        };
+        let Some((session, Some(owner))) =
+            session::Entity::find_by_id(token.session_id).find_also_related(user::Entity).one(&txn).await?
+        else {
+            return Ok(Rotation::Invalid);
+        };
+        if !claimed {
+            let (session_id, user_id) = (session.id, session.user_id);
+            delete_session_in(&txn, session, Some(user_id), "revoke_reused_refresh_token").await?;
+            txn.commit().await?;
+            return Ok(Rotation::Reused { session_id, user_id });
+        }
+        if session.expires_at <= at || !owner.is_active {
+            return Ok(Rotation::Invalid);
+        }
+        refresh_token::ActiveModel {
+            token_hash: Set(new_hash),
+            session_id: Set(session.id),
+            created_at: Set(at),
+            rotated_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        let before = session_snapshot(&session);
+        let mut active = session.into_active_model();
+        active.last_used_at = Set(at);
+        active.expires_at = Set(expires_at);
+        let session = active.update(&txn).await?;
+        AuditEntry {
+            actor_id: Some(session.user_id),
+            entity: "session",
+            entity_id: session.id.to_string(),
+            action: "refresh",
+            before,
+            after: session_snapshot(&session),
+        }
+        .write(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(Rotation::Rotated { session_id: session.id, user_id: session.user_id })
+    }
+
+    /// The owner of a live session, if it is live and its account active: the per-request check.
+    pub async fn live_session_owner(&self, session_id: Uuid) -> Result<Option<Uuid>, DbErr> {
+        let found = session::Entity::find_by_id(session_id).find_also_related(user::Entity).one(&self.db).await?;
+        Ok(match found {
+            Some((session, Some(owner))) if session.expires_at > now() && owner.is_active => Some(owner.id),
+            _ => None,
+        })
+    }
+
+    /// The session a refresh token (live or rotated) belongs to, for RFC 7009 revocation.
+    pub async fn session_of_refresh_token(&self, token_hash: &str) -> Result<Option<Uuid>, DbErr> {
+        Ok(refresh_token::Entity::find_by_id(token_hash).one(&self.db).await?.map(|t| t.session_id))
+    }
+
+    pub async fn session(&self, session_id: Uuid) -> Result<Option<SessionInfo>, DbErr> {
+        Ok(session::Entity::find_by_id(session_id).one(&self.db).await?.map(SessionInfo::from))
+    }
+
+    /// The user's sessions, newest first.
+    pub async fn sessions_of(&self, user_id: Uuid) -> Result<Vec<SessionInfo>, DbErr> {
+        let rows = session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id))
+            .order_by_desc(session::Column::CreatedAt)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(SessionInfo::from).collect())
+    }
+
+    /// Ends a session (its refresh tokens go with it). Returns its owner if it existed.
+    pub async fn delete_session(
+        &self,
+        session_id: Uuid,
+        actor: Option<Uuid>,
+        action: &'static str,
+    ) -> Result<Option<Uuid>, DbErr> {
+        let txn = self.db.begin().await?;
+        let Some(row) = session::Entity::find_by_id(session_id).one(&txn).await? else {
+            return Ok(None);
+        };
+        let owner = row.user_id;
+        delete_session_in(&txn, row, actor, action).await?;
+        txn.commit().await?;
+        Ok(Some(owner))
+    }
+}
+
+async fn delete_session_in(
+    txn: &sea_orm::DatabaseTransaction,
+    row: session::Model,
+    actor: Option<Uuid>,
+    action: &'static str,
+) -> Result<(), DbErr> {
+    session::Entity::delete_by_id(row.id).exec(txn).await?;
+    AuditEntry {
+        actor_id: actor,
+        entity: "session",
+        entity_id: row.id.to_string(),
+        action,
+        before: session_snapshot(&row),
+        after: None,
+    }
+    .write(txn)
+    .await
+}

@@ -1,0 +1,102 @@
+//! Rate limits on login, registration and refresh.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp, token};
+
+async fn login_from(app: &TestApp, identifier: &str, password: &str, ip: &str) -> crate::helpers::TestResponse {
+    app.post_json_from("/api/v1/auth/login", json!({"identifier": identifier, "password": password}), None, Some(ip))
+        .await
+}
+
+#[tokio::test]
+async fn ten_failed_logins_for_an_account_from_one_address_then_429() {
+    let app = TestApp::spawn().await;
+    app.register("victor").await;
+    for attempt in 1..=10 {
+        let response = login_from(&app, "victor", "wrong password", "198.51.100.7").await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let limited = login_from(&app, "victor", PASSWORD, "198.51.100.7").await;
+    limited.assert_fail(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.reason(), "rate_limited");
+    let retry_after: u64 = limited.header("retry-after").parse().expect("Retry-After in seconds");
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+
+    // The owner, from elsewhere, is not locked out; other accounts from that address are not either.
+    assert_eq!(login_from(&app, "victor", PASSWORD, "203.0.113.9").await.status, StatusCode::OK);
+    app.register("walter").await;
+    assert_eq!(login_from(&app, "walter", PASSWORD, "198.51.100.7").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_oauth_password_grant_shares_the_login_limit() {
+    let app = TestApp::with_config(|c| c.limits.login_failures_per_account = 2).await;
+    app.register("xavier").await;
+    for _ in 0..2 {
+        login_from(&app, "xavier", "wrong password", "192.0.2.1").await;
+    }
+    let response = app.post_form("/oauth/token", "grant_type=password&username=xavier&password=wrong").await;
+    // The form request has no X-Forwarded-For, so it comes from another (unspecified) address.
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    let app = TestApp::with_config(|c| c.limits.login_failures_per_account = 2).await;
+    app.register("xavier").await;
+    for _ in 0..2 {
+        app.post_form("/oauth/token", "grant_type=password&username=xavier&password=wrong").await;
+    }
+    let limited =
+        app.post_form("/oauth/token", "grant_type=password&username=xavier&password=correct+horse+battery").await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{}", limited.text);
+    assert!(!limited.header("retry-after").is_empty());
+}
+
+#[tokio::test]
+async fn one_address_can_register_a_hundred_accounts_an_hour() {
+    let app = TestApp::spawn().await;
+    for n in 0..100 {
+        let response = app
+            .post_json_from(
+                "/api/v1/auth/register",
+                json!({"identifier": format!("office_{n}"), "password": PASSWORD}),
+                None,
+                Some("198.51.100.50"),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "registration {n}: {}", response.text);
+    }
+}
+
+#[tokio::test]
+async fn registrations_past_the_hourly_limit_get_429() {
+    let app = TestApp::with_config(|c| c.limits.registrations_per_hour = 3).await;
+    for n in 0..3 {
+        let body = json!({"identifier": format!("yolanda{n}"), "password": PASSWORD});
+        assert_eq!(
+            app.post_json_from("/api/v1/auth/register", body, None, Some("192.0.2.77")).await.status,
+            StatusCode::CREATED
+        );
+    }
+    let body = json!({"identifier": "yolanda9", "password": PASSWORD});
+    let limited = app.post_json_from("/api/v1/auth/register", body.clone(), None, Some("192.0.2.77")).await;
+    limited.assert_fail(StatusCode::TOO_MANY_REQUESTS);
+    assert!(!limited.header("retry-after").is_empty());
+    assert_eq!(
+        app.post_json_from("/api/v1/auth/register", body, None, Some("192.0.2.78")).await.status,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn refreshes_past_the_hourly_limit_get_429() {
+    let app = TestApp::with_config(|c| c.limits.refreshes_per_hour = 2).await;
+    let mut data = app.register("zoe").await;
+    for _ in 0..2 {
+        let response =
+            app.post_json("/api/v1/auth/refresh", json!({"refresh_token": token(&data, "refresh_token")})).await;
+        assert_eq!(response.status, StatusCode::OK);
+        data = response.data().clone();
+    }
+    let limited = app.post_json("/api/v1/auth/refresh", json!({"refresh_token": token(&data, "refresh_token")})).await;
+    limited.assert_fail(StatusCode::TOO_MANY_REQUESTS);
+}

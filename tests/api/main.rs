@@ -1,0 +1,12 @@
+//! The integration suite: the whole router over a real database (SQLite in memory, or the
+//! PostgreSQL server named by `PARLOR_TEST_DATABASE_URL`).
+
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions may unwrap too
+
+mod accounts;
+mod audit;
+mod bad_input;
+mod helpers;
+mod limits;
+mod oauth;
+mod ops;

@@ -1,0 +1,66 @@
+//! Health, readiness, metrics and the API documentation.
+
+use axum::http::StatusCode;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.body["checks"]["database"], "ok");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let app = TestApp::spawn().await;
+    app.get("/api/v1/me", None).await;
+    let metrics = app.get("/metrics", None).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(
+        metrics.text.contains(r#"parlor_http_requests_total{method="GET",route="/api/v1/me",status="401"} 1"#),
+        "{}",
+        metrics.text
+    );
+    assert!(metrics.text.contains("parlor_http_request_duration_seconds_bucket"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/api/v1/openapi.json", None).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert_eq!(doc.body["openapi"], "3.1.0");
+    for path in [
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/logout",
+        "/api/v1/me",
+        "/oauth/token",
+        "/oauth/revoke",
+        "/.well-known/jwks.json",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(doc.body["paths"].get(path).is_some(), "{path} is not documented");
+    }
+    let login = &doc.body["paths"]["/api/v1/auth/login"]["post"];
+    for status in ["200", "401", "422", "429"] {
+        assert!(login["responses"].get(status).is_some(), "login's {status} is not documented");
+    }
+    assert_eq!(doc.body, serde_json::to_value(parlor::http::openapi()).unwrap(), "served = `parlor openapi`");
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_offline() {
+    let app = TestApp::spawn().await;
+    let page = app.get("/docs/", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("swagger-ui"), "{}", &page.text[..page.text.len().min(300)]);
+    let bundle = app.get("/docs/swagger-ui-bundle.js", None).await;
+    assert_eq!(bundle.status, StatusCode::OK, "the UI's script is vendored into the binary");
+}
