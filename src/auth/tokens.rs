@@ -151,7 +151,8 @@ impl TokenKeys {
     /// Verifies signature (EdDSA only, key chosen by `kid`), issuer, audience and lifetime.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
-        if header.alg != Algorithm::EdDSA {
+        // RFC 9068 §4: only tokens typed as access tokens are access tokens.
+        if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some("at+jwt") {
             return Err(TokenError::Invalid);
         }
         let kid = header.kid.ok_or(TokenError::Invalid)?;
@@ -284,6 +285,17 @@ mod tests {
         header.kid = jwk["kid"].as_str().map(str::to_owned);
         let forged = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&public)).unwrap();
         assert_eq!(keys.verify(&forged), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_token_not_typed_as_an_access_token_is_refused() {
+        let keys = keys();
+        let claims = claims(&keys);
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = keys.jwks()["keys"][0]["kid"].as_str().map(str::to_owned);
+        header.typ = Some("JWT".to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, &keys.signing).unwrap();
+        assert_eq!(keys.verify(&token), Err(TokenError::Invalid));
     }
 
     #[test]

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Authentication benchmark against a release build on loopback:
+#   1. authenticated GET /api/v1/me requests/s as a ratio to GET /healthz  (goal >= 0.5)
+#   2. logins/s as a ratio to the raw argon2id verification rate            (goal >= 0.9)
+# Usage: bench/auth.sh [seconds per run, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+cargo build --release --quiet --bin parlor --example argon2_rate
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+
+data_dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+base=http://127.0.0.1:$port
+PARLOR_BIND=127.0.0.1:$port PARLOR_DATA_DIR=$data_dir PARLOR_LOG=warn PARLOR_CONFIG=/nonexistent.toml \
+    "$target_dir/release/parlor" serve >"$data_dir/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data_dir"' EXIT
+until curl -fs "$base/healthz" >/dev/null; do sleep 0.1; done
+
+token=$(curl -fs -H 'content-type: application/json' \
+    -d '{"identifier":"bench_user","password":"correct horse battery"}' "$base/api/v1/auth/register" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["access_token"])')
+
+rps() { grep 'Requests/sec' | awk '{print $2}'; }
+echo "== wrk -t2 -c64 -d${secs}s"
+healthz=$(wrk -t2 -c64 -d"${secs}s" "$base/healthz" | tee /dev/stderr | rps)
+me=$(wrk -t2 -c64 -d"${secs}s" -H "Authorization: Bearer $token" "$base/api/v1/me" | tee /dev/stderr | rps)
+
+cat >"$data_dir/login.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"identifier":"bench_user","password":"correct horse battery"}'
+LUA
+logins=$(wrk -t2 -c8 -d"${secs}s" -s "$data_dir/login.lua" "$base/api/v1/auth/login" | tee /dev/stderr | rps)
+kill $server; wait $server 2>/dev/null || true
+
+raw=$("$target_dir/release/examples/argon2_rate" "$secs" | tee /dev/stderr | awk '{print $(NF-1)}')
+
+python3 - "$healthz" "$me" "$logins" "$raw" <<'PY'
+import sys
+healthz, me, logins, raw = map(float, sys.argv[1:])
+print(f"GET /healthz          {healthz:10.0f} req/s")
+print(f"GET /api/v1/me (auth) {me:10.0f} req/s   ratio {me / healthz:.2f}  (goal >= 0.5)")
+print(f"POST /auth/login      {logins:10.1f} req/s")
+print(f"raw argon2id verify   {raw:10.1f} /s     ratio {logins / raw:.2f}  (goal >= 0.9)")
+PY
