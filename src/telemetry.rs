@@ -22,7 +22,9 @@ pub fn init(filter: &str, logs_dir: &Path) -> anyhow::Result<WorkerGuard> {
     let (writer, guard) = tracing_appender::non_blocking(file);
     tracing_subscriber::registry()
         .with(EnvFilter::try_new(filter)?)
-        .with(tracing_subscriber::fmt::layer().compact())
+        .with(
+            tracing_subscriber::fmt::layer().compact().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())),
+        )
         .with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(false).with_writer(writer))
         .try_init()?;
     Ok(guard)

@@ -81,6 +81,9 @@ pub struct Auth {
     pub keys: TokenKeys,
     /// session id → owner while live, `None` once known dead.
     sessions: Cache<Uuid, Option<Uuid>>,
+    /// Access tokens whose signature was already checked → their claims. Keyed by the whole
+    /// token, so only the identical token hits; expiry is checked again on every hit.
+    verified: Cache<String, tokens::Claims>,
     refresh_ttl: Duration,
 }
 
@@ -93,7 +96,9 @@ impl Auth {
         refresh_ttl: Duration,
     ) -> Self {
         let sessions = Cache::builder().max_capacity(1_000_000).time_to_live(cache_ttl).build();
-        Self { store, hasher, keys, sessions, refresh_ttl }
+        let access_ttl = Duration::from_secs(u64::try_from(keys.access_ttl_secs()).unwrap_or(900));
+        let verified = Cache::builder().max_capacity(50_000).time_to_live(access_ttl).build();
+        Self { store, hasher, keys, sessions, verified, refresh_ttl }
     }
 
     fn refresh_expiry(&self) -> OffsetDateTime {
@@ -146,7 +151,7 @@ impl Auth {
 
     /// Checks a bearer token: signature and lifetime, then that its session is still live.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthFailure> {
-        let claims = self.keys.verify(token).map_err(AuthFailure::Token)?;
+        let claims = self.verify_access_token(token).map_err(AuthFailure::Token)?;
         let owner = match self.sessions.get(&claims.sid) {
             Some(cached) => cached,
             None => {
@@ -162,6 +167,17 @@ impl Auth {
             Some(user_id) if user_id == claims.sub => Ok(Principal { user_id, session_id: claims.sid }),
             _ => Err(AuthFailure::SessionEnded),
         }
+    }
+
+    /// [`TokenKeys::verify`], remembering good tokens: an Ed25519 verification costs more than
+    /// the rest of a typical authenticated request.
+    pub fn verify_access_token(&self, token: &str) -> Result<tokens::Claims, TokenError> {
+        if let Some(claims) = self.verified.get(token) {
+            return if self.keys.is_expired(&claims) { Err(TokenError::Expired) } else { Ok(claims) };
+        }
+        let claims = self.keys.verify(token)?;
+        self.verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
     }
 
     /// Ends a session: its refresh tokens die with the row, its access tokens at the next request.

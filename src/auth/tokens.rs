@@ -165,6 +165,12 @@ impl TokenKeys {
         })
     }
 
+    /// Whether verified `claims` have since expired, with the same leeway as verification.
+    pub fn is_expired(&self, claims: &Claims) -> bool {
+        let leeway = i64::try_from(self.validation.leeway).unwrap_or(0);
+        claims.exp + leeway < time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
     /// `{"keys": [...]}` with every verifying key, for `/.well-known/jwks.json`.
     pub fn jwks(&self) -> Value {
         let mut keys: Vec<&Value> = self.verifying.values().map(|k| &k.jwk).collect();
@@ -314,6 +320,17 @@ mod tests {
         let other = self::keys();
         let token = other.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
         assert_eq!(keys.verify(&token), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn expiry_is_judged_with_the_verification_leeway() {
+        let keys = keys();
+        let mut claims = claims(&keys);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        claims.exp = now - 10;
+        assert!(!keys.is_expired(&claims), "within the 30 s leeway");
+        claims.exp = now - 31;
+        assert!(keys.is_expired(&claims));
     }
 
     #[test]

@@ -57,16 +57,31 @@ pub fn now() -> OffsetDateTime {
     now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now)
 }
 
-#[derive(Debug, Clone)]
+/// How long a user row may be served from memory. Every write in this module invalidates its
+/// row at once; the lifetime only bounds staleness on *other* instances until a cross-instance
+/// bus invalidates there too.
+const USER_CACHE_TTL: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Accounts by id, read on nearly every authenticated request.
+    users: moka::sync::Cache<uuid::Uuid, crate::domain::User>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend()).finish_non_exhaustive()
+    }
 }
 
 impl Store {
     /// Connects by URL: `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Self, DbErr> {
         let mut options = ConnectOptions::new(url.to_owned());
-        options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
+        // No ping before each checkout: on SQLite that is an extra round trip to the connection's
+        // worker thread for every query; a dead connection surfaces as a query error anyway.
+        options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10)).test_before_acquire(false);
         if url.starts_with("sqlite:") {
             if url.contains(":memory:") || url.contains("mode=memory") {
                 // Each connection to `:memory:` is its own database: keep exactly one, forever.
@@ -84,11 +99,17 @@ impl Store {
             options.max_connections(20);
         }
         let db = Database::connect(options).await?;
-        Ok(Self { db })
+        let users = moka::sync::Cache::builder().max_capacity(100_000).time_to_live(USER_CACHE_TTL).build();
+        Ok(Self { db, users })
     }
 
     pub async fn migrate(&self) -> Result<(), DbErr> {
         migration::Migrator::up(&self.db, None).await
+    }
+
+    /// Drops a user from this instance's cache; every write to a user row calls this.
+    pub fn forget_user(&self, user_id: uuid::Uuid) {
+        self.users.invalidate(&user_id);
     }
 
     /// For `/readyz`.

@@ -78,6 +78,7 @@ impl Store {
         .write(&txn)
         .await?;
         txn.commit().await?;
+        self.forget_user(id);
         Ok(row.into())
     }
 
@@ -95,7 +96,15 @@ impl Store {
         }))
     }
 
+    /// One account, served from the in-process cache when possible.
     pub async fn user(&self, id: Uuid) -> Result<Option<User>, DbErr> {
-        Ok(user::Entity::find_by_id(id).one(&self.db).await?.map(User::from))
+        if let Some(user) = self.users.get(&id) {
+            return Ok(Some(user));
+        }
+        let user = user::Entity::find_by_id(id).one(&self.db).await?.map(User::from);
+        if let Some(user) = &user {
+            self.users.insert(id, user.clone());
+        }
+        Ok(user)
     }
 }
