@@ -5,20 +5,18 @@
 # Usage: bench/auth.sh [seconds per run, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 secs=${1:-10}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 cargo build --release --quiet --bin parlor --example argon2_rate
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+target_dir=$(parlor_target_dir)
 
 data_dir=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 base=http://127.0.0.1:$port
-PARLOR_BIND=127.0.0.1:$port PARLOR_DATA_DIR=$data_dir PARLOR_LOG=warn PARLOR_CONFIG=/nonexistent.toml \
-    "$target_dir/release/parlor" serve >"$data_dir/server.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data_dir"' EXIT
-until curl -fs "$base/healthz" >/dev/null; do sleep 0.1; done
+trap 'stop_parlor; rm -rf "$data_dir"' EXIT
+start_parlor "$target_dir/release/parlor" "$data_dir" "$port" PARLOR_LOG=warn
 
 token=$(curl -fs -H 'content-type: application/json' \
     -d '{"identifier":"bench_user","password":"correct horse battery"}' "$base/api/v1/auth/register" |
@@ -36,7 +34,7 @@ wrk.body = '{"identifier":"bench_user","password":"correct horse battery"}'
 LUA
 # One load thread: on a 2-core machine every cycle wrk spends is one argon2 cannot use.
 logins=$(wrk -t1 -c4 -d"${secs}s" -s "$data_dir/login.lua" "$base/api/v1/auth/login" | tee /dev/stderr | rps)
-kill $server; wait $server 2>/dev/null || true
+stop_parlor
 
 raw=$("$target_dir/release/examples/argon2_rate" "$secs" | tee /dev/stderr | awk '{print $(NF-1)}')
 

@@ -202,3 +202,42 @@ impl Auth {
         Ok(self.store.session_of_refresh_token(&tokens::refresh_token_hash(refresh_token)).await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AuthConfig;
+
+    async fn auth() -> Auth {
+        let config = AuthConfig::default();
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let keys = TokenKeys::from_keys(&[tokens::generate_signing_key().unwrap()], &config).unwrap();
+        let hasher = PasswordHasher::new(&config).unwrap();
+        Auth::new(store, hasher, keys, Duration::from_secs(30), Duration::from_secs(3600))
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_still_expires() {
+        let auth = auth().await;
+        let token = auth.keys.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
+        let mut claims = auth.keys.verify(&token).unwrap();
+        // One second inside the 30 s leeway: valid now, expired a moment later.
+        claims.exp = OffsetDateTime::now_utc().unix_timestamp() - 29;
+        let token = auth.keys.sign(&claims).unwrap();
+
+        assert_eq!(auth.verify_access_token(&token), Ok(claims.clone()), "first check verifies and remembers");
+        assert_eq!(auth.verify_access_token(&token), Ok(claims), "second check is a cache hit");
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert_eq!(auth.verify_access_token(&token), Err(TokenError::Expired), "the cache must not outlive exp");
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_not_remembered() {
+        let auth = auth().await;
+        let other = TokenKeys::from_keys(&[tokens::generate_signing_key().unwrap()], &AuthConfig::default()).unwrap();
+        let forged = other.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
+        assert_eq!(auth.verify_access_token(&forged), Err(TokenError::Invalid));
+        assert_eq!(auth.verify_access_token(&forged), Err(TokenError::Invalid));
+        assert_eq!(auth.verified.get(&forged), None);
+    }
+}

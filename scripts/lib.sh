@@ -1,0 +1,38 @@
+# Shared by the scripts that run a real `parlor` process (end-to-end tests, benchmarks).
+# Source it; it defines functions only.
+
+# The cargo target directory (honours CARGO_TARGET_DIR).
+parlor_target_dir() {
+    cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])'
+}
+
+# A free TCP port on loopback.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_parlor BIN DATA_DIR PORT [VAR=value …]
+# Starts `BIN serve` on 127.0.0.1:PORT with DATA_DIR and the extra environment, waits until
+# /healthz answers, and sets PARLOR_PID. Output goes to DATA_DIR/server.log, printed on failure.
+start_parlor() {
+    local bin=$1 data_dir=$2 port=$3
+    shift 3
+    env PARLOR_BIND="127.0.0.1:$port" PARLOR_DATA_DIR="$data_dir" PARLOR_CONFIG=/nonexistent.toml "$@" \
+        "$bin" serve >"$data_dir/server.log" 2>&1 &
+    PARLOR_PID=$!
+    for _ in $(seq 1 100); do
+        curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
+        kill -0 "$PARLOR_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "parlor did not start:" >&2
+    cat "$data_dir/server.log" >&2
+    return 1
+}
+
+# stop_parlor: ends the server started by start_parlor.
+stop_parlor() {
+    [[ -n ${PARLOR_PID:-} ]] || return 0
+    kill "$PARLOR_PID" 2>/dev/null || true
+    wait "$PARLOR_PID" 2>/dev/null || true
+}
