@@ -10,6 +10,8 @@ use anyhow::Context;
 use crate::auth::{Auth, PasswordHasher, TokenKeys};
 use crate::config::Config;
 use crate::limits::{Limits, MemoryLimiter, RateLimiter};
+use crate::mail::Mailer;
+use crate::media::Media;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
@@ -18,6 +20,8 @@ pub struct App {
     pub store: Store,
     pub auth: Auth,
     pub limits: Limits,
+    pub media: Media,
+    pub mailer: Mailer,
     pub metrics: Metrics,
 }
 
@@ -50,11 +54,12 @@ pub struct AppBuilder {
     store: Store,
     keys: TokenKeys,
     limiter: Option<Box<dyn RateLimiter>>,
+    media: Option<Media>,
 }
 
 impl AppBuilder {
     pub fn new(config: Config, store: Store, keys: TokenKeys) -> Self {
-        Self { config, store, keys, limiter: None }
+        Self { config, store, keys, limiter: None, media: None }
     }
 
     pub fn limiter(mut self, limiter: Box<dyn RateLimiter>) -> Self {
@@ -62,8 +67,18 @@ impl AppBuilder {
         self
     }
 
+    pub fn media(mut self, media: Media) -> Self {
+        self.media = Some(media);
+        self
+    }
+
     pub fn build(self) -> anyhow::Result<App> {
-        let Self { config, store, keys, limiter } = self;
+        let Self { config, store, keys, limiter, media } = self;
+        let media = match media {
+            Some(media) => media,
+            None => Media::from_config(&config)?,
+        };
+        let mailer = Mailer::from_config(&config)?;
         let hasher = PasswordHasher::new(&config.auth)?;
         let auth = Auth::new(
             store.clone(),
@@ -73,6 +88,6 @@ impl AppBuilder {
             Duration::from_secs(config.auth.refresh_ttl_days * 24 * 3600),
         );
         let limits = Limits::new(&config.limits, limiter.unwrap_or_else(|| Box::new(MemoryLimiter::default())));
-        Ok(App { config, store, auth, limits, metrics: Metrics::new() })
+        Ok(App { config, store, auth, limits, media, mailer, metrics: Metrics::new() })
     }
 }

@@ -27,18 +27,26 @@ pub struct Config {
     pub database_url: Option<SecretString>,
     /// Redis for the cross-instance bus and shared limits; unset: in-process.
     pub redis_url: Option<SecretString>,
-    /// Local media directory; default `<data_dir>/media`.
+    /// Local media directory; default `<data_dir>/media`. Unused when `s3.bucket` is set.
     pub media_dir: Option<PathBuf>,
+    /// Base URL media is served from (a CDN, nginx or the bucket); default `<public_url>/media`,
+    /// served by Parlor itself.
+    pub public_media_url: Option<String>,
     /// Base of absolute URLs, e.g. `https://chat.example.com`; default `http://<bind>`.
     pub public_url: Option<String>,
-    /// SMTP server for outgoing mail; unset: mail is written to `<data_dir>/outbox/`.
+    /// SMTP server for outgoing mail (`smtp://user:pass@host:587?tls=required`, `smtps://…`);
+    /// unset: each mail is written as an `.eml` file to `<data_dir>/outbox/`.
     pub smtp_url: Option<SecretString>,
+    /// `From:` of outgoing mail.
+    pub mail_from: String,
     /// Log filter for stdout and the JSON log file (`tracing` env-filter syntax).
     pub log: String,
     /// Trust the last `X-Forwarded-For` hop as the client address (only behind your own proxy).
     pub trust_forwarded_for: bool,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    pub media: MediaConfig,
+    pub s3: S3Config,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +87,38 @@ pub struct LimitsConfig {
     pub registrations_per_hour: u32,
     /// Token refreshes from one address per hour.
     pub refreshes_per_hour: u32,
+    /// Password-reset mails for one e-mail address per hour.
+    pub password_resets_per_account_hour: u32,
+    /// Password-reset requests and failed confirmations from one address per hour.
+    pub password_resets_per_address_hour: u32,
+}
+
+/// Avatar and attachment processing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MediaConfig {
+    /// Largest avatar upload accepted, bytes (the raw file; base64 bodies may be 4/3 of it).
+    pub avatar_bytes: usize,
+    /// Largest image accepted, width × height, checked from the header before decoding.
+    pub max_pixels: u64,
+    /// Images processed at once; default: one per core.
+    pub workers: Option<usize>,
+    /// JPEG quality of stored images, 1–100.
+    pub jpeg_quality: u8,
+}
+
+/// S3-compatible object storage for media (AWS S3, Garage, MinIO…). Set `bucket` to use it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct S3Config {
+    pub bucket: Option<String>,
+    /// Endpoint URL for non-AWS servers, e.g. `http://127.0.0.1:3900`; path-style requests.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<SecretString>,
+    /// Allow a plain `http://` endpoint (a server on loopback or a private network).
+    pub allow_http: bool,
 }
 
 impl Default for Config {
@@ -89,13 +129,23 @@ impl Default for Config {
             database_url: None,
             redis_url: None,
             media_dir: None,
+            public_media_url: None,
             public_url: None,
             smtp_url: None,
+            mail_from: "Parlor <parlor@localhost>".to_owned(),
             log: "info".to_owned(),
             trust_forwarded_for: false,
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
+            media: MediaConfig::default(),
+            s3: S3Config::default(),
         }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self { avatar_bytes: 10 * 1024 * 1024, max_pixels: 40_000_000, workers: None, jpeg_quality: 85 }
     }
 }
 
@@ -124,6 +174,8 @@ impl Default for LimitsConfig {
             login_window_secs: 15 * 60,
             registrations_per_hour: 200,
             refreshes_per_hour: 1000,
+            password_resets_per_account_hour: 5,
+            password_resets_per_address_hour: 30,
         }
     }
 }
@@ -153,10 +205,44 @@ impl Config {
                 return bad("database_url", "must start with sqlite: or postgres://");
             }
         }
-        if let Some(url) = &self.public_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return bad("public_url", "must be an http:// or https:// URL");
+        for (key, url) in [("public_url", &self.public_url), ("public_media_url", &self.public_media_url)] {
+            if let Some(url) = url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return bad(key, "must be an http:// or https:// URL");
+            }
+        }
+        if let Some(url) = &self.smtp_url {
+            let url = url.expose_secret();
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return bad("smtp_url", "must start with smtp:// or smtps://");
+            }
+        }
+        if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return bad("mail_from", "must be a mailbox such as `Parlor <parlor@example.org>`");
+        }
+        let media = &self.media;
+        if !(1024..=256 * 1024 * 1024).contains(&media.avatar_bytes) {
+            return bad("media.avatar_bytes", "must be between 1024 and 268435456");
+        }
+        if !(1..=1_000_000_000).contains(&media.max_pixels) {
+            return bad("media.max_pixels", "must be between 1 and 1000000000");
+        }
+        if media.workers == Some(0) {
+            return bad("media.workers", "must be at least 1");
+        }
+        if !(1..=100).contains(&media.jpeg_quality) {
+            return bad("media.jpeg_quality", "must be between 1 and 100");
+        }
+        if let Some(bucket) = &self.s3.bucket {
+            if bucket.is_empty() {
+                return bad("s3.bucket", "must not be empty");
+            }
+            if let Some(endpoint) = &self.s3.endpoint
+                && !(endpoint.starts_with("https://") || (self.s3.allow_http && endpoint.starts_with("http://")))
+            {
+                return bad("s3.endpoint", "must be an https:// URL (or http:// with `s3.allow_http`)");
+            }
         }
         let auth = &self.auth;
         if !(60..=24 * 3600).contains(&auth.access_ttl_secs) {
@@ -189,6 +275,8 @@ impl Config {
             ("limits.login_failures_per_address", limits.login_failures_per_address),
             ("limits.registrations_per_hour", limits.registrations_per_hour),
             ("limits.refreshes_per_hour", limits.refreshes_per_hour),
+            ("limits.password_resets_per_account_hour", limits.password_resets_per_account_hour),
+            ("limits.password_resets_per_address_hour", limits.password_resets_per_address_hour),
         ] {
             if value == 0 {
                 return bad(key, "must be at least 1");
@@ -213,6 +301,22 @@ impl Config {
 
     pub fn logs_dir(&self) -> PathBuf {
         self.data_dir.join("logs")
+    }
+
+    pub fn media_dir(&self) -> PathBuf {
+        self.media_dir.clone().unwrap_or_else(|| self.data_dir.join("media"))
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
+    }
+
+    /// Where media URLs point: `public_media_url`, or Parlor's own `/media`.
+    pub fn media_base_url(&self) -> String {
+        match &self.public_media_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("{}/media", self.public_url()),
+        }
     }
 
     pub fn public_url(&self) -> String {

@@ -11,5 +11,8 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod limits;
+pub mod mail;
+pub mod media;
+pub mod profile;
 pub mod store;
 pub mod telemetry;

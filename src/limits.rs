@@ -43,6 +43,10 @@ pub struct Limits {
     pub login_per_address: Rule,
     pub register: Rule,
     pub refresh: Rule,
+    /// Password-reset mails for one e-mail address.
+    pub reset_per_account: Rule,
+    /// Password-reset requests and failed confirmations from one address.
+    pub reset_per_address: Rule,
 }
 
 impl Limits {
@@ -63,6 +67,16 @@ impl Limits {
             },
             register: Rule { name: "register", max: config.registrations_per_hour, window: hour },
             refresh: Rule { name: "refresh", max: config.refreshes_per_hour, window: hour },
+            reset_per_account: Rule {
+                name: "reset-account",
+                max: config.password_resets_per_account_hour,
+                window: hour,
+            },
+            reset_per_address: Rule {
+                name: "reset-address",
+                max: config.password_resets_per_address_hour,
+                window: hour,
+            },
         }
     }
 }

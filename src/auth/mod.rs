@@ -9,6 +9,7 @@
 pub mod accounts;
 mod extract;
 pub mod password;
+pub mod reset;
 pub mod tokens;
 
 use std::time::Duration;

@@ -42,6 +42,8 @@ pub struct User {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub gender: Gender,
+    /// Prefix of the stored avatar variants (`avatars/<id>/<version>`), if there is an avatar.
+    pub avatar_key: Option<String>,
     pub is_admin: bool,
     pub is_active: bool,
     pub created_at: OffsetDateTime,

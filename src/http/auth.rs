@@ -8,7 +8,7 @@ use utoipa_axum::routes;
 
 use super::extract::ApiJson;
 use super::me::UserView;
-use crate::app::AppState;
+use crate::app::{App, AppState};
 use crate::auth::accounts::{LoginError, Registration};
 use crate::auth::{AuthUser, ClientInfo, RefreshFailure, TokenPair};
 use crate::domain::User;
@@ -20,6 +20,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
+        .routes(routes!(request_password_reset))
+        .routes(routes!(confirm_password_reset))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -88,8 +90,8 @@ pub struct Session {
 }
 
 impl Session {
-    fn new(user: User, pair: TokenPair) -> Self {
-        Self { user: user.into(), tokens: pair.into() }
+    fn new(app: &App, user: User, pair: TokenPair) -> Self {
+        Self { user: UserView::new(app, user), tokens: pair.into() }
     }
 }
 
@@ -128,7 +130,7 @@ async fn register(
         gender: body.gender,
     };
     let (user, pair) = app.register(input, &client).await?;
-    Ok(JSend::created(Session::new(user, pair)))
+    Ok(JSend::created(Session::new(&app, user, pair)))
 }
 
 /// Sign in with a username, e-mail or phone and a password.
@@ -155,7 +157,7 @@ async fn login(
         return Err(AppError::invalid("identifier", "must not be empty"));
     }
     let (user, pair) = app.login(&body.identifier, &body.password, &client).await.map_err(login_error)?;
-    Ok(JSend::ok(Session::new(user, pair)))
+    Ok(JSend::ok(Session::new(&app, user, pair)))
 }
 
 pub fn login_error(err: LoginError) -> AppError {
@@ -212,5 +214,70 @@ async fn refresh(
 )]
 async fn logout(State(app): State<AppState>, AuthUser(me): AuthUser) -> Result<JSend<Option<String>>, AppError> {
     app.auth.revoke_session(me.session_id, Some(me.user_id), "logout").await?;
+    Ok(JSend::ok(None))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "alice@example.org"}))]
+pub struct PasswordResetRequest {
+    email: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "alice@example.org", "code": "40318827", "new_password": "staple fence orbit"}))]
+pub struct PasswordResetConfirm {
+    email: String,
+    /// The 8-digit code from the e-mail.
+    code: String,
+    /// 8–128 characters, not a common password, not your own identifier.
+    new_password: String,
+}
+
+/// Ask for a password-reset code by e-mail.
+///
+/// Always 202 with the same body, whether or not the address has an account. If it has, an
+/// 8-digit code is mailed; it works once, for 15 minutes, and dies after 5 wrong tries. A new
+/// request replaces the previous code.
+#[utoipa::path(
+    post, path = "/auth/password-reset", tag = "auth",
+    request_body = PasswordResetRequest,
+    responses(
+        (status = 202, description = "Accepted; a code is mailed if the address has an account", body = JSend<Option<String>>,
+            example = json!({"status": "success", "data": null})),
+        (status = 422, description = "Not an e-mail address", body = JSendFail,
+            example = json!({"status": "fail", "data": {"email": "must be an e-mail address"}})),
+        (status = 429, description = "Too many requests for this address or from this client; see `Retry-After`", body = JSendFail),
+    )
+)]
+async fn request_password_reset(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<PasswordResetRequest>,
+) -> Result<JSend<Option<String>>, AppError> {
+    app.request_password_reset(&body.email, &client).await?;
+    Ok(JSend { http: axum::http::StatusCode::ACCEPTED, ..JSend::ok(None) })
+}
+
+/// Set a new password with an e-mailed code.
+///
+/// Every session of the account ends; sign in with the new password.
+#[utoipa::path(
+    post, path = "/auth/password-reset/confirm", tag = "auth",
+    request_body = PasswordResetConfirm,
+    responses(
+        (status = 200, description = "Password set; all sessions ended", body = JSend<Option<String>>,
+            example = json!({"status": "success", "data": null})),
+        (status = 400, description = "Wrong, used or expired code, or unknown address (`invalid_code`)", body = JSendFail,
+            example = json!({"status": "fail", "data": {"message": "the code is wrong or has expired; request a new one", "reason": "invalid_code"}})),
+        (status = 422, description = "Weak new password (only said after a right code)", body = JSendFail),
+        (status = 429, description = "Too many failed codes from this client; see `Retry-After`", body = JSendFail),
+    )
+)]
+async fn confirm_password_reset(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<PasswordResetConfirm>,
+) -> Result<JSend<Option<String>>, AppError> {
+    app.confirm_password_reset(&body.email, &body.code, &body.new_password, &client).await?;
     Ok(JSend::ok(None))
 }

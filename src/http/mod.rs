@@ -5,8 +5,10 @@ pub mod docs;
 pub mod extract;
 pub mod log;
 pub mod me;
+pub mod media;
 pub mod oauth;
 pub mod ops;
+pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -20,24 +22,26 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::app::AppState;
+use crate::config::Config;
 use crate::error::{AppError, error};
 
 /// Every documented route, with the OpenAPI document they make up.
-fn api_router() -> OpenApiRouter<AppState> {
-    let v1 = OpenApiRouter::new().merge(auth::router()).merge(me::router());
+fn api_router(config: &Config) -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new().merge(auth::router()).merge(me::router(config)).merge(users::router());
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi()).nest("/api/v1", v1).merge(oauth::router()).merge(ops::router())
 }
 
 /// The OpenAPI 3.1 document, as served at `/api/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    api_router(&Config::default()).split_for_parts().1
 }
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
-    let (routes, openapi) = api_router().split_for_parts();
+    let (routes, openapi) = api_router(&state.config).split_for_parts();
     let body_limit = state.config.limits.json_body_bytes;
     routes
+        .merge(media::router())
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

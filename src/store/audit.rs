@@ -17,6 +17,8 @@ pub struct AuditEntry {
     pub action: &'static str,
     pub before: Option<Value>,
     pub after: Option<Value>,
+    /// The user whose personal data the snapshots hold, if any.
+    pub subject_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,11 +45,47 @@ impl AuditEntry {
             action: Set(self.action.to_owned()),
             before: Set(self.before),
             after: Set(self.after),
+            subject_id: Set(self.subject_id),
         }
         .insert(conn)
         .await?;
         Ok(())
     }
+}
+
+/// Snapshot fields that identify a person: blanked when their subject deletes the account.
+const PERSONAL_FIELDS: [&str; 8] =
+    ["username", "email", "phone", "first_name", "last_name", "ip", "user_agent", "avatar_key"];
+
+/// A snapshot with its personal fields replaced by `"[deleted]"` (absent and null ones stay so).
+pub(super) fn redacted(snapshot: Option<Value>) -> Option<Value> {
+    let mut snapshot = snapshot?;
+    if let Some(object) = snapshot.as_object_mut() {
+        for field in PERSONAL_FIELDS {
+            if let Some(value) = object.get_mut(field)
+                && !value.is_null()
+            {
+                *value = Value::from("[deleted]");
+            }
+        }
+    }
+    Some(snapshot)
+}
+
+/// Scrubs the personal data of `subject` from every audit row, keeping who did what and when.
+pub(super) async fn scrub_subject(conn: &impl ConnectionTrait, subject: Uuid) -> Result<(), DbErr> {
+    let rows = audit_log::Entity::find().filter(audit_log::Column::SubjectId.eq(subject)).all(conn).await?;
+    for row in rows {
+        let before = redacted(row.before.clone());
+        let after = redacted(row.after.clone());
+        if before != row.before || after != row.after {
+            let mut active: audit_log::ActiveModel = row.into();
+            active.before = Set(before);
+            active.after = Set(after);
+            active.update(conn).await?;
+        }
+    }
+    Ok(())
 }
 
 impl Store {

@@ -9,7 +9,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Accounts)]
+        vec![Box::new(M0001Accounts), Box::new(M0002Profiles)]
     }
 }
 
@@ -135,4 +135,103 @@ impl MigrationTrait for M0001Accounts {
             .await?;
         Ok(())
     }
+}
+
+/// Avatars, password-reset codes, the media garbage list, and the audit log's `subject_id`.
+struct M0002Profiles;
+
+impl MigrationName for M0002Profiles {
+    fn name(&self) -> &str {
+        "m0002_profiles"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002Profiles {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // `avatars/<user id>/<version>`: the common prefix of the avatar's stored variants.
+        manager.alter_table(Table::alter().table("users").add_column(text_null("avatar_key")).to_owned()).await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table("password_resets")
+                    .col(uuid_pk("user_id"))
+                    .col(ColumnDef::new("code_hash").string().not_null())
+                    .col(ColumnDef::new("attempts").integer().not_null().default(0))
+                    .col(timestamp("created_at"))
+                    .col(timestamp("expires_at"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_password_resets_user")
+                            .from("password_resets", "user_id")
+                            .to("users", "id")
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+
+        // Stored objects to delete: written in the transaction that orphans them (or, for a new
+        // upload, before its objects are written, with a grace period), removed once they are gone.
+        manager
+            .create_table(
+                Table::create()
+                    .table("media_garbage")
+                    .col(ColumnDef::new("prefix").string().not_null().primary_key())
+                    .col(timestamp("not_before"))
+                    .col(ColumnDef::new("attempts").integer().not_null().default(0))
+                    .col(timestamp("created_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create().name("ix_media_garbage_not_before").table("media_garbage").col("not_before").to_owned(),
+            )
+            .await?;
+
+        // The user whose personal data an audit row holds, so deleting an account can scrub them.
+        manager
+            .alter_table(
+                Table::alter().table("audit_log").add_column(ColumnDef::new("subject_id").uuid().null()).to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(Index::create().name("ix_audit_log_subject").table("audit_log").col("subject_id").to_owned())
+            .await?;
+        backfill_audit_subjects(manager).await
+    }
+}
+
+/// Rows written before `subject_id` existed: a user row is its own subject; a session row's
+/// subject is the `user_id` in its snapshot.
+async fn backfill_audit_subjects(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    let select = Query::select()
+        .columns(["id", "entity", "entity_id", "before", "after"])
+        .from("audit_log")
+        .and_where(Expr::col("entity").is_in(["user", "session"]))
+        .to_owned();
+    for row in db.query_all(&select).await? {
+        let id: uuid::Uuid = row.try_get("", "id")?;
+        let entity: String = row.try_get("", "entity")?;
+        let subject = if entity == "user" {
+            row.try_get::<String>("", "entity_id")?.parse::<uuid::Uuid>().ok()
+        } else {
+            ["before", "after"].iter().find_map(|column| {
+                let snapshot: Option<serde_json::Value> = row.try_get("", column).ok().flatten();
+                snapshot?.get("user_id")?.as_str()?.parse::<uuid::Uuid>().ok()
+            })
+        };
+        if let Some(subject) = subject {
+            let update = Query::update()
+                .table("audit_log")
+                .value("subject_id", subject)
+                .and_where(Expr::col("id").eq(id))
+                .to_owned();
+            db.execute(&update).await?;
+        }
+    }
+    Ok(())
 }

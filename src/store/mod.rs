@@ -3,7 +3,9 @@
 
 mod audit;
 pub mod entity;
+mod media;
 pub mod migration;
+mod resets;
 mod sessions;
 mod users;
 
@@ -15,8 +17,10 @@ use sea_orm_migration::MigratorTrait;
 use time::OffsetDateTime;
 
 pub use audit::{AuditEntry, AuditRecord};
+pub use media::Garbage;
+pub use resets::ResetOutcome;
 pub use sessions::{NewSession, Rotation, SessionInfo};
-pub use users::NewUser;
+pub use users::{DeletedUser, Directory, NewUser, ProfileChange};
 
 /// A failed write, already in the product's terms.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +28,9 @@ pub enum StoreError {
     /// A unique identifier (`username`, `email`, `phone`) belongs to someone else.
     #[error("{0} is already taken")]
     Taken(&'static str),
+    /// The change would break a rule only the stored row can tell (field, message).
+    #[error("{0}: {1}")]
+    Invalid(&'static str, &'static str),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -32,6 +39,7 @@ impl From<StoreError> for crate::error::AppError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Taken(field) => Self::taken(field),
+            StoreError::Invalid(field, message) => Self::invalid(field, message),
             StoreError::Db(db) => db.into(),
         }
     }

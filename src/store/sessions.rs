@@ -90,6 +90,7 @@ impl Store {
             action: "create",
             before: None,
             after: session_snapshot(&row),
+            subject_id: Some(row.user_id),
         }
         .write(&txn)
         .await?;
@@ -154,6 +155,7 @@ impl Store {
             action: "refresh",
             before,
             after: session_snapshot(&session),
+            subject_id: Some(session.user_id),
         }
         .write(&txn)
         .await?;
@@ -207,7 +209,7 @@ impl Store {
     }
 }
 
-async fn delete_session_in(
+pub(super) async fn delete_session_in(
     txn: &sea_orm::DatabaseTransaction,
     row: session::Model,
     actor: Option<Uuid>,
@@ -221,6 +223,7 @@ async fn delete_session_in(
         action,
         before: session_snapshot(&row),
         after: None,
+        subject_id: Some(row.user_id),
     }
     .write(txn)
     .await

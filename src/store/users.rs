@@ -1,10 +1,13 @@
 //! Accounts: creation, lookup by identifier, and reads.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
 use uuid::Uuid;
 
-use super::entity::user;
-use super::{AuditEntry, Store, StoreError, now, on_constraint};
+use super::entity::{session, user};
+use super::{AuditEntry, Store, StoreError, audit, media, now, on_constraint};
 use crate::domain::{Email, Gender, Identifier, Phone, User, Username};
 
 /// A validated account about to be written.
@@ -30,11 +33,41 @@ impl From<user::Model> for User {
             first_name: row.first_name,
             last_name: row.last_name,
             gender: Gender::parse(&row.gender).unwrap_or_default(),
+            avatar_key: row.avatar_key,
             is_admin: row.is_admin,
             is_active: row.is_active,
             created_at: row.created_at,
         }
     }
+}
+
+/// Profile fields to change: `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChange {
+    pub username: Option<Option<Username>>,
+    pub email: Option<Option<Email>>,
+    pub phone: Option<Option<Phone>>,
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub gender: Option<Gender>,
+}
+
+/// Every account id with the number of accounts of each gender.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Directory {
+    pub user_ids: Vec<Uuid>,
+    pub female: u64,
+    pub male: u64,
+    pub unspecified: u64,
+}
+
+/// What a deleted account leaves for the caller to clean up outside the database.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeletedUser {
+    /// Sessions that ended with it: drop them from the session caches.
+    pub session_ids: Vec<Uuid>,
+    /// The avatar's prefix, already queued in `media_garbage`.
+    pub avatar_key: Option<String>,
 }
 
 /// The audit snapshot of a user row: `password_hash` and `username_key` are `serde(skip)`.
@@ -59,6 +92,7 @@ impl Store {
             first_name: Set(new.first_name),
             last_name: Set(new.last_name),
             gender: Set(new.gender.as_str().to_owned()),
+            avatar_key: Set(None),
             is_admin: Set(new.is_admin),
             is_active: Set(true),
             created_at: Set(at),
@@ -74,6 +108,7 @@ impl Store {
             action: "create",
             before: None,
             after: snapshot(&row),
+            subject_id: Some(id),
         }
         .write(&txn)
         .await?;
@@ -107,4 +142,205 @@ impl Store {
         }
         Ok(user)
     }
+}
+
+impl Store {
+    /// Applies a profile change. The account must keep at least one identifier to sign in with.
+    pub async fn update_profile(&self, user_id: Uuid, change: ProfileChange) -> Result<Option<User>, StoreError> {
+        let txn = self.db.begin().await?;
+        let Some(row) = user::Entity::find_by_id(user_id).one(&txn).await? else { return Ok(None) };
+        let before = snapshot(&row);
+        let mut active = row.into_active_model();
+        if let Some(username) = change.username {
+            active.username_key = Set(username.as_ref().map(Username::key));
+            active.username = Set(username.map(|u| u.as_str().to_owned()));
+        }
+        if let Some(email) = change.email {
+            active.email = Set(email.map(|e| e.as_str().to_owned()));
+        }
+        if let Some(phone) = change.phone {
+            active.phone = Set(phone.map(|p| p.as_str().to_owned()));
+        }
+        if let Some(first_name) = change.first_name {
+            active.first_name = Set(first_name);
+        }
+        if let Some(last_name) = change.last_name {
+            active.last_name = Set(last_name);
+        }
+        if let Some(gender) = change.gender {
+            active.gender = Set(gender.as_str().to_owned());
+        }
+        let has_identifier = [&active.username, &active.email, &active.phone]
+            .iter()
+            .any(|value| value.try_as_ref().is_some_and(Option::is_some));
+        if !has_identifier {
+            return Err(StoreError::Invalid("username", "an account needs a username, e-mail or phone to sign in"));
+        }
+        active.updated_at = Set(now());
+        let row = active.update(&txn).await.map_err(on_constraint)?;
+        write_user_audit(&txn, Some(user_id), "update", before, &row).await?;
+        txn.commit().await?;
+        self.forget_user(user_id);
+        Ok(Some(row.into()))
+    }
+
+    /// Sets a new password hash and ends every session of the account except `keep` (the one
+    /// that asked, for a password change). Any pending reset code dies with the old password.
+    /// Returns the ended sessions, for the session caches.
+    pub async fn set_password(
+        &self,
+        user_id: Uuid,
+        password_hash: String,
+        keep: Option<Uuid>,
+        action: &'static str,
+    ) -> Result<Vec<Uuid>, DbErr> {
+        let txn = self.db.begin().await?;
+        let ended = set_password_in(&txn, user_id, password_hash, keep, action).await?;
+        txn.commit().await?;
+        self.forget_user(user_id);
+        Ok(ended)
+    }
+
+    /// Points the account at a new avatar (or none) and queues the old one's objects for
+    /// deletion, in one transaction. The new prefix leaves the garbage list it was put on before
+    /// its objects were written. Returns the old prefix, or `None` if the account is gone.
+    pub async fn set_avatar(&self, user_id: Uuid, new_key: Option<String>) -> Result<Option<Option<String>>, DbErr> {
+        let txn = self.db.begin().await?;
+        let Some(row) = user::Entity::find_by_id(user_id).one(&txn).await? else { return Ok(None) };
+        let old_key = row.avatar_key.clone();
+        let before = snapshot(&row);
+        let mut active = row.into_active_model();
+        active.avatar_key = Set(new_key.clone());
+        active.updated_at = Set(now());
+        let row = active.update(&txn).await?;
+        if let Some(new_key) = &new_key {
+            media::keep_in(&txn, new_key).await?;
+        }
+        if let Some(old_key) = &old_key {
+            media::discard_in(&txn, old_key, now()).await?;
+        }
+        let action = if new_key.is_some() { "set_avatar" } else { "remove_avatar" };
+        write_user_audit(&txn, Some(user_id), action, before, &row).await?;
+        txn.commit().await?;
+        self.forget_user(user_id);
+        Ok(Some(old_key))
+    }
+
+    /// Deletes an account and everything that is only its own, in one transaction: the row,
+    /// so its identifiers are free again; its sessions, refresh tokens and reset codes (by
+    /// cascade); its avatar (queued for deletion). Audit rows stay, scrubbed of its personal data.
+    pub async fn delete_user(&self, user_id: Uuid, actor: Option<Uuid>) -> Result<Option<DeletedUser>, DbErr> {
+        let txn = self.db.begin().await?;
+        let Some(row) = user::Entity::find_by_id(user_id).one(&txn).await? else { return Ok(None) };
+        let session_ids: Vec<Uuid> = session::Entity::find()
+            .select_only()
+            .column(session::Column::Id)
+            .filter(session::Column::UserId.eq(user_id))
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        let avatar_key = row.avatar_key.clone();
+        if let Some(key) = &avatar_key {
+            media::discard_in(&txn, key, now()).await?;
+        }
+        let before = snapshot(&row);
+        user::Entity::delete_by_id(user_id).exec(&txn).await?;
+        audit::scrub_subject(&txn, user_id).await?;
+        AuditEntry {
+            actor_id: actor,
+            entity: "user",
+            entity_id: user_id.to_string(),
+            action: "delete",
+            before: audit::redacted(before),
+            after: None,
+            subject_id: Some(user_id),
+        }
+        .write(&txn)
+        .await?;
+        txn.commit().await?;
+        self.forget_user(user_id);
+        Ok(Some(DeletedUser { session_ids, avatar_key }))
+    }
+
+    /// Every account id, oldest first, and the count of each gender, counted by the database.
+    pub async fn directory(&self) -> Result<Directory, DbErr> {
+        let user_ids: Vec<Uuid> = user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .order_by_asc(user::Column::Id)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let counts: Vec<(String, i64)> = user::Entity::find()
+            .select_only()
+            .column(user::Column::Gender)
+            .column_as(user::Column::Id.count(), "n")
+            .group_by(user::Column::Gender)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut directory = Directory { user_ids, ..Directory::default() };
+        for (gender, n) in counts {
+            let n = u64::try_from(n).unwrap_or(0);
+            match Gender::parse(&gender).unwrap_or_default() {
+                Gender::Female => directory.female += n,
+                Gender::Male => directory.male += n,
+                Gender::Unspecified => directory.unspecified += n,
+            }
+        }
+        Ok(directory)
+    }
+
+    /// The account's password hash, for re-checking the current password.
+    pub async fn password_hash(&self, user_id: Uuid) -> Result<Option<String>, DbErr> {
+        Ok(user::Entity::find_by_id(user_id).one(&self.db).await?.map(|row| row.password_hash))
+    }
+}
+
+pub(super) async fn write_user_audit(
+    txn: &DatabaseTransaction,
+    actor: Option<Uuid>,
+    action: &'static str,
+    before: Option<serde_json::Value>,
+    row: &user::Model,
+) -> Result<(), DbErr> {
+    AuditEntry {
+        actor_id: actor,
+        entity: "user",
+        entity_id: row.id.to_string(),
+        action,
+        before,
+        after: snapshot(row),
+        subject_id: Some(row.id),
+    }
+    .write(txn)
+    .await
+}
+
+pub(super) async fn set_password_in(
+    txn: &DatabaseTransaction,
+    user_id: Uuid,
+    password_hash: String,
+    keep: Option<Uuid>,
+    action: &'static str,
+) -> Result<Vec<Uuid>, DbErr> {
+    let Some(row) = user::Entity::find_by_id(user_id).one(txn).await? else { return Ok(vec![]) };
+    let before = snapshot(&row);
+    let mut active = row.into_active_model();
+    active.password_hash = Set(password_hash);
+    active.updated_at = Set(now());
+    let row = active.update(txn).await?;
+    // The snapshot never holds the hash, so before and after differ only in `updated_at`.
+    write_user_audit(txn, Some(user_id), action, before, &row).await?;
+    super::entity::password_reset::Entity::delete_by_id(user_id).exec(txn).await?;
+    let mut sessions = session::Entity::find().filter(session::Column::UserId.eq(user_id));
+    if let Some(keep) = keep {
+        sessions = sessions.filter(session::Column::Id.ne(keep));
+    }
+    let mut ended = Vec::new();
+    for session in sessions.all(txn).await? {
+        ended.push(session.id);
+        super::sessions::delete_session_in(txn, session, Some(user_id), "revoke_on_password_change").await?;
+    }
+    Ok(ended)
 }

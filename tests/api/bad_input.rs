@@ -108,7 +108,7 @@ async fn a_wrong_method_is_a_jsend_405() {
     let response = app.get("/api/v1/auth/login", None).await;
     response.assert_fail(StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.reason(), "method_not_allowed");
-    let delete = app.send(TestApp::request(Method::DELETE, "/api/v1/me").body(Body::empty()).unwrap()).await;
+    let delete = app.send(TestApp::request(Method::PUT, "/api/v1/me").body(Body::empty()).unwrap()).await;
     delete.assert_fail(StatusCode::METHOD_NOT_ALLOWED);
 }
 

@@ -11,6 +11,7 @@ use parlor::app::{AppBuilder, AppState};
 use parlor::auth::TokenKeys;
 use parlor::auth::tokens::generate_signing_key;
 use parlor::config::Config;
+use parlor::media::Media;
 use parlor::store::Store;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
@@ -81,7 +82,8 @@ impl TestApp {
         let store = Store::connect(&test_database_url().await).await.expect("connect");
         store.migrate().await.expect("migrate");
         let keys = TokenKeys::from_keys(&[generate_signing_key().expect("key")], &config.auth).expect("keys");
-        let app = AppBuilder::new(config, store, keys).build().expect("app");
+        let media = Media::in_memory(&config);
+        let app = AppBuilder::new(config, store, keys).media(media).build().expect("app");
         let state = AppState(std::sync::Arc::new(app));
         Self { router: parlor::http::router(state.clone()), state, _data_dir: data_dir }
     }

@@ -15,6 +15,8 @@ pub struct Model {
     pub action: String,
     pub before: Option<Json>,
     pub after: Option<Json>,
+    /// The user whose personal data `before`/`after` hold; scrubbed when that account is deleted.
+    pub subject_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

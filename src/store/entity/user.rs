@@ -20,6 +20,8 @@ pub struct Model {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub gender: String,
+    /// `avatars/<user id>/<version>`, the prefix of the avatar's stored variants.
+    pub avatar_key: Option<String>,
     pub is_admin: bool,
     pub is_active: bool,
     #[serde(with = "time::serde::rfc3339")]

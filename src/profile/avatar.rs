@@ -1,0 +1,95 @@
+//! Avatars: process, store, point the account at them, and collect what is no longer pointed at.
+//!
+//! The order makes every failure safe. The new prefix is queued as garbage (with a grace period)
+//! before its objects are written; the database switches to it and queues the old prefix in one
+//! transaction; only then are the old objects deleted. A crash or a storage error at any step
+//! leaves the old avatar intact and every written object queued for the sweeper.
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::domain::User;
+use crate::error::AppError;
+use crate::media::image::ImageError;
+use crate::media::{UPLOAD_GRACE, retry_backoff};
+use crate::store::now;
+
+/// How many queued prefixes one sweep handles.
+const SWEEP_BATCH: u64 = 100;
+
+impl App {
+    /// Replaces the avatar with the image in `bytes`.
+    pub async fn set_avatar(&self, user_id: Uuid, bytes: Bytes) -> Result<User, AppError> {
+        let variants = self.media.process_image(bytes).await.map_err(image_error)?;
+        let prefix = format!("avatars/{user_id}/{}", Uuid::now_v7().simple());
+        self.store.discard_media(&prefix, now() + UPLOAD_GRACE).await?;
+        if let Err(err) = self.media.put_variants(&prefix, variants).await {
+            tracing::error!(%prefix, error = %err, "storing the avatar failed");
+            return Err(AppError::Unavailable("media storage"));
+        }
+        let Some(old) = self.store.set_avatar(user_id, Some(prefix.clone())).await? else {
+            // The account was deleted while the image was processed.
+            self.collect_media(&prefix, 0).await;
+            return Err(AppError::unauthorized("session_revoked", "the account no longer exists"));
+        };
+        if let Some(old) = old {
+            self.collect_media(&old, 0).await;
+        }
+        tracing::info!(%user_id, %prefix, "avatar set");
+        self.current_user(user_id).await
+    }
+
+    /// Removes the avatar and deletes its objects.
+    pub async fn remove_avatar(&self, user_id: Uuid) -> Result<User, AppError> {
+        let old = self
+            .store
+            .set_avatar(user_id, None)
+            .await?
+            .ok_or_else(|| AppError::unauthorized("session_revoked", "the account no longer exists"))?;
+        if let Some(old) = old {
+            self.collect_media(&old, 0).await;
+            tracing::info!(%user_id, prefix = %old, "avatar removed");
+        }
+        self.current_user(user_id).await
+    }
+
+    /// Deletes the objects under a queued prefix and unqueues it; on failure, schedules a retry.
+    /// Never fails the caller: the queue entry is what guarantees the deletion.
+    pub async fn collect_media(&self, prefix: &str, attempts: u32) {
+        let result = match self.media.delete_prefix(prefix).await {
+            Ok(()) => self.store.media_collected(prefix).await,
+            Err(err) => {
+                let retry_at = now() + retry_backoff(attempts);
+                tracing::warn!(%prefix, attempts = attempts + 1, error = %err, "deleting media failed; will retry");
+                self.store.media_retry_at(prefix, attempts + 1, retry_at).await
+            }
+        };
+        if let Err(err) = result {
+            tracing::warn!(%prefix, error = %err, "updating the media garbage list failed");
+        }
+    }
+
+    /// One pass of the media sweeper: collects every queued prefix that is due. Returns how many
+    /// prefixes it tried.
+    pub async fn sweep_media_garbage(&self) -> Result<usize, AppError> {
+        let due = self.store.due_media_garbage(SWEEP_BATCH).await?;
+        for garbage in &due {
+            self.collect_media(&garbage.prefix, garbage.attempts).await;
+        }
+        Ok(due.len())
+    }
+}
+
+/// Image problems as client errors: an unsupported format is 415, anything else about the
+/// image is 422.
+pub fn image_error(err: ImageError) -> AppError {
+    let (status, reason) = match &err {
+        ImageError::Unsupported => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_image"),
+        ImageError::Empty => (StatusCode::UNPROCESSABLE_ENTITY, "empty_image"),
+        ImageError::TooLarge { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "image_too_large"),
+        ImageError::ZeroSize | ImageError::Corrupt(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_image"),
+    };
+    AppError::fail(status, reason, err.to_string())
+}

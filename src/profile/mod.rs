@@ -1,0 +1,134 @@
+//! What account holders do to their own account: edit the profile, change the password, set
+//! or remove the avatar, delete the account.
+
+mod avatar;
+
+pub use avatar::image_error;
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::auth::Principal;
+use crate::auth::accounts::parse_name;
+use crate::domain::{Email, Gender, NewPassword, Phone, User, Username};
+use crate::error::{AppError, FieldErrors};
+use crate::store::ProfileChange;
+
+/// Fields a profile edit may not touch, with where to go instead.
+const READ_ONLY: [(&str, &str); 8] = [
+    ("id", "cannot be changed"),
+    ("created_at", "cannot be changed"),
+    ("is_admin", "cannot be changed"),
+    ("is_active", "cannot be changed"),
+    ("role", "cannot be changed"),
+    ("roles", "cannot be changed"),
+    ("password", "is changed with PUT /api/v1/me/password"),
+    ("avatar", "is changed with PUT or DELETE /api/v1/me/avatar"),
+];
+
+/// Reads a profile edit: every field present is validated like at registration, every problem
+/// is reported at once. `null` (or a blank string) clears an optional field.
+pub fn parse_profile_change(body: &Map<String, Value>) -> Result<ProfileChange, AppError> {
+    let mut change = ProfileChange::default();
+    let mut errors = FieldErrors::new();
+    for (field, value) in body {
+        let text = match value {
+            Value::Null => None,
+            Value::String(text) if text.trim().is_empty() => None,
+            Value::String(text) => Some(text.as_str()),
+            _ if field == "gender" || is_text_field(field) => {
+                errors.insert(field.clone(), "must be a string or null".to_owned());
+                continue;
+            }
+            _ => None,
+        };
+        let result: Result<(), String> = match field.as_str() {
+            "username" => text.map(Username::parse).transpose().map(|v| change.username = Some(v)),
+            "email" => text.map(Email::parse).transpose().map(|v| change.email = Some(v)),
+            "phone" => text.map(Phone::parse).transpose().map(|v| change.phone = Some(v)),
+            "first_name" => parse_name(text).map(|v| change.first_name = Some(v)),
+            "last_name" => parse_name(text).map(|v| change.last_name = Some(v)),
+            "gender" => text
+                .ok_or_else(|| "must be one of female, male, unspecified".to_owned())
+                .and_then(Gender::parse)
+                .map(|v| change.gender = Some(v)),
+            other => Err(READ_ONLY
+                .iter()
+                .find(|(name, _)| *name == other)
+                .map_or("is not a profile field", |(_, why)| why)
+                .to_owned()),
+        };
+        if let Err(message) = result {
+            errors.insert(field.clone(), message);
+        }
+    }
+    if errors.is_empty() { Ok(change) } else { Err(AppError::invalid_fields(errors)) }
+}
+
+fn is_text_field(field: &str) -> bool {
+    matches!(field, "username" | "email" | "phone" | "first_name" | "last_name")
+}
+
+impl App {
+    pub async fn update_profile(&self, user_id: Uuid, change: ProfileChange) -> Result<User, AppError> {
+        let user = self.store.update_profile(user_id, change).await?.ok_or_else(account_gone)?;
+        tracing::info!(%user_id, "profile updated");
+        Ok(user)
+    }
+
+    /// Changes the password after checking the current one, and ends every other session.
+    pub async fn change_password(
+        &self,
+        me: Principal,
+        current: &str,
+        new: &str,
+        client: &crate::auth::ClientInfo,
+    ) -> Result<(), AppError> {
+        // Guessing the current password with a stolen token is a login attempt by other means.
+        let limits = &self.limits;
+        let key = format!("{}|{}", me.user_id, client.ip);
+        limits.limiter.check(limits.login_per_account, &key).await.map_err(AppError::RateLimited)?;
+        let user = self.current_user(me.user_id).await?;
+        let hash = self.store.password_hash(me.user_id).await?.ok_or_else(account_gone)?;
+        if !self.auth.hasher.verify(current, Some(&hash)).await? {
+            limits.limiter.record(limits.login_per_account, &key).await;
+            return Err(AppError::invalid("current_password", "is incorrect"));
+        }
+        if current == new {
+            return Err(AppError::invalid("new_password", "must differ from the current password"));
+        }
+        let password =
+            NewPassword::parse(new, &own_identifiers(&user)).map_err(|m| AppError::invalid("new_password", m))?;
+        let hash = self.auth.hasher.hash(password.expose()).await?;
+        let ended = self.store.set_password(me.user_id, hash, Some(me.session_id), "change_password").await?;
+        for session_id in &ended {
+            self.auth.forget_session(*session_id);
+        }
+        tracing::info!(user_id = %me.user_id, sessions_ended = ended.len(), "password changed");
+        Ok(())
+    }
+
+    /// Deletes the account with everything that is only its own. Tokens die with the sessions;
+    /// the avatar's objects are deleted now, or by the sweeper if storage is down.
+    pub async fn delete_account(&self, user_id: Uuid, actor: Option<Uuid>) -> Result<(), AppError> {
+        let deleted = self.store.delete_user(user_id, actor).await?.ok_or_else(account_gone)?;
+        for session_id in &deleted.session_ids {
+            self.auth.forget_session(*session_id);
+        }
+        if let Some(prefix) = &deleted.avatar_key {
+            self.collect_media(prefix, 0).await;
+        }
+        tracing::info!(%user_id, "account deleted");
+        Ok(())
+    }
+}
+
+/// The account's own identifiers, which its password must not equal.
+pub fn own_identifiers(user: &User) -> Vec<&str> {
+    [user.username.as_deref(), user.email.as_deref(), user.phone.as_deref()].into_iter().flatten().collect()
+}
+
+fn account_gone() -> AppError {
+    AppError::unauthorized("session_revoked", "the account no longer exists")
+}
