@@ -73,12 +73,29 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         public_url = %app.config.public_url(),
         "parlor is listening"
     );
-    let router = crate::http::router(AppState(Arc::new(app)));
+    let state = AppState(Arc::new(app));
+    tokio::spawn(sweep_media_garbage(state.clone()));
+    let router = crate::http::router(state);
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     tracing::info!("parlor stopped");
     Ok(())
+}
+
+/// Retries deletions of stored media that failed or were interrupted, once a minute. With
+/// several instances each sweeps; deleting an object twice is harmless.
+async fn sweep_media_garbage(state: AppState) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match state.sweep_media_garbage().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(prefixes = n, "media sweep"),
+            Err(err) => tracing::warn!(error = %err, "media sweep failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

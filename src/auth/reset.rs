@@ -25,7 +25,7 @@ pub const MAX_TRIES: u32 = 5;
 pub const CODE_DIGITS: usize = 8;
 
 /// The stored form of a code: bound to its account, so equal codes of two accounts differ.
-fn code_hash(user_id: Uuid, code: &str) -> String {
+pub fn code_hash(user_id: Uuid, code: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(user_id.as_bytes());
     hasher.update(code.as_bytes());

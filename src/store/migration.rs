@@ -235,3 +235,52 @@ async fn backfill_audit_subjects(manager: &SchemaManager<'_>) -> Result<(), DbEr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, Database};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn m0002_finds_the_subject_of_audit_rows_written_before_it() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        Migrator::up(&db, Some(1)).await.unwrap();
+        let (user, session, admin) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let at = crate::store::now();
+        let insert = Query::insert()
+            .into_table("audit_log")
+            .columns(["id", "at", "actor_id", "entity", "entity_id", "action", "before", "after"])
+            .values_panic([
+                uuid::Uuid::now_v7().into(),
+                at.into(),
+                user.into(),
+                "user".into(),
+                user.to_string().into(),
+                "create".into(),
+                Option::<serde_json::Value>::None.into(),
+                serde_json::json!({"email": "a@example.org"}).into(),
+            ])
+            .values_panic([
+                uuid::Uuid::now_v7().into(),
+                at.into(),
+                admin.into(),
+                "session".into(),
+                session.to_string().into(),
+                "revoke".into(),
+                serde_json::json!({"user_id": user.to_string(), "ip": "203.0.113.9"}).into(),
+                Option::<serde_json::Value>::None.into(),
+            ])
+            .to_owned();
+        db.execute(&insert).await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        let subjects = db
+            .query_all(&Query::select().column("subject_id").from("audit_log").to_owned())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<Option<uuid::Uuid>>("", "subject_id").unwrap())
+            .collect::<Vec<_>>();
+        assert_eq!(subjects, [Some(user), Some(user)], "the session row's subject is its user, not the admin");
+    }
+}

@@ -3,10 +3,23 @@
 //! The database is in-memory SQLite, or — when `PARLOR_TEST_DATABASE_URL` names a PostgreSQL
 //! server — a new database created on that server for this test alone.
 
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use http_body_util::BodyExt;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
+    PutOptions, PutPayload, PutResult,
+};
 use parlor::app::{AppBuilder, AppState};
 use parlor::auth::TokenKeys;
 use parlor::auth::tokens::generate_signing_key;
@@ -22,7 +35,9 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct TestApp {
     pub router: Router,
     pub state: AppState,
-    _data_dir: tempfile::TempDir,
+    pub data_dir: tempfile::TempDir,
+    /// The media storage: in memory, and able to fail on demand.
+    pub storage: Arc<FlakyStore>,
 }
 
 pub struct TestResponse {
@@ -82,10 +97,77 @@ impl TestApp {
         let store = Store::connect(&test_database_url().await).await.expect("connect");
         store.migrate().await.expect("migrate");
         let keys = TokenKeys::from_keys(&[generate_signing_key().expect("key")], &config.auth).expect("keys");
-        let media = Media::in_memory(&config);
+        let storage = Arc::new(FlakyStore::default());
+        let media = Media::new(storage.clone(), false, &config);
         let app = AppBuilder::new(config, store, keys).media(media).build().expect("app");
-        let state = AppState(std::sync::Arc::new(app));
-        Self { router: parlor::http::router(state.clone()), state, _data_dir: data_dir }
+        let state = AppState(Arc::new(app));
+        Self { router: parlor::http::router(state.clone()), state, data_dir, storage }
+    }
+
+    /// Sends `body` as JSON with any method, optionally authenticated.
+    pub async fn send_json(&self, method: Method, path: &str, body: Value, token: Option<&str>) -> TestResponse {
+        let mut request = Self::request(method, path).header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        self.send(request.body(Body::from(body.to_string())).expect("request")).await
+    }
+
+    /// A body-less request with any method, authenticated.
+    pub async fn call(&self, method: Method, path: &str, token: &str) -> TestResponse {
+        let request = Self::request(method, path).header(header::AUTHORIZATION, format!("Bearer {token}"));
+        self.send(request.body(Body::empty()).expect("request")).await
+    }
+
+    /// `PUT /api/v1/me/avatar` as multipart with one file field.
+    pub async fn upload_avatar(&self, token: &str, field: &str, bytes: &[u8]) -> TestResponse {
+        let boundary = "parlor-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"avatar.svg\"\r\n\
+             Content-Type: image/svg+xml\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let request = Self::request(Method::PUT, "/api/v1/me/avatar")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+            .body(Body::from(body))
+            .expect("request");
+        self.send(request).await
+    }
+
+    /// The bodies of the mails in the outbox, oldest first.
+    pub fn outbox(&self) -> Vec<String> {
+        let dir = self.data_dir.path().join("outbox");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect()
+            })
+            .unwrap_or_default();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        files.iter().map(|p| std::fs::read_to_string(p).expect("read mail")).collect()
+    }
+
+    /// Waits (up to 5 s) for the outbox to hold `n` mails; the mail is sent in the background.
+    pub async fn wait_for_mails(&self, n: usize) -> Vec<String> {
+        for _ in 0..100 {
+            let mails = self.outbox();
+            if mails.len() >= n {
+                return mails;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("expected {n} mails in the outbox, found {}", self.outbox().len());
+    }
+
+    /// Keys of every stored object.
+    pub async fn stored_keys(&self) -> Vec<String> {
+        use futures::TryStreamExt;
+        let mut keys: Vec<String> =
+            self.storage.list(None).map_ok(|meta| meta.location.to_string()).try_collect().await.expect("list");
+        keys.sort();
+        keys
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
@@ -149,4 +231,119 @@ impl TestApp {
 
 pub fn token(data: &Value, field: &str) -> String {
     data[field].as_str().unwrap_or_else(|| panic!("no {field} in {data}")).to_owned()
+}
+
+/// The 8-digit code in a reset mail.
+pub fn code_in(mail: &str) -> String {
+    mail.split(|c: char| !c.is_ascii_digit()).find(|run| run.len() == 8).expect("a code in the mail").to_owned()
+}
+
+/// In-memory object storage that can be told to fail, to show what a storage outage does.
+#[derive(Debug)]
+pub struct FlakyStore {
+    inner: InMemory,
+    /// Puts still allowed before they fail; negative: never fail.
+    puts_before_failing: AtomicI64,
+    failing_deletes: AtomicBool,
+}
+
+impl Default for FlakyStore {
+    fn default() -> Self {
+        Self {
+            inner: InMemory::new(),
+            puts_before_failing: AtomicI64::new(-1),
+            failing_deletes: AtomicBool::new(false),
+        }
+    }
+}
+
+impl FlakyStore {
+    pub fn fail_puts_after(&self, n: i64) {
+        self.puts_before_failing.store(n, Ordering::SeqCst);
+    }
+
+    pub fn heal(&self) {
+        self.puts_before_failing.store(-1, Ordering::SeqCst);
+        self.failing_deletes.store(false, Ordering::SeqCst);
+    }
+
+    pub fn fail_deletes(&self) {
+        self.failing_deletes.store(true, Ordering::SeqCst);
+    }
+
+    fn outage() -> object_store::Error {
+        object_store::Error::Generic { store: "flaky", source: "storage is down".into() }
+    }
+}
+
+impl fmt::Display for FlakyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FlakyStore")
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FlakyStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        let left = self.puts_before_failing.load(Ordering::SeqCst);
+        if left == 0 {
+            return Err(Self::outage());
+        }
+        if left > 0 {
+            self.puts_before_failing.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        if self.failing_deletes.load(Ordering::SeqCst) {
+            return locations.map(|_| Err(Self::outage())).boxed();
+        }
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+/// A PNG of `width` × `height` in one colour.
+pub fn png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
+    let image = image::RgbImage::from_pixel(width, height, image::Rgb(rgb));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).expect("encode png");
+    out.into_inner()
+}
+
+/// Registers `identifier` and returns its access token.
+pub async fn access_token(app: &TestApp, identifier: &str) -> String {
+    token(&app.register(identifier).await, "access_token")
 }

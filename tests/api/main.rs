@@ -5,8 +5,13 @@
 
 mod accounts;
 mod audit;
+mod avatars;
 mod bad_input;
+mod deletion;
 mod helpers;
 mod limits;
 mod oauth;
 mod ops;
+mod profile;
+mod reset;
+mod sessions;
