@@ -14,9 +14,8 @@ use std::io::Cursor;
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use image::codecs::jpeg::JpegEncoder;
 use image::metadata::Orientation;
-use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
 /// The square variants, by side length, largest first.
 pub const SQUARES: [u32; 3] = [400, 100, 50];
@@ -173,10 +172,16 @@ fn flatten(image: DynamicImage) -> RgbImage {
     RgbImage::from_raw(width, height, rgb).unwrap_or_else(|| RgbImage::new(width, height))
 }
 
+/// Baseline JPEG, 4:2:0 below quality 90 (as libjpeg and libvips do), with nothing but a JFIF
+/// header: no EXIF, XMP, ICC or comments. `jpeg-encoder` (SIMD) is about three times as fast
+/// as `image`'s own encoder on a 12-megapixel original.
 fn encode(image: &RgbImage, quality: u8) -> Result<Vec<u8>, ImageError> {
+    let too_wide = || ImageError::Corrupt("JPEG allows at most 65535 pixels a side".to_owned());
+    let width = u16::try_from(image.width()).map_err(|_| too_wide())?;
+    let height = u16::try_from(image.height()).map_err(|_| too_wide())?;
     let mut out = Vec::with_capacity(image.as_raw().len() / 8);
-    JpegEncoder::new_with_quality(&mut out, quality)
-        .encode(image.as_raw(), image.width(), image.height(), ExtendedColorType::Rgb8)
+    jpeg_encoder::Encoder::new(&mut out, quality)
+        .encode(image.as_raw(), width, height, jpeg_encoder::ColorType::Rgb)
         .map_err(|err| ImageError::Corrupt(err.to_string()))?;
     Ok(out)
 }
@@ -191,7 +196,7 @@ mod tests {
     use image::codecs::gif::GifEncoder;
     use image::codecs::png::PngEncoder;
     use image::codecs::webp::WebPEncoder;
-    use image::{Delay, Frame, ImageEncoder, Rgb, Rgba, RgbaImage};
+    use image::{Delay, ExtendedColorType, Frame, ImageEncoder, Rgb, Rgba, RgbaImage};
 
     const LIMITS: PipelineLimits = PipelineLimits { max_pixels: 40_000_000, jpeg_quality: 90 };
     const RED: [u8; 3] = [255, 0, 0];
