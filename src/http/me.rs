@@ -291,6 +291,7 @@ struct AvatarJson {
 
 /// The avatar as a multipart upload.
 #[derive(Debug, ToSchema)]
+#[schema(example = json!({"file": "(the bytes of me.jpg; any file name and part Content-Type)"}))]
 #[allow(dead_code)] // documents the body
 struct AvatarUpload {
     /// The image file: JPEG, PNG, WebP or GIF (first frame), at most 10 MiB by default.
