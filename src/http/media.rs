@@ -1,6 +1,7 @@
 //! `/media/…`: stored media served by Parlor itself, for the embedded default. Behind a CDN or
 //! nginx, set `public_media_url` and this route is simply not used.
 
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -40,32 +41,34 @@ async fn get_media(
     let not_found = || AppError::not_found("media_not_found", "no such file");
     let path = object_store::path::Path::parse(&key).map_err(|_| not_found())?;
     let tag = etag(&key);
-    let object = match app.media.store().get(&path).await {
-        Ok(object) => object,
-        Err(object_store::Error::NotFound { .. }) => return Err(not_found()),
-        Err(err) => {
-            tracing::error!(%key, error = %err, "reading media failed");
-            return Err(AppError::Unavailable("media storage"));
-        }
-    };
-    // The type recorded with the object where the backend keeps one (S3), else by extension.
-    let stored_type = object.attributes.get(&Attribute::ContentType).map(|value| value.as_ref().to_owned());
-    let mut response = if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|candidate| candidate.trim() == tag || candidate.trim() == "*"))
-    {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        let bytes = object.bytes().await.map_err(|err| {
+    let storage_error = |err: object_store::Error| match err {
+        object_store::Error::NotFound { .. } => not_found(),
+        err => {
             tracing::error!(%key, error = %err, "reading media failed");
             AppError::Unavailable("media storage")
-        })?;
-        let mut response = bytes.into_response();
-        let kind = stored_type
-            .and_then(|t| HeaderValue::from_str(&t).ok())
+        }
+    };
+    let revalidating = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|candidate| candidate.trim() == tag || candidate.trim() == "*"));
+    let mut response = if revalidating {
+        // The client has these bytes: only confirm they still exist.
+        app.media.store().head(&path).await.map_err(storage_error)?;
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let object = app.media.store().get(&path).await.map_err(storage_error)?;
+        // The type recorded with the object where the backend keeps one (S3), else by extension.
+        let kind = object
+            .attributes
+            .get(&Attribute::ContentType)
+            .and_then(|value| HeaderValue::from_str(value.as_ref()).ok())
             .unwrap_or_else(|| HeaderValue::from_static(content_type(&key)));
+        let length = object.meta.size;
+        // Streamed from storage: an original can be several megabytes.
+        let mut response = Body::from_stream(object.into_stream()).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, kind);
+        response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
         response
     };
     let out = response.headers_mut();
