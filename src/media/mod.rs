@@ -83,8 +83,10 @@ impl Media {
         }
         let dir = config.media_dir();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating media directory {}", dir.display()))?;
+        // Automatic cleanup removes a deleted avatar's emptied directories too.
         let store = LocalFileSystem::new_with_prefix(&dir)
-            .with_context(|| format!("opening media directory {}", dir.display()))?;
+            .with_context(|| format!("opening media directory {}", dir.display()))?
+            .with_automatic_cleanup(true);
         Ok(Self::new(Arc::new(store), false, config))
     }
 
