@@ -96,26 +96,18 @@ async fn replacing_or_removing_an_avatar_deletes_the_old_files() {
     assert_eq!(app.call(Method::DELETE, "/api/v1/me/avatar", &t).await.status, StatusCode::OK);
 }
 
-/// A PNG header declaring 50000×50000 pixels: a decompression bomb up to its payload.
+/// A real JPEG whose frame header is patched to declare 50000×50000 pixels: a decompression
+/// bomb up to its payload (JPEG headers carry no checksum).
 fn bomb() -> Vec<u8> {
-    let mut image = png(1, 1, [0, 0, 0]);
-    // Patch the IHDR size and fix its CRC.
-    image[16..20].copy_from_slice(&50_000u32.to_be_bytes());
-    image[20..24].copy_from_slice(&50_000u32.to_be_bytes());
-    let crc = crc32(&image[12..29]);
-    image[29..33].copy_from_slice(&crc.to_be_bytes());
-    image
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for byte in bytes {
-        crc ^= u32::from(*byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
+    let image = image::RgbImage::from_pixel(8, 8, image::Rgb([0, 0, 0]));
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
+    let mut jpeg = jpeg.into_inner();
+    let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a baseline frame header");
+    // FF C0, length (2), precision (1), then height and width (2 each).
+    jpeg[sof + 5..sof + 7].copy_from_slice(&50_000u16.to_be_bytes());
+    jpeg[sof + 7..sof + 9].copy_from_slice(&50_000u16.to_be_bytes());
+    jpeg
 }
 
 #[tokio::test]
