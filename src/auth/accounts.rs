@@ -157,11 +157,13 @@ impl App {
 
     /// The account behind a principal (gone if deleted meanwhile).
     pub async fn current_user(&self, user_id: Uuid) -> Result<User, AppError> {
-        self.store
-            .user(user_id)
-            .await?
-            .ok_or_else(|| AppError::unauthorized("session_revoked", "the account no longer exists"))
+        self.store.user(user_id).await?.ok_or_else(account_gone)
     }
+}
+
+/// The answer when the caller's account was deleted while its token was still in hand.
+pub fn account_gone() -> AppError {
+    AppError::unauthorized("session_revoked", "the account no longer exists")
 }
 
 /// Puts the identifier's value into its field, or marks the field as conflicting with it.

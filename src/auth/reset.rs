@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::ClientInfo;
@@ -26,10 +25,7 @@ pub const CODE_DIGITS: usize = 8;
 
 /// The stored form of a code: bound to its account, so equal codes of two accounts differ.
 pub fn code_hash(user_id: Uuid, code: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(user_id.as_bytes());
-    hasher.update(code.as_bytes());
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::sha256_hex(&[user_id.as_bytes().as_slice(), code.as_bytes()].concat())
 }
 
 fn new_code() -> anyhow::Result<String> {

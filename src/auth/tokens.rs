@@ -225,8 +225,7 @@ pub fn new_refresh_token() -> anyhow::Result<String> {
 /// What the database keeps of a refresh token. A plain SHA-256 suffices: the token has 256 bits
 /// of entropy, so there is nothing to brute-force.
 pub fn refresh_token_hash(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::sha256_hex(token.as_bytes())
 }
 
 #[cfg(test)]

@@ -61,7 +61,7 @@ impl UserView {
     pub fn new(app: &App, user: User) -> Self {
         Self {
             id: user.id,
-            avatar: user.avatar_key.as_deref().map(|prefix| app.media.avatar_urls(prefix)),
+            avatar: app.media.avatar_of(&user),
             username: user.username,
             email: user.email,
             phone: user.phone,
@@ -339,9 +339,8 @@ async fn put_avatar(
 ) -> Result<JSend<AvatarData>, AppError> {
     let bytes = read_avatar(&app, request).await?;
     let user = app.set_avatar(me.user_id, bytes).await?;
-    let prefix =
-        user.avatar_key.as_deref().ok_or_else(|| AppError::internal(anyhow::anyhow!("avatar not recorded")))?;
-    let avatar = app.media.avatar_urls(prefix);
+    let avatar =
+        app.media.avatar_of(&user).ok_or_else(|| AppError::internal(anyhow::anyhow!("avatar not recorded")))?;
     Ok(JSend::ok(AvatarData { url: avatar.original.clone(), avatar }))
 }
 

@@ -39,7 +39,7 @@ impl PublicUserView {
     pub fn new(app: &App, user: User) -> Self {
         Self {
             id: user.id,
-            avatar: user.avatar_key.as_deref().map(|prefix| app.media.avatar_urls(prefix)),
+            avatar: app.media.avatar_of(&user),
             username: user.username,
             first_name: user.first_name,
             last_name: user.last_name,

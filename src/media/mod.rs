@@ -160,6 +160,11 @@ impl Media {
         Ok(())
     }
 
+    /// The public URLs of an account's avatar, if it has one.
+    pub fn avatar_of(&self, user: &crate::domain::User) -> Option<AvatarUrls> {
+        user.avatar_key.as_deref().map(|prefix| self.avatar_urls(prefix))
+    }
+
     /// The public URLs of the avatar stored under `prefix`.
     pub fn avatar_urls(&self, prefix: &str) -> AvatarUrls {
         let url = |file: &str| format!("{}/{prefix}/{file}", self.base_url);

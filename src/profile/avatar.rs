@@ -10,6 +10,7 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use crate::app::App;
+use crate::auth::accounts::account_gone;
 use crate::domain::User;
 use crate::error::AppError;
 use crate::media::image::ImageError;
@@ -29,30 +30,26 @@ impl App {
             tracing::error!(%prefix, error = %err, "storing the avatar failed");
             return Err(AppError::Unavailable("media storage"));
         }
-        let Some(old) = self.store.set_avatar(user_id, Some(prefix.clone())).await? else {
+        let Some((user, old)) = self.store.set_avatar(user_id, Some(prefix.clone())).await? else {
             // The account was deleted while the image was processed.
             self.collect_media(&prefix, 0).await;
-            return Err(AppError::unauthorized("session_revoked", "the account no longer exists"));
+            return Err(account_gone());
         };
         if let Some(old) = old {
             self.collect_media(&old, 0).await;
         }
         tracing::info!(%user_id, %prefix, "avatar set");
-        self.current_user(user_id).await
+        Ok(user)
     }
 
     /// Removes the avatar and deletes its objects.
     pub async fn remove_avatar(&self, user_id: Uuid) -> Result<User, AppError> {
-        let old = self
-            .store
-            .set_avatar(user_id, None)
-            .await?
-            .ok_or_else(|| AppError::unauthorized("session_revoked", "the account no longer exists"))?;
+        let (user, old) = self.store.set_avatar(user_id, None).await?.ok_or_else(account_gone)?;
         if let Some(old) = old {
             self.collect_media(&old, 0).await;
             tracing::info!(%user_id, prefix = %old, "avatar removed");
         }
-        self.current_user(user_id).await
+        Ok(user)
     }
 
     /// Deletes the objects under a queued prefix and unqueues it; on failure, schedules a retry.

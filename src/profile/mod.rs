@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::auth::Principal;
-use crate::auth::accounts::parse_name;
+use crate::auth::accounts::{account_gone, parse_name};
 use crate::domain::{Email, Gender, NewPassword, Phone, User, Username};
 use crate::error::{AppError, FieldErrors};
 use crate::store::ProfileChange;
@@ -127,8 +127,4 @@ impl App {
 /// The account's own identifiers, which its password must not equal.
 pub fn own_identifiers(user: &User) -> Vec<&str> {
     [user.username.as_deref(), user.email.as_deref(), user.phone.as_deref()].into_iter().flatten().collect()
-}
-
-fn account_gone() -> AppError {
-    AppError::unauthorized("session_revoked", "the account no longer exists")
 }

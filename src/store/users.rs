@@ -203,8 +203,13 @@ impl Store {
 
     /// Points the account at a new avatar (or none) and queues the old one's objects for
     /// deletion, in one transaction. The new prefix leaves the garbage list it was put on before
-    /// its objects were written. Returns the old prefix, or `None` if the account is gone.
-    pub async fn set_avatar(&self, user_id: Uuid, new_key: Option<String>) -> Result<Option<Option<String>>, DbErr> {
+    /// its objects were written. Returns the updated account and the old prefix, or `None` if
+    /// the account is gone.
+    pub async fn set_avatar(
+        &self,
+        user_id: Uuid,
+        new_key: Option<String>,
+    ) -> Result<Option<(User, Option<String>)>, DbErr> {
         let txn = self.db.begin().await?;
         let Some(row) = user::Entity::find_by_id(user_id).one(&txn).await? else { return Ok(None) };
         let old_key = row.avatar_key.clone();
@@ -223,7 +228,7 @@ impl Store {
         write_user_audit(&txn, Some(user_id), action, before, &row).await?;
         txn.commit().await?;
         self.forget_user(user_id);
-        Ok(Some(old_key))
+        Ok(Some((row.into(), old_key)))
     }
 
     /// Deletes an account and everything that is only its own, in one transaction: the row,

@@ -1,0 +1,7 @@
+//! The one hashing helper: SHA-256 as lower-case hex, for stored token and code hashes and ETags.
+
+use sha2::{Digest, Sha256};
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
