@@ -15,11 +15,14 @@ use utoipa::{Modify, OpenApi};
             (15 minutes), verifiable with `/.well-known/jwks.json`; refresh tokens are single-use.",
         license(name = "MIT"),
     ),
+    paths(crate::http::media::get_media),
     modifiers(&BearerAuth),
     components(schemas(crate::error::JSendFail, crate::error::JSendError)),
     tags(
         (name = "auth", description = "Accounts and token pairs"),
         (name = "profile", description = "Your own profile"),
+        (name = "users", description = "Other people's public profiles and the directory"),
+        (name = "media", description = "Stored media, when Parlor serves them itself"),
         (name = "oauth", description = "Standard OAuth 2.0 endpoints"),
         (name = "operations", description = "Health, readiness and metrics"),
     )

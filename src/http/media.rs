@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use object_store::{Attribute, ObjectStoreExt};
-use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::error::AppError;
@@ -19,8 +18,7 @@ pub fn router() -> axum::Router<AppState> {
 /// Keys are versioned, so a key names its bytes for good: the ETag is derived from the key and
 /// a revalidation needs no storage read.
 fn etag(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    format!("\"{}\"", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!("\"{}\"", &crate::digest::sha256_hex(key.as_bytes())[..32])
 }
 
 fn content_type(key: &str) -> &'static str {
@@ -33,7 +31,33 @@ fn content_type(key: &str) -> &'static str {
     }
 }
 
-async fn get_media(
+/// The bytes of a stored file, for the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct MediaBytes(Vec<u8>);
+
+/// A stored file, such as an avatar variant.
+///
+/// The URL names its bytes for good, so the answer may be cached forever: `Cache-Control:
+/// public, max-age=31536000, immutable`, an `ETag`, `X-Content-Type-Options: nosniff`. With
+/// `public_media_url` set, media URLs point elsewhere (a CDN or the bucket) and this route is not
+/// used. The key may contain slashes (`avatars/<user>/<version>/50x50.jpg`).
+#[utoipa::path(
+    get, path = "/media/{key}", tag = "media",
+    params(
+        ("key" = String, Path, description = "The object key, slashes included", example = "avatars/01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10/0193a1f0c2d47e8f9a0b1c2d3e4f5a6b/50x50.jpg"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer"),
+    ),
+    responses(
+        (status = 200, description = "The file, with its stored type", content_type = "image/jpeg", body = MediaBytes),
+        (status = 304, description = "Unchanged (`If-None-Match` matched)"),
+        (status = 404, description = "No such file (`media_not_found`)", body = crate::error::JSendFail,
+            example = json!({"status": "fail", "data": {"message": "no such file", "reason": "media_not_found"}})),
+        (status = 503, description = "Media storage unavailable", body = crate::error::JSendError),
+    )
+)]
+pub async fn get_media(
     State(app): State<AppState>,
     Path(key): Path<String>,
     headers: HeaderMap,
