@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use secrecy::ExposeSecret;
 
 use crate::auth::{Auth, PasswordHasher, TokenKeys};
 use crate::config::Config;
-use crate::limits::{Limits, MemoryLimiter, RateLimiter};
+use crate::limits::{Limits, MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::mail::Mailer;
 use crate::media::Media;
+use crate::realtime::{Bus, Hub, Realtime};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
@@ -23,6 +25,7 @@ pub struct App {
     pub media: Media,
     pub mailer: Mailer,
     pub metrics: Metrics,
+    pub realtime: Realtime,
 }
 
 #[derive(Clone)]
@@ -44,7 +47,7 @@ impl App {
         let store = Store::connect(&config.database_url()).await.context("connecting to the database")?;
         store.migrate().await.context("running migrations")?;
         let keys = TokenKeys::load_or_generate(&config.keys_dir(), &config.auth)?;
-        AppBuilder::new(config, store, keys).build()
+        AppBuilder::new(config, store, keys).build().await
     }
 }
 
@@ -72,8 +75,22 @@ impl AppBuilder {
         self
     }
 
-    pub fn build(self) -> anyhow::Result<App> {
+    /// Connects to Redis when `redis_url` is set: the bus, the Socket.IO adapter and the rate
+    /// limiter then span every instance on it.
+    pub async fn build(self) -> anyhow::Result<App> {
         let Self { config, store, keys, limiter, media } = self;
+        let bus = match &config.redis_url {
+            None => Bus::local(),
+            Some(url) => {
+                let client = redis_client(url.expose_secret()).context("redis_url")?;
+                Bus::redis(client, &config.redis_prefix).await.context("connecting to Redis (redis_url)")?
+            }
+        };
+        let limiter = match (limiter, bus.redis_client()) {
+            (Some(limiter), _) => limiter,
+            (None, Some(client)) => Box::new(RedisLimiter::new(client.clone(), &config.redis_prefix).await?),
+            (None, None) => Box::new(MemoryLimiter::default()),
+        };
         let media = match media {
             Some(media) => media,
             None => Media::from_config(&config)?,
@@ -87,7 +104,17 @@ impl AppBuilder {
             Duration::from_secs(config.auth.session_cache_secs),
             Duration::from_secs(config.auth.refresh_ttl_days * 24 * 3600),
         );
-        let limits = Limits::new(&config.limits, limiter.unwrap_or_else(|| Box::new(MemoryLimiter::default())));
-        Ok(App { config, store, auth, limits, media, mailer, metrics: Metrics::new() })
+        let limits = Limits::new(&config.limits, limiter);
+        let realtime = Realtime::new(Hub::new(config.realtime.queue_len), bus);
+        Ok(App { config, store, auth, limits, media, mailer, metrics: Metrics::new(), realtime })
     }
+}
+
+/// A Redis client speaking RESP3, which the Socket.IO adapter needs.
+fn redis_client(url: &str) -> redis::RedisResult<redis::Client> {
+    if url.contains("protocol=") {
+        return redis::Client::open(url);
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    redis::Client::open(format!("{url}{separator}protocol=resp3"))
 }

@@ -75,7 +75,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let state = AppState(Arc::new(app));
     tokio::spawn(sweep_media_garbage(state.clone()));
-    let router = crate::http::router(state);
+    let router = crate::http::router(state).await?;
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -25,8 +25,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; default: `sqlite://<data_dir>/parlor.db`.
     pub database_url: Option<SecretString>,
-    /// Redis for the cross-instance bus and shared limits; unset: in-process.
+    /// Redis for the cross-instance bus, Socket.IO adapter and shared limits; unset: in-process.
     pub redis_url: Option<SecretString>,
+    /// Prefix of every Redis key and channel, so several deployments can share one server.
+    pub redis_prefix: String,
     /// Local media directory; default `<data_dir>/media`. Unused when `s3.bucket` is set.
     pub media_dir: Option<PathBuf>,
     /// Base URL media is served from (a CDN, nginx or the bucket); default `<public_url>/media`,
@@ -47,6 +49,25 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub media: MediaConfig,
     pub s3: S3Config,
+    pub realtime: RealtimeConfig,
+}
+
+/// Socket.IO and plain WebSocket connections.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RealtimeConfig {
+    /// Browser origins allowed to open sockets (`https://app.example.com`), or `*` for any.
+    /// The origin of `public_url` is always allowed; clients that send no `Origin` (not
+    /// browsers) are not affected.
+    pub allowed_origins: Vec<String>,
+    /// Events waiting for one connection; a connection that falls this far behind is closed.
+    pub queue_len: usize,
+    /// Largest frame (and message) a client may send on `/api/v1/ws`, bytes.
+    pub max_frame_bytes: usize,
+    /// Seconds between keep-alive pings.
+    pub ping_interval_secs: u64,
+    /// Seconds to wait for the answer to a ping before closing the connection.
+    pub ping_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -128,6 +149,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             redis_url: None,
+            redis_prefix: "parlor".to_owned(),
             media_dir: None,
             public_media_url: None,
             public_url: None,
@@ -139,6 +161,19 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             media: MediaConfig::default(),
             s3: S3Config::default(),
+            realtime: RealtimeConfig::default(),
+        }
+    }
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            queue_len: 256,
+            max_frame_bytes: 64 * 1024,
+            ping_interval_secs: 25,
+            ping_timeout_secs: 20,
         }
     }
 }
@@ -244,6 +279,33 @@ impl Config {
                 return bad("s3.endpoint", "must be an https:// URL (or http:// with `s3.allow_http`)");
             }
         }
+        if let Some(url) = &self.redis_url {
+            let url = url.expose_secret();
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return bad("redis_url", "must start with redis:// or rediss://");
+            }
+        }
+        if self.redis_prefix.is_empty() || self.redis_prefix.contains(['#', ' ']) {
+            return bad("redis_prefix", "must be a non-empty word without `#` or spaces");
+        }
+        let realtime = &self.realtime;
+        for origin in &realtime.allowed_origins {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return bad("realtime.allowed_origins", "must hold `*` or origins such as https://app.example.com");
+            }
+        }
+        if !(1..=65_536).contains(&realtime.queue_len) {
+            return bad("realtime.queue_len", "must be between 1 and 65536");
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&realtime.max_frame_bytes) {
+            return bad("realtime.max_frame_bytes", "must be between 1024 and 16777216");
+        }
+        if !(1..=3600).contains(&realtime.ping_interval_secs) {
+            return bad("realtime.ping_interval_secs", "must be between 1 and 3600");
+        }
+        if !(1..=3600).contains(&realtime.ping_timeout_secs) {
+            return bad("realtime.ping_timeout_secs", "must be between 1 and 3600");
+        }
         let auth = &self.auth;
         if !(60..=24 * 3600).contains(&auth.access_ttl_secs) {
             return bad("auth.access_ttl_secs", "must be between 60 and 86400");
@@ -319,6 +381,19 @@ impl Config {
         }
     }
 
+    /// Whether a browser at `origin` may open a socket.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        let origin = origin.trim_end_matches('/');
+        let own = self.public_url();
+        let own_origin = own.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+        origin.eq_ignore_ascii_case(&own_origin)
+            || self
+                .realtime
+                .allowed_origins
+                .iter()
+                .any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    }
+
     pub fn public_url(&self) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
@@ -338,6 +413,21 @@ mod tests {
         assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(config.database_url(), "sqlite://./data/parlor.db?mode=rwc");
         assert_eq!(config.keys_dir(), PathBuf::from("./data/keys"));
+    }
+
+    #[test]
+    fn origins_are_compared_as_origins() {
+        let mut config = Config { public_url: Some("https://chat.example.com/base/".into()), ..Config::default() };
+        assert!(config.origin_allowed("https://chat.example.com"));
+        assert!(config.origin_allowed("HTTPS://Chat.Example.com/"));
+        assert!(!config.origin_allowed("https://chat.example.com.evil.net"));
+        assert!(!config.origin_allowed("http://chat.example.com"));
+        assert!(!config.origin_allowed("null"));
+        config.realtime.allowed_origins = vec!["https://app.example.org".into()];
+        assert!(config.origin_allowed("https://app.example.org"));
+        assert!(!config.origin_allowed("https://other.example.org"));
+        config.realtime.allowed_origins = vec!["*".into()];
+        assert!(config.origin_allowed("https://other.example.org"));
     }
 
     #[test]

@@ -15,5 +15,6 @@ pub mod limits;
 pub mod mail;
 pub mod media;
 pub mod profile;
+pub mod realtime;
 pub mod store;
 pub mod telemetry;

@@ -18,11 +18,11 @@ use moka::sync::Cache;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use extract::{AuthUser, ClientInfo};
+pub use extract::{AuthUser, ClientInfo, bearer_token};
 pub use password::PasswordHasher;
 pub use tokens::{TokenError, TokenKeys};
 
-use crate::store::{NewSession, Rotation, Store};
+use crate::store::{NewSession, Rotation, Stale, Store};
 
 /// What a successful login, registration or refresh hands out.
 #[derive(Debug, Clone)]
@@ -133,7 +133,7 @@ impl Auth {
             Rotation::Rotated { session_id, user_id } => Ok(Ok(self.pair(user_id, session_id, next)?)),
             Rotation::Reused { session_id, user_id } => {
                 tracing::warn!(%session_id, %user_id, "refresh token reused; session revoked");
-                self.forget_session(session_id);
+                self.forget_session(user_id, session_id);
                 Ok(Err(RefreshFailure::Reused))
             }
             Rotation::Invalid => Ok(Err(RefreshFailure::Invalid)),
@@ -188,14 +188,43 @@ impl Auth {
         actor: Option<Uuid>,
         action: &'static str,
     ) -> anyhow::Result<bool> {
-        let existed = self.store.delete_session(session_id, actor, action).await?.is_some();
-        self.forget_session(session_id);
-        Ok(existed)
+        match self.store.delete_session(session_id, actor, action).await? {
+            Some(owner) => {
+                self.forget_session(owner, session_id);
+                Ok(true)
+            }
+            None => {
+                self.forget_session_locally(session_id);
+                Ok(false)
+            }
+        }
     }
 
-    /// Drops a session from this instance's cache; a cross-instance bus calls this on every node.
-    pub fn forget_session(&self, session_id: Uuid) {
+    /// Marks an ended session dead here and reports it, so every instance does the same and
+    /// closes its sockets.
+    pub fn forget_session(&self, user_id: Uuid, session_id: Uuid) {
+        self.forget_session_locally(session_id);
+        self.store.report_stale(Stale::Session { user_id, session_id });
+    }
+
+    /// Marks a session dead in this instance's cache only: for news from other instances.
+    pub fn forget_session_locally(&self, session_id: Uuid) {
         self.sessions.insert(session_id, None);
+    }
+
+    /// Empties the session cache: after missing news from other instances, every session is
+    /// read from the database again.
+    pub fn forget_all_locally(&self) {
+        self.sessions.invalidate_all();
+    }
+
+    /// Whether a session is still live, as [`Self::authenticate`] would judge it now.
+    pub async fn session_live(&self, principal: Principal) -> bool {
+        let owner = match self.sessions.get(&principal.session_id) {
+            Some(cached) => cached,
+            None => self.store.live_session_owner(principal.session_id).await.ok().flatten(),
+        };
+        owner == Some(principal.user_id)
     }
 
     /// The session a refresh token belongs to, whether live or already rotated.

@@ -113,7 +113,7 @@ impl App {
             return Err(invalid_code());
         };
         for session_id in &ended {
-            self.auth.forget_session(*session_id);
+            self.auth.forget_session(user.id, *session_id);
         }
         tracing::info!(user_id = %user.id, sessions_ended = ended.len(), "password reset");
         Ok(())

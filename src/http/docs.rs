@@ -12,7 +12,10 @@ use utoipa::{Modify, OpenApi};
             `success` with `data`, `fail` (4xx) with field-keyed messages or `message` + `reason`, \
             `error` (5xx) with a `message`. `/oauth/*` speaks RFC 6749/7009 JSON for OAuth client libraries.\n\n\
             Authenticate with `Authorization: Bearer <access_token>`. Access tokens are EdDSA JWTs \
-            (15 minutes), verifiable with `/.well-known/jwks.json`; refresh tokens are single-use.",
+            (15 minutes), verifiable with `/.well-known/jwks.json`; refresh tokens are single-use.\n\n\
+            **Live events** arrive over Socket.IO (`/socket.io/`) or a plain WebSocket (`/api/v1/ws`); \
+            every event, its payload and who receives it are in the \
+            [AsyncAPI document](/api/v1/asyncapi.json).",
         license(name = "MIT"),
     ),
     paths(crate::http::media::get_media),
@@ -23,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         (name = "profile", description = "Your own profile"),
         (name = "users", description = "Other people's public profiles and the directory"),
         (name = "media", description = "Stored media, when Parlor serves them itself"),
+        (name = "realtime", description = "Live events; see the AsyncAPI document at /api/v1/asyncapi.json"),
         (name = "oauth", description = "Standard OAuth 2.0 endpoints"),
         (name = "operations", description = "Health, readiness and metrics"),
     )

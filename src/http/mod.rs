@@ -27,7 +27,11 @@ use crate::error::{AppError, error};
 
 /// Every documented route, with the OpenAPI document they make up.
 fn api_router(config: &Config) -> OpenApiRouter<AppState> {
-    let v1 = OpenApiRouter::new().merge(auth::router()).merge(me::router(config)).merge(users::router());
+    let v1 = OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(me::router(config))
+        .merge(users::router())
+        .merge(crate::realtime::ws::router());
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi()).nest("/api/v1", v1).merge(oauth::router()).merge(ops::router())
 }
 
@@ -36,21 +40,27 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api_router(&Config::default()).split_for_parts().1
 }
 
-/// The whole application router.
-pub fn router(state: AppState) -> Router {
+/// The whole application router, Socket.IO included. Starts the application's real-time
+/// background work ([`crate::realtime::start`]); build one router per application.
+pub async fn router(state: AppState) -> anyhow::Result<Router> {
     let (routes, openapi) = api_router(&state.config).split_for_parts();
     let body_limit = state.config.limits.json_body_bytes;
-    routes
+    let routes = routes
         .merge(media::router())
+        .route("/api/v1/asyncapi.json", axum::routing::get(crate::realtime::asyncapi::serve))
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    // Socket.IO answers `/socket.io/` itself, before routing; everything else passes through.
+    let routes = crate::realtime::sio::mount(routes, &state).await?;
+    crate::realtime::start(&state);
+    Ok(routes
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_panic| error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")))
         .layer(middleware::from_fn_with_state(state.clone(), log::log_request))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
+        .with_state(state))
 }
 
 async fn not_found() -> AppError {

@@ -35,9 +35,19 @@ async fn readyz(State(app): State<AppState>) -> Response {
             "unavailable"
         }
     };
-    let ready = database == "ok";
+    let mut checks = json!({ "database": database });
+    if app.realtime.bus.is_shared() {
+        checks["bus"] = json!(match app.realtime.bus.ping().await {
+            Ok(()) => "ok",
+            Err(err) => {
+                tracing::warn!(error = %err, "readiness: Redis unreachable");
+                "unavailable"
+            }
+        });
+    }
+    let ready = checks.as_object().is_some_and(|c| c.values().all(|v| v == "ok"));
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({ "status": if ready { "ok" } else { "unavailable" }, "checks": { "database": database } });
+    let body = json!({ "status": if ready { "ok" } else { "unavailable" }, "checks": checks });
     (status, Json(body)).into_response()
 }
 

@@ -15,6 +15,8 @@ use crate::domain::User;
 use crate::error::AppError;
 use crate::media::image::ImageError;
 use crate::media::{UPLOAD_GRACE, retry_backoff};
+use crate::realtime::Audience;
+use crate::realtime::events::{self, AvatarUpdated};
 use crate::store::now;
 
 /// How many queued prefixes one sweep handles.
@@ -35,6 +37,7 @@ impl App {
             self.collect_media(&prefix, 0).await;
             return Err(account_gone());
         };
+        self.avatar_changed(&user).await;
         if let Some(old) = old {
             self.collect_media(&old, 0).await;
         }
@@ -45,11 +48,18 @@ impl App {
     /// Removes the avatar and deletes its objects.
     pub async fn remove_avatar(&self, user_id: Uuid) -> Result<User, AppError> {
         let (user, old) = self.store.set_avatar(user_id, None).await?.ok_or_else(account_gone)?;
+        self.avatar_changed(&user).await;
         if let Some(old) = old {
             self.collect_media(&old, 0).await;
             tracing::info!(%user_id, prefix = %old, "avatar removed");
         }
         Ok(user)
+    }
+
+    /// Tells the user's connections (every device, every instance) about the new avatar.
+    async fn avatar_changed(&self, user: &User) {
+        let event = AvatarUpdated { user_id: user.id, avatar: self.media.avatar_of(user), at: now() };
+        self.emit(Audience::Users(vec![user.id]), events::AVATAR_UPDATED, &event).await;
     }
 
     /// Deletes the objects under a queued prefix and unqueues it; on failure, schedules a retry.

@@ -103,7 +103,7 @@ impl App {
         let hash = self.auth.hasher.hash(password.expose()).await?;
         let ended = self.store.set_password(me.user_id, hash, Some(me.session_id), "change_password").await?;
         for session_id in &ended {
-            self.auth.forget_session(*session_id);
+            self.auth.forget_session(me.user_id, *session_id);
         }
         tracing::info!(user_id = %me.user_id, sessions_ended = ended.len(), "password changed");
         Ok(())
@@ -113,9 +113,9 @@ impl App {
     /// the avatar's objects are deleted now, or by the sweeper if storage is down.
     pub async fn delete_account(&self, user_id: Uuid, actor: Option<Uuid>) -> Result<(), AppError> {
         let deleted = self.store.delete_user(user_id, actor).await?.ok_or_else(account_gone)?;
-        for session_id in &deleted.session_ids {
-            self.auth.forget_session(*session_id);
-        }
+        // Tokens refused and sockets closed here and on every other instance.
+        let session_ids = deleted.session_ids.clone();
+        self.publish(crate::realtime::Message::UserDeleted { user_id, session_ids }).await;
         if let Some(prefix) = &deleted.avatar_key {
             self.collect_media(prefix, 0).await;
         }

@@ -70,11 +70,22 @@ pub fn now() -> OffsetDateTime {
 /// bus invalidates there too.
 const USER_CACHE_TTL: Duration = Duration::from_secs(30);
 
+/// A cached fact that has gone stale. Each instance drops it from its own caches at once and
+/// hands it on ([`Store::watch_stale`]) so the real-time bus can tell every other instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    /// A session ended: its access tokens must be refused everywhere.
+    Session { user_id: uuid::Uuid, session_id: uuid::Uuid },
+    /// An account row changed or went away.
+    User(uuid::Uuid),
+}
+
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
     /// Accounts by id, read on nearly every authenticated request.
     users: moka::sync::Cache<uuid::Uuid, crate::domain::User>,
+    stale: std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Stale>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -108,16 +119,41 @@ impl Store {
         }
         let db = Database::connect(options).await?;
         let users = moka::sync::Cache::builder().max_capacity(100_000).time_to_live(USER_CACHE_TTL).build();
-        Ok(Self { db, users })
+        Ok(Self { db, users, stale: Default::default() })
     }
 
     pub async fn migrate(&self) -> Result<(), DbErr> {
         migration::Migrator::up(&self.db, None).await
     }
 
-    /// Drops a user from this instance's cache; every write to a user row calls this.
+    /// Drops a user from the cache, here and (through [`Self::watch_stale`]) everywhere; every
+    /// write to a user row calls this.
     pub fn forget_user(&self, user_id: uuid::Uuid) {
+        self.forget_user_locally(user_id);
+        self.report_stale(Stale::User(user_id));
+    }
+
+    /// Drops a user from this instance's cache only: for news from other instances.
+    pub fn forget_user_locally(&self, user_id: uuid::Uuid) {
         self.users.invalidate(&user_id);
+    }
+
+    /// Empties this instance's user cache.
+    pub fn forget_all_users_locally(&self) {
+        self.users.invalidate_all();
+    }
+
+    /// Passes a stale fact to whoever watches (the bus); nobody watching is fine.
+    pub fn report_stale(&self, stale: Stale) {
+        if let Some(tx) = self.stale.get() {
+            let _ = tx.send(stale);
+        }
+    }
+
+    /// The feed of stale facts. There is one watcher; a second call gets `None`.
+    pub fn watch_stale(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Stale>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.stale.set(tx).ok().map(|()| rx)
     }
 
     /// For `/readyz`.

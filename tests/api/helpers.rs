@@ -92,6 +92,12 @@ impl TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config =
             Config { data_dir: data_dir.path().to_owned(), trust_forwarded_for: true, ..Config::default() };
+        // With a Redis server named, the bus, Socket.IO adapter and limiter run on it, each test
+        // under its own prefix.
+        if let Ok(url) = std::env::var("PARLOR_TEST_REDIS_URL") {
+            config.redis_url = Some(url.into());
+            config.redis_prefix = format!("parlor-t-{}", uuid::Uuid::now_v7().simple());
+        }
         adjust(&mut config);
         config.validate().expect("test config is valid");
         let store = Store::connect(&test_database_url().await).await.expect("connect");
@@ -99,9 +105,19 @@ impl TestApp {
         let keys = TokenKeys::from_keys(&[generate_signing_key().expect("key")], &config.auth).expect("keys");
         let storage = Arc::new(FlakyStore::default());
         let media = Media::new(storage.clone(), false, &config);
-        let app = AppBuilder::new(config, store, keys).media(media).build().expect("app");
+        let app = AppBuilder::new(config, store, keys).media(media).build().await.expect("app");
         let state = AppState(Arc::new(app));
-        Self { router: parlor::http::router(state.clone()), state, data_dir, storage }
+        let router = parlor::http::router(state.clone()).await.expect("router");
+        Self { router, state, data_dir, storage }
+    }
+
+    /// Serves the router on a real loopback listener (port 0), for socket clients.
+    pub async fn listen(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let service = self.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await });
+        addr
     }
 
     /// Sends `body` as JSON with any method, optionally authenticated.

@@ -13,5 +13,7 @@ mod limits;
 mod oauth;
 mod ops;
 mod profile;
+mod realtime;
 mod reset;
 mod sessions;
+mod sockets;

@@ -13,6 +13,9 @@ use async_trait::async_trait;
 
 use crate::config::LimitsConfig;
 
+mod redis;
+pub use self::redis::RedisLimiter;
+
 /// At most `max` events per key within any `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rule {

@@ -1,0 +1,140 @@
+//! The AsyncAPI 3.0 document of every socket event, built from the event catalogue and the same
+//! payload schemas the code serialises (utoipa), served at `/api/v1/asyncapi.json`.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Map, Value, json};
+
+use super::events::catalogue;
+use crate::app::AppState;
+use crate::config::Config;
+
+pub async fn serve(State(app): State<AppState>) -> Json<Value> {
+    Json(document(&app.config))
+}
+
+/// The document for a server reachable at `config.public_url()`.
+pub fn document(config: &Config) -> Value {
+    let public = config.public_url();
+    let (scheme, host) = public.split_once("://").unwrap_or(("http", public.as_str()));
+    let protocol = if scheme == "https" { "wss" } else { "ws" };
+    let host = host.split('/').next().unwrap_or(host);
+
+    let mut messages = Map::new();
+    let mut channel_messages = Map::new();
+    let mut operations = Map::new();
+    let mut schemas = Vec::new();
+    for event in catalogue() {
+        let payload = event.payload_name.to_string();
+        schemas.push((payload.clone(), (event.payload)()));
+        // Schemas the payload refers to (`AvatarUrls`), named as in the OpenAPI document.
+        (event.nested)(&mut schemas);
+        let mut message = json!({
+            "name": event.name,
+            "title": event.name,
+            "summary": event.summary,
+            "description": format!("**Who receives it:** {}", event.audience),
+            "payload": { "$ref": format!("#/components/schemas/{payload}") },
+        });
+        if let Some(example) = (event.example)() {
+            message["examples"] = json!([{ "name": "example", "payload": example }]);
+        }
+        messages.insert(event.name.to_owned(), message);
+        channel_messages
+            .insert(event.name.to_owned(), json!({ "$ref": format!("#/components/messages/{}", event.name) }));
+        operations.insert(
+            format!("send-{}", event.name),
+            json!({
+                "action": "send",
+                "channel": { "$ref": "#/channels/events" },
+                "summary": event.summary,
+                "description": format!("**Who receives it:** {}", event.audience),
+                "messages": [{ "$ref": format!("#/channels/events/messages/{}", event.name) }],
+            }),
+        );
+    }
+    let components: Map<String, Value> =
+        schemas.into_iter().map(|(name, schema)| (name, serde_json::to_value(schema).unwrap_or(Value::Null))).collect();
+
+    json!({
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Parlor real-time events",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Live events for Parlor clients, over Socket.IO v4 or a plain WebSocket; \
+                the same events reach both.\n\n\
+                **Socket.IO** (`/socket.io/`, namespace `/`): connect with `auth: {token: \"<access token>\"}`. \
+                A refused handshake gets `connect_error` whose message begins with a stable reason \
+                (`missing_token`, `token_expired`, `invalid_token`, `session_revoked`, `origin_not_allowed`). \
+                Each event arrives under its own name with its payload as the only argument.\n\n\
+                **WebSocket** (`/api/v1/ws`): authenticate with `Authorization: Bearer <access token>` or \
+                `?access_token=`. Every frame is JSON text `{\"event\": \"<name>\", \"data\": <payload>}`. \
+                The server pings every 25 s (configurable) and closes a connection that has not answered \
+                by the next ping; frames over the size limit close it with 1009.\n\n\
+                **Closing.** When a session ends, its connections get `session.revoked` and are closed \
+                (WebSocket close code 4001, reason `session_revoked`); a deleted account's get `user.deleted` \
+                (4001, `account_deleted`). A client that stops reading until its queue is full is closed \
+                (1008, `too_slow`; on Socket.IO a server disconnect) and should reconnect and refetch.",
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "socketio": {
+                "host": host,
+                "protocol": protocol,
+                "pathname": "/socket.io/",
+                "title": "Socket.IO v4",
+                "description": "Engine.IO 4 with the websocket and polling transports; namespace `/`.",
+                "security": [{ "$ref": "#/components/securitySchemes/handshakeToken" }],
+            },
+            "websocket": {
+                "host": host,
+                "protocol": protocol,
+                "pathname": "/api/v1/ws",
+                "title": "Plain WebSocket",
+                "description": "JSON text frames `{\"event\", \"data\"}`.",
+                "security": [
+                    { "$ref": "#/components/securitySchemes/bearer" },
+                    { "$ref": "#/components/securitySchemes/queryToken" },
+                ],
+            },
+        },
+        "channels": {
+            "events": {
+                "title": "Events for the connected user",
+                "description": "Everything the server sends on a connection.",
+                "messages": channel_messages,
+            },
+        },
+        "operations": operations,
+        "components": {
+            "schemas": components,
+            "messages": messages,
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                    "description": "An access token from `/api/v1/auth/login` or `/oauth/token`." },
+                "queryToken": { "type": "httpApiKey", "name": "access_token", "in": "query",
+                    "description": "The access token in the query, for browsers (redacted in logs)." },
+                "handshakeToken": { "type": "httpApiKey", "name": "token", "in": "user",
+                    "description": "The access token in the Socket.IO handshake: `auth: {token}`." },
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_has_a_message_an_operation_and_its_payload_schema() {
+        let doc = document(&Config::default());
+        assert_eq!(doc["asyncapi"], "3.0.0");
+        for event in catalogue() {
+            let message = &doc["components"]["messages"][event.name];
+            let schema = message["payload"]["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+            assert!(doc["components"]["schemas"][schema].is_object(), "{} has no schema {schema}", event.name);
+            assert!(doc["operations"][format!("send-{}", event.name)].is_object(), "{}", event.name);
+        }
+        assert!(doc["components"]["schemas"]["AvatarUrls"].is_object(), "nested schemas are included");
+    }
+}

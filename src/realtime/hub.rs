@@ -1,0 +1,305 @@
+//! This instance's connections, and delivery to them.
+//!
+//! Plain WebSocket connections are registered here by user, each with a bounded queue of frames
+//! that are already serialised (one serialisation per event, shared by every connection).
+//! Socket.IO sockets live in socketioxide's rooms `user:<id>` and `session:<id>`, each with
+//! socketioxide's own bounded queue. Delivery only ever tries to enqueue: a full queue means a
+//! client that stopped reading, and that connection is closed instead of waited for.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::Audience;
+use super::sio::SocketIoRooms;
+use crate::auth::Principal;
+
+/// Why the server closes a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CloseReason {
+    SessionRevoked = 1,
+    UserDeleted = 2,
+    /// Its queue filled up: the client does not read.
+    TooSlow = 3,
+}
+
+impl CloseReason {
+    fn from_u8(value: u8) -> Option<Self> {
+        match value {
+            1 => Some(Self::SessionRevoked),
+            2 => Some(Self::UserDeleted),
+            3 => Some(Self::TooSlow),
+            _ => None,
+        }
+    }
+
+    /// The WebSocket close code and reason (RFC 6455 §7.4; 4000–4999 are the application's).
+    pub fn close_frame(self) -> (u16, &'static str) {
+        match self {
+            Self::SessionRevoked => (4001, "session_revoked"),
+            Self::UserDeleted => (4001, "account_deleted"),
+            Self::TooSlow => (1008, "too_slow"),
+        }
+    }
+}
+
+/// A frame queued for a WebSocket connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    Event(Utf8Bytes),
+    /// Why the connection is about to be closed; the only frame sent once it is closing.
+    Farewell(Utf8Bytes),
+}
+
+/// One registered WebSocket connection, as the hub holds it.
+struct WsHandle {
+    id: u64,
+    session_id: Uuid,
+    tx: mpsc::Sender<Outbound>,
+    closing: Arc<AtomicU8>,
+}
+
+/// The connection's side: its queue, and the reason once the hub closes it.
+pub struct WsConnection {
+    pub id: u64,
+    pub frames: mpsc::Receiver<Outbound>,
+    closing: Arc<AtomicU8>,
+}
+
+impl WsConnection {
+    /// Set once the hub has closed this connection (its queue then ends, too).
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        CloseReason::from_u8(self.closing.load(Ordering::Acquire))
+    }
+}
+
+pub struct Hub {
+    ws: RwLock<HashMap<Uuid, Vec<WsHandle>>>,
+    sio: OnceLock<Box<dyn SocketIoRooms>>,
+    next_id: AtomicU64,
+    queue_len: usize,
+}
+
+impl Hub {
+    pub fn new(queue_len: usize) -> Self {
+        Self { ws: RwLock::default(), sio: OnceLock::new(), next_id: AtomicU64::new(1), queue_len }
+    }
+
+    /// Connects the Socket.IO server; done once, when the router is built.
+    pub(super) fn attach_socketio(&self, io: Box<dyn SocketIoRooms>) {
+        if self.sio.set(io).is_err() {
+            tracing::error!("a second Socket.IO server was attached to one hub; it gets no events");
+        }
+    }
+
+    pub fn register_ws(&self, me: Principal) -> WsConnection {
+        let (tx, frames) = mpsc::channel(self.queue_len);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let closing = Arc::new(AtomicU8::new(0));
+        let handle = WsHandle { id, session_id: me.session_id, tx, closing: closing.clone() };
+        self.write().entry(me.user_id).or_default().push(handle);
+        WsConnection { id, frames, closing }
+    }
+
+    pub fn unregister_ws(&self, user_id: Uuid, id: u64) {
+        let mut ws = self.write();
+        if let Some(handles) = ws.get_mut(&user_id) {
+            handles.retain(|h| h.id != id);
+            if handles.is_empty() {
+                ws.remove(&user_id);
+            }
+        }
+    }
+
+    /// Open WebSocket connections on this instance.
+    pub fn ws_count(&self) -> usize {
+        self.ws.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().map(Vec::len).sum()
+    }
+
+    /// Enqueues an event for every connection of `to` on this instance.
+    pub fn deliver(&self, to: &Audience, event: &str, data: &RawValue) {
+        let (users, session) = match to {
+            Audience::Users(users) => (users.as_slice(), None),
+            Audience::Session(session) => (&[][..], Some(*session)),
+        };
+        let frame = Outbound::Event(ws_frame(event, data));
+        let mut slow = Vec::new();
+        {
+            let ws = self.ws.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut offer = |user_id: &Uuid, handle: &WsHandle| {
+                if let Err(mpsc::error::TrySendError::Full(_)) = handle.tx.try_send(frame.clone()) {
+                    slow.push((*user_id, handle.id));
+                }
+            };
+            match session {
+                None => {
+                    for user_id in users {
+                        for handle in ws.get(user_id).into_iter().flatten() {
+                            offer(user_id, handle);
+                        }
+                    }
+                }
+                // A session-addressed event is rare (revocation notices); a scan is fine.
+                Some(session_id) => {
+                    for (user_id, handles) in ws.iter() {
+                        for handle in handles.iter().filter(|h| h.session_id == session_id) {
+                            offer(user_id, handle);
+                        }
+                    }
+                }
+            }
+        }
+        for (user_id, id) in slow {
+            tracing::info!(%user_id, connection = id, "WebSocket client too slow; closing it");
+            self.remove_ws(user_id, |h| h.id == id, CloseReason::TooSlow);
+        }
+        if let Some(io) = self.sio.get() {
+            match session {
+                None => users.iter().for_each(|user_id| io.emit(&user_room(*user_id), event, data)),
+                Some(session_id) => io.emit(&session_room(session_id), event, data),
+            }
+        }
+    }
+
+    /// Tells the connections of a user (or of one of their sessions) why, then closes them.
+    pub fn close(&self, user_id: Uuid, session: Option<Uuid>, reason: CloseReason, notice: &impl Serialize) {
+        let event = match reason {
+            CloseReason::SessionRevoked => super::events::SESSION_REVOKED,
+            CloseReason::UserDeleted => super::events::USER_DELETED,
+            CloseReason::TooSlow => return self.remove_ws(user_id, |h| Some(h.session_id) == session, reason),
+        };
+        let Ok(data) = serde_json::value::to_raw_value(notice) else { return };
+        let frame = Outbound::Farewell(ws_frame(event, &data));
+        let matches = |h: &WsHandle| session.is_none_or(|s| h.session_id == s);
+        for handle in self.read().get(&user_id).into_iter().flatten().filter(|h| matches(h)) {
+            // Best effort: a full queue is closed all the same.
+            let _ = handle.tx.try_send(frame.clone());
+        }
+        self.remove_ws(user_id, matches, reason);
+        if let Some(io) = self.sio.get() {
+            let room = match session {
+                Some(session_id) => session_room(session_id),
+                None => user_room(user_id),
+            };
+            io.emit(&room, event, &data);
+            io.disconnect(&room);
+        }
+    }
+
+    /// Unregisters matching connections and marks them closed; dropping their sender ends their
+    /// queue, which wakes the connection's task to close it.
+    fn remove_ws(&self, user_id: Uuid, matches: impl Fn(&WsHandle) -> bool, reason: CloseReason) {
+        let mut ws = self.write();
+        let Some(handles) = ws.get_mut(&user_id) else { return };
+        handles.retain(|h| {
+            if matches(h) {
+                // Closed on a revocation, then found too slow: the first reason stands.
+                let _ = h.closing.compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire);
+                false
+            } else {
+                true
+            }
+        });
+        if handles.is_empty() {
+            ws.remove(&user_id);
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Uuid, Vec<WsHandle>>> {
+        self.ws.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Uuid, Vec<WsHandle>>> {
+        self.ws.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The Socket.IO room of every socket of a user.
+pub fn user_room(user_id: Uuid) -> String {
+    format!("user:{user_id}")
+}
+
+/// The Socket.IO room of the sockets of one session.
+pub fn session_room(session_id: Uuid) -> String {
+    format!("session:{session_id}")
+}
+
+/// `{"event": …, "data": …}`, the plain WebSocket frame.
+pub fn ws_frame(event: &str, data: &RawValue) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct Frame<'a> {
+        event: &'a str,
+        data: &'a RawValue,
+    }
+    serde_json::to_string(&Frame { event, data }).unwrap_or_default().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal() -> Principal {
+        Principal { user_id: Uuid::now_v7(), session_id: Uuid::now_v7() }
+    }
+
+    fn raw(value: serde_json::Value) -> Box<RawValue> {
+        serde_json::value::to_raw_value(&value).unwrap()
+    }
+
+    #[test]
+    fn an_event_reaches_every_connection_of_its_users_and_no_one_else() {
+        let hub = Hub::new(8);
+        let (alice, bob) = (principal(), principal());
+        let alice_phone = Principal { session_id: Uuid::now_v7(), ..alice };
+        let mut a1 = hub.register_ws(alice);
+        let mut a2 = hub.register_ws(alice_phone);
+        let mut b = hub.register_ws(bob);
+
+        hub.deliver(&Audience::Users(vec![alice.user_id]), "user.avatar_updated", &raw(serde_json::json!({"x": 1})));
+
+        let expected = Outbound::Event(r#"{"event":"user.avatar_updated","data":{"x":1}}"#.into());
+        assert_eq!(a1.frames.try_recv().unwrap(), expected);
+        assert_eq!(a2.frames.try_recv().unwrap(), expected);
+        assert!(b.frames.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_full_queue_closes_that_connection_only() {
+        let hub = Hub::new(2);
+        let me = principal();
+        let mut reader = hub.register_ws(me);
+        let stalled = hub.register_ws(Principal { session_id: Uuid::now_v7(), ..me });
+        let to = Audience::Users(vec![me.user_id]);
+        for i in 0..3 {
+            hub.deliver(&to, "tick", &raw(serde_json::json!(i)));
+            assert!(reader.frames.try_recv().is_ok(), "the reader keeps up");
+        }
+        assert_eq!(stalled.close_reason(), Some(CloseReason::TooSlow));
+        assert_eq!(reader.close_reason(), None);
+        assert_eq!(hub.ws_count(), 1);
+    }
+
+    #[test]
+    fn closing_a_session_sends_the_notice_then_ends_the_queue() {
+        let hub = Hub::new(8);
+        let me = principal();
+        let mut revoked = hub.register_ws(me);
+        let mut other = hub.register_ws(Principal { session_id: Uuid::now_v7(), ..me });
+        let notice = super::super::events::SessionRevoked { session_id: me.session_id };
+
+        hub.close(me.user_id, Some(me.session_id), CloseReason::SessionRevoked, &notice);
+
+        let Outbound::Farewell(frame) = revoked.frames.try_recv().unwrap() else { panic!("not a farewell") };
+        assert!(frame.as_str().starts_with(r#"{"event":"session.revoked""#), "{frame}");
+        assert_eq!(revoked.frames.try_recv(), Err(mpsc::error::TryRecvError::Disconnected));
+        assert_eq!(revoked.close_reason(), Some(CloseReason::SessionRevoked));
+        assert!(other.frames.try_recv().is_err() && other.close_reason().is_none());
+    }
+}

@@ -1,0 +1,159 @@
+//! Socket.IO v4 at `/socket.io/`, namespace `/`, with socketioxide.
+//!
+//! The handshake's `auth.token` is checked in the connect middleware exactly as an HTTP bearer
+//! token is (signature, lifetime, live session); a refusal reaches the client as `connect_error`
+//! whose message starts with the same stable reason as the HTTP 401 (`session_revoked: …`).
+//! Each socket joins `user:<id>` and `session:<id>`. With Redis configured the server runs on
+//! the socketioxide-redis adapter, so rooms and everything addressed through `io` span the
+//! instances; Parlor's own events come through the bus and are delivered here socket by
+//! socket, so a socket whose queue is full can be closed (see DESIGN §13).
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::header;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{Data, Event, SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::{SendError, SocketError, SocketIo};
+use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+
+use super::events::{self, SocketError as ErrorEvent};
+use super::hub::{session_room, user_room};
+use crate::app::{App, AppState};
+use crate::auth::{AuthFailure, Principal};
+
+/// What the hub needs of the Socket.IO server, whatever its adapter.
+pub trait SocketIoRooms: Send + Sync {
+    /// Emits to this instance's sockets in `room`; a socket whose queue is full is disconnected.
+    fn emit(&self, room: &str, event: &str, data: &RawValue);
+    /// Disconnects this instance's sockets in `room`.
+    fn disconnect(&self, room: &str);
+    /// Sockets connected to this instance.
+    fn count(&self) -> usize;
+}
+
+impl<A: Adapter> SocketIoRooms for SocketIo<A> {
+    fn emit(&self, room: &str, event: &str, data: &RawValue) {
+        for socket in self.local().to(room.to_owned()).sockets() {
+            if let Err(SendError::Socket(SocketError::InternalChannelFull)) = socket.emit(event, data) {
+                tracing::info!(socket = %socket.id, "Socket.IO client too slow; disconnecting it");
+                let _ = socket.disconnect();
+            }
+        }
+    }
+
+    fn disconnect(&self, room: &str) {
+        for socket in self.local().to(room.to_owned()).sockets() {
+            let _ = socket.disconnect();
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.local().sockets().len()
+    }
+}
+
+/// The application, for handlers. Weak: the Socket.IO server belongs to the application.
+#[derive(Clone)]
+struct Parlor(Weak<App>);
+
+impl Parlor {
+    fn app(&self) -> Result<Arc<App>, Refused> {
+        self.0.upgrade().ok_or(Refused("unavailable", "the server is shutting down"))
+    }
+}
+
+/// The handshake's `auth` object.
+#[derive(Debug, Deserialize)]
+struct HandshakeAuth {
+    token: Option<String>,
+}
+
+/// A refused handshake, shown to the client as `connect_error` with `"<reason>: <message>"`.
+#[derive(Debug)]
+struct Refused(&'static str, &'static str);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.0, self.1)
+    }
+}
+
+impl From<AuthFailure> for Refused {
+    fn from(failure: AuthFailure) -> Self {
+        Self(failure.reason(), failure.message())
+    }
+}
+
+/// Mounts Socket.IO on `router` and connects it to the hub.
+pub async fn mount<S: Clone + Send + Sync + 'static>(router: Router<S>, state: &AppState) -> anyhow::Result<Router<S>> {
+    let config = &state.config.realtime;
+    let ping = Duration::from_secs(config.ping_interval_secs);
+    let frame_bytes = config.max_frame_bytes;
+    let builder = SocketIo::builder()
+        .ping_interval(ping)
+        .ping_timeout(ping)
+        // A refused client's transport stays open this long; honest clients connect at once.
+        .connect_timeout(Duration::from_secs(5))
+        .max_buffer_size(config.queue_len)
+        .max_payload(frame_bytes as u64)
+        .ws_max_message_size(frame_bytes)
+        .ws_max_frame_size(frame_bytes)
+        .with_state(Parlor(Arc::downgrade(&state.0)));
+    let hub = &state.realtime.hub;
+    let Some(client) = state.realtime.bus.redis_client() else {
+        let (layer, io) = builder.build_layer();
+        io.ns("/", on_connect.with(authenticate));
+        hub.attach_socketio(Box::new(io));
+        return Ok(router.layer(layer));
+    };
+    let adapter_config = RedisAdapterConfig::new().with_prefix(format!("{}:socket.io", state.config.redis_prefix));
+    let adapter = RedisAdapterCtr::new_with_redis_config(client, adapter_config).await?;
+    let (layer, io) = builder.with_adapter::<RedisAdapter<_>>(adapter).build_layer();
+    io.ns("/", on_connect.with(authenticate)).await.map_err(|err| anyhow::anyhow!("Socket.IO adapter: {err}"))?;
+    hub.attach_socketio(Box::new(io));
+    Ok(router.layer(layer))
+}
+
+/// Connect middleware: a browser's origin, then the token, as on HTTP.
+async fn authenticate<A: Adapter>(
+    socket: SocketRef<A>,
+    TryData(auth): TryData<HandshakeAuth>,
+    State(parlor): State<Parlor>,
+) -> Result<(), Refused> {
+    let app = parlor.app()?;
+    if let Some(origin) = socket.req_parts().headers.get(header::ORIGIN)
+        && !origin.to_str().is_ok_and(|origin| app.config.origin_allowed(origin))
+    {
+        return Err(Refused("origin_not_allowed", "this origin may not open sockets here"));
+    }
+    let token = auth.ok().and_then(|auth| auth.token).filter(|t| !t.is_empty());
+    let token = token.ok_or(Refused(AuthFailure::Missing.reason(), "send the access token as auth: {token}"))?;
+    let me = app.auth.authenticate(&token).await?;
+    socket.extensions.insert(me);
+    Ok(())
+}
+
+async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(parlor): State<Parlor>) {
+    let Some(me) = socket.extensions.get::<Principal>() else { return };
+    socket.join([user_room(me.user_id), session_room(me.session_id)]);
+    socket.on_fallback(unknown_event);
+    // A revocation that landed between the middleware's check and joining the rooms missed
+    // this socket; checking again after joining closes that gap.
+    let live = match parlor.app() {
+        Ok(app) => app.auth.session_live(me).await,
+        Err(_) => false,
+    };
+    if !live {
+        let _ = socket.disconnect();
+    }
+}
+
+async fn unknown_event<A: Adapter>(socket: SocketRef<A>, Event(event): Event, Data(_): Data<serde_json::Value>) {
+    let error = ErrorEvent { reason: "unknown_event", message: format!("no such event: `{event}`") };
+    let _ = socket.emit(events::ERROR, &error);
+}

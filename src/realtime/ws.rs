@@ -1,0 +1,213 @@
+//! Plain WebSocket at `/api/v1/ws`: JSON text frames `{"event": …, "data": …}`.
+//!
+//! Authenticated before the upgrade, by `Authorization: Bearer` or `?access_token=` (browsers
+//! cannot set headers on a WebSocket; the request log redacts it). A browser's `Origin` must be
+//! allowed. The server pings every `realtime.ping_interval_secs` and closes a connection that has
+//! not answered by the next ping. Frames larger than `realtime.max_frame_bytes` close the
+//! connection with 1009.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::events::{self, SocketError};
+use super::hub::{CloseReason, Outbound, ws_frame};
+use crate::app::AppState;
+use crate::auth::{AuthFailure, Principal};
+use crate::error::AppError;
+use crate::http::log::RequestUser;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(connect))
+}
+
+/// Bytes read from the socket at a time. Frames are small JSON; tungstenite's 128 KiB default
+/// would cost that much memory per idle connection.
+const READ_BUFFER: usize = 4 * 1024;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct WsQuery {
+    /// The access token, for clients that cannot send headers (browsers). Prefer the header.
+    access_token: Option<String>,
+}
+
+/// Opens a WebSocket for live events (the AsyncAPI document at `/api/v1/asyncapi.json` lists
+/// them). Frames are JSON text: `{"event": "user.avatar_updated", "data": {…}}`.
+#[utoipa::path(
+    get, path = "/ws", tag = "realtime",
+    params(WsQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "Not a WebSocket handshake (`not_a_websocket`)", body = crate::error::JSendFail,
+            example = json!({"status": "fail", "data": {"reason": "not_a_websocket", "message": "this route only accepts WebSocket upgrades"}})),
+        (status = 401, description = "No valid access token", body = crate::error::JSendFail),
+        (status = 403, description = "A browser origin that is not allowed (`origin_not_allowed`)", body = crate::error::JSendFail),
+    )
+)]
+async fn connect(
+    State(app): State<AppState>,
+    Query(query): Query<WsQuery>,
+    mut parts: Parts,
+) -> Result<Response, AppError> {
+    if let Some(origin) = parts.headers.get(header::ORIGIN)
+        && !origin.to_str().is_ok_and(|origin| app.config.origin_allowed(origin))
+    {
+        return Err(AppError::fail(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this origin may not open sockets here",
+        ));
+    }
+    let token = crate::auth::bearer_token(&parts).map(str::to_owned).or(query.access_token);
+    let token = token.filter(|t| !t.is_empty()).ok_or(AuthFailure::Missing).map_err(unauthorized)?;
+    let me = app.auth.authenticate(&token).await.map_err(unauthorized)?;
+    if let Some(slot) = parts.extensions.get::<RequestUser>() {
+        slot.set(me.user_id);
+    }
+    let upgrade = <WebSocketUpgrade as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &app)
+        .await
+        .map_err(|_| {
+            AppError::fail(StatusCode::BAD_REQUEST, "not_a_websocket", "this route only accepts WebSocket upgrades")
+        })?;
+    let frame_bytes = app.config.realtime.max_frame_bytes;
+    Ok(upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(frame_bytes)
+        .max_frame_size(frame_bytes)
+        .on_upgrade(move |socket| serve(app, me, socket)))
+}
+
+fn unauthorized(failure: AuthFailure) -> AppError {
+    AppError::unauthorized(failure.reason(), failure.message())
+}
+
+/// One connection, until either side ends it.
+async fn serve(app: AppState, me: Principal, mut socket: WebSocket) {
+    let mut connection = app.realtime.hub.register_ws(me);
+    // A revocation between the handshake's check and the registration missed this connection.
+    if !app.auth.session_live(me).await {
+        close(&mut socket, CloseReason::SessionRevoked.close_frame()).await;
+        app.realtime.hub.unregister_ws(me.user_id, connection.id);
+        return;
+    }
+    let mut ping = tokio::time::interval(Duration::from_secs(app.config.realtime.ping_interval_secs));
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    let mut answered = true;
+    loop {
+        tokio::select! {
+            frame = connection.frames.recv() => {
+                let closing = connection.close_reason();
+                let text = match frame {
+                    // Once closing, queued events are skipped; only the farewell goes out.
+                    Some(Outbound::Event(_)) if closing.is_some() => continue,
+                    Some(Outbound::Event(text) | Outbound::Farewell(text)) => text,
+                    None => {
+                        close(&mut socket, closing.unwrap_or(CloseReason::TooSlow).close_frame()).await;
+                        break;
+                    }
+                };
+                if socket.send(Frame::Text(text)).await.is_err() {
+                    break;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Frame::Text(text))) => {
+                    let reply = answer(text.as_str());
+                    if socket.send(Frame::Text(reply)).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Frame::Binary(_))) => {
+                    let reply = error_frame("bad_frame", "frames are JSON text; binary frames are not accepted".into());
+                    if socket.send(Frame::Text(reply)).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Frame::Pong(_) | Frame::Ping(_))) => answered = true,
+                Some(Ok(Frame::Close(_))) | None => break,
+                Some(Err(err)) => {
+                    if is_too_big(&err) {
+                        close(&mut socket, (1009, "frame_too_large")).await;
+                    }
+                    break;
+                }
+            },
+            _ = ping.tick() => {
+                if !answered {
+                    close(&mut socket, (1001, "ping_timeout")).await;
+                    break;
+                }
+                answered = false;
+                if socket.send(Frame::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    app.realtime.hub.unregister_ws(me.user_id, connection.id);
+}
+
+fn is_too_big(err: &axum::Error) -> bool {
+    let text = err.to_string();
+    text.contains("too long") || text.contains("too big") || text.contains("Space limit")
+}
+
+async fn close(socket: &mut WebSocket, (code, reason): (u16, &'static str)) {
+    let _ = socket.send(Frame::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+}
+
+/// A client frame: `{"event": …, "data": …}`.
+#[derive(Debug, Deserialize)]
+struct ClientFrame {
+    event: String,
+    #[allow(dead_code)]
+    #[serde(default)]
+    data: serde_json::Value,
+}
+
+/// The reply to a client's text frame. No client events are defined on this endpoint yet (the
+/// commands are Socket.IO's), so every well-formed frame names an unknown event.
+fn answer(text: &str) -> axum::extract::ws::Utf8Bytes {
+    match serde_json::from_str::<ClientFrame>(text) {
+        Ok(frame) => error_frame("unknown_event", format!("no such event: `{}`", truncate(&frame.event, 64))),
+        Err(err) => error_frame("bad_frame", format!("expected {{\"event\": …, \"data\": …}}: {err}")),
+    }
+}
+
+fn truncate(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
+}
+
+fn error_frame(reason: &'static str, message: String) -> axum::extract::ws::Utf8Bytes {
+    match serde_json::value::to_raw_value(&SocketError { reason, message }) {
+        Ok(data) => ws_frame(events::ERROR, &data),
+        Err(_) => axum::extract::ws::Utf8Bytes::from_static(r#"{"event":"error","data":{"reason":"bad_frame"}}"#),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_get_a_reasoned_error() {
+        let unknown = answer(r#"{"event":"hello","data":{}}"#);
+        assert!(unknown.as_str().contains(r#""reason":"unknown_event""#), "{unknown}");
+        let malformed = answer("{not json");
+        assert!(malformed.as_str().contains(r#""reason":"bad_frame""#), "{malformed}");
+        let wrong_shape = answer(r#"[1,2]"#);
+        assert!(wrong_shape.as_str().contains(r#""reason":"bad_frame""#), "{wrong_shape}");
+    }
+}

@@ -1,0 +1,136 @@
+//! Socket clients for the integration tests: a plain WebSocket client, and a minimal Socket.IO v4
+//! client speaking the wire protocol over the websocket transport (Engine.IO packet `0` open,
+//! `2`/`3` ping/pong, `4` message; Socket.IO `0` connect, `1` disconnect, `2` event, `4`
+//! connect_error). The official clients are exercised end to end in `e2e/`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// What a socket saw next.
+#[derive(Debug, PartialEq)]
+pub enum Seen {
+    Event(String, Value),
+    Closed(Option<(u16, String)>),
+}
+
+/// Opens `/api/v1/ws` with a bearer header, or fails with the HTTP refusal (status, JSON body).
+pub async fn ws_connect(addr: SocketAddr, token: Option<&str>, origin: Option<&str>) -> Result<Ws, (u16, Value)> {
+    let mut request = format!("ws://{addr}/api/v1/ws").into_client_request().unwrap();
+    if let Some(token) = token {
+        request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    if let Some(origin) = origin {
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tungstenite::Error::Http(response)) => {
+            let body = response.body().as_deref().map(|b| serde_json::from_slice(b).unwrap()).unwrap_or(Value::Null);
+            Err((response.status().as_u16(), body))
+        }
+        Err(err) => panic!("WebSocket handshake failed: {err}"),
+    }
+}
+
+/// The next event or close on a plain WebSocket (pings are answered by tungstenite).
+pub async fn ws_next(ws: &mut Ws) -> Seen {
+    loop {
+        let frame = tokio::time::timeout(WAIT, ws.next()).await.expect("nothing arrived in time");
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                return Seen::Event(frame["event"].as_str().unwrap().to_owned(), frame["data"].clone());
+            }
+            Some(Ok(Message::Close(frame))) => {
+                return Seen::Closed(frame.map(|CloseFrame { code, reason }| (code.into(), reason.to_string())));
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return Seen::Closed(None),
+        }
+    }
+}
+
+/// Nothing arrives within `wait`.
+pub async fn ws_quiet(ws: &mut Ws, wait: Duration) -> bool {
+    tokio::time::timeout(wait, ws.next()).await.is_err()
+}
+
+pub struct Sio {
+    ws: Ws,
+}
+
+/// Connects a Socket.IO client to namespace `/` with `auth: {token}`; `Err` carries the
+/// `connect_error` message.
+pub async fn sio_connect(addr: SocketAddr, token: &str) -> Result<Sio, String> {
+    sio_connect_with(addr, serde_json::json!({ "token": token }), None).await
+}
+
+pub async fn sio_connect_with(addr: SocketAddr, auth: Value, origin: Option<&str>) -> Result<Sio, String> {
+    let mut request = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket").into_client_request().unwrap();
+    if let Some(origin) = origin {
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(request).await.expect("Engine.IO handshake");
+    let mut sio = Sio { ws };
+    let open = sio.packet().await.expect("open packet");
+    assert!(open.starts_with('0'), "Engine.IO open expected, got {open}");
+    sio.ws.send(Message::text(format!("40{auth}"))).await.unwrap();
+    let answer = sio.packet().await.expect("connect answer");
+    if answer.starts_with("40") {
+        Ok(sio)
+    } else if let Some(error) = answer.strip_prefix("44") {
+        let error: Value = serde_json::from_str(error).unwrap();
+        Err(error["message"].as_str().unwrap_or_default().to_owned())
+    } else {
+        panic!("unexpected answer to CONNECT: {answer}")
+    }
+}
+
+impl Sio {
+    /// The next Engine.IO message packet's text, answering pings; `None` once closed.
+    async fn packet(&mut self) -> Option<String> {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next()).await.expect("nothing arrived in time");
+            match frame {
+                Some(Ok(Message::Text(text))) if text.as_str() == "2" => {
+                    self.ws.send(Message::text("3")).await.ok()?;
+                }
+                Some(Ok(Message::Text(text))) => return Some(text.to_string()),
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// The next event, or `Closed` when the server disconnects the socket.
+    pub async fn next(&mut self) -> Seen {
+        loop {
+            let Some(packet) = self.packet().await else { return Seen::Closed(None) };
+            if let Some(event) = packet.strip_prefix("42") {
+                let event: Value = serde_json::from_str(event).unwrap();
+                return Seen::Event(event[0].as_str().unwrap().to_owned(), event[1].clone());
+            }
+            if packet.starts_with("41") || packet == "1" {
+                return Seen::Closed(None);
+            }
+        }
+    }
+
+    /// Sends an event without an ack.
+    pub async fn emit(&mut self, event: &str, data: Value) {
+        let packet = format!("42{}", serde_json::json!([event, data]));
+        self.ws.send(Message::text(packet)).await.unwrap();
+    }
+}
