@@ -114,7 +114,7 @@ pub fn document(config: &Config) -> Value {
                     "description": "An access token from `/api/v1/auth/login` or `/oauth/token`." },
                 "queryToken": { "type": "httpApiKey", "name": "access_token", "in": "query",
                     "description": "The access token in the query, for browsers (redacted in logs)." },
-                "handshakeToken": { "type": "httpApiKey", "name": "token", "in": "user",
+                "handshakeToken": { "type": "apiKey", "in": "user",
                     "description": "The access token in the Socket.IO handshake: `auth: {token}`." },
             },
         },
