@@ -36,3 +36,32 @@ stop_parlor() {
     kill "$PARLOR_PID" 2>/dev/null || true
     wait "$PARLOR_PID" 2>/dev/null || true
 }
+
+# ensure_e2e_venv TARGET_DIR: prints the path of the end-to-end tests' Python virtualenv,
+# (re)installing it beside the build when e2e/requirements.txt changes.
+ensure_e2e_venv() {
+    local venv="$1/e2e-venv"
+    local stamp="$venv/.requirements.sha256"
+    local want
+    want=$(sha256sum e2e/requirements.txt | cut -d' ' -f1)
+    if [[ ! -x $venv/bin/python || $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
+        if ! python3 -m venv "$venv" 2>/dev/null; then
+            # Debian and Ubuntu ship venv separately.
+            if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+                apt-get update -qq >&2 && apt-get install -y -qq python3-venv >/dev/null
+                python3 -m venv "$venv"
+            else
+                echo "python3 cannot create a virtualenv: install python3-venv (Debian/Ubuntu)" >&2
+                return 1
+            fi
+        fi
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r e2e/requirements.txt >&2
+        echo "$want" >"$stamp"
+    fi
+    echo "$venv"
+}
+
+# reachable HOST PORT: whether something listens there.
+reachable() {
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}

@@ -1,0 +1,141 @@
+"""Two instances, one PostgreSQL and one Redis: A and B must behave as one service."""
+
+import asyncio
+import json
+import os
+import time
+import uuid
+
+import requests
+import socketio
+import websockets
+
+A = os.environ["PARLOR_E2E_A"]
+B = os.environ["PARLOR_E2E_B"]
+PASSWORD = "correct horse battery"
+# A 1×1 PNG.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415478"
+    "9c63f8cfc0000003010100c9fe92ef0000000049454e44ae426082"
+)
+
+
+def register(base):
+    identifier = f"cl_{uuid.uuid4().hex[:12]}"
+    response = requests.post(f"{base}/api/v1/auth/register", json={"identifier": identifier, "password": PASSWORD})
+    assert response.status_code == 201, response.text
+    return identifier, response.json()["data"]
+
+
+def bearer(session):
+    return {"Authorization": f"Bearer {session['access_token']}"}
+
+
+async def socketio_on(base, session):
+    client = socketio.AsyncClient(reconnection=False)
+    events = asyncio.Queue()
+    for name in ("user.avatar_updated", "session.revoked", "user.deleted"):
+        client.on(name, lambda data, name=name: events.put_nowait((name, data)))
+    client.on("disconnect", lambda *reason: events.put_nowait(("disconnect", None)))
+    await client.connect(base, auth={"token": session["access_token"]}, transports=["websocket"], wait_timeout=5)
+    return client, events
+
+
+async def websocket_on(base, session):
+    url = base.replace("http://", "ws://", 1) + "/api/v1/ws"
+    return await websockets.connect(url, additional_headers=bearer(session))
+
+
+def test_an_avatar_uploaded_on_a_reaches_sockets_on_b():
+    async def scenario():
+        _, me = register(A)
+        # B caches the account as it is now, without an avatar.
+        before = requests.get(f"{B}/api/v1/users/{me['user']['id']}").json()["data"]["user"]
+        assert before["avatar"] is None
+        client, events = await socketio_on(B, me)
+        ws = await websocket_on(B, me)
+        upload = await asyncio.to_thread(
+            requests.put, f"{A}/api/v1/me/avatar", headers=bearer(me), files={"file": ("a.png", PNG, "image/png")}
+        )
+        assert upload.status_code == 200, upload.text
+        avatar = upload.json()["data"]["avatar"]
+
+        name, data = await asyncio.wait_for(events.get(), 5)
+        assert (name, data["avatar"]) == ("user.avatar_updated", avatar)
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert (frame["event"], frame["data"]["avatar"]) == ("user.avatar_updated", avatar)
+        # B's HTTP side agrees at once: its cached copy of the user was dropped too.
+        profile = requests.get(f"{B}/api/v1/users/{me['user']['id']}").json()["data"]["user"]
+        assert profile["avatar"] == avatar
+        await ws.close()
+        await client.disconnect()
+
+    asyncio.run(scenario())
+
+
+def test_a_logout_on_a_refuses_the_token_and_closes_the_sockets_on_b_within_a_second():
+    async def scenario():
+        _, me = register(A)
+        # B has the session cached as live.
+        assert requests.get(f"{B}/api/v1/me", headers=bearer(me)).status_code == 200
+        client, events = await socketio_on(B, me)
+        ws = await websocket_on(B, me)
+
+        started = time.monotonic()
+        assert requests.post(f"{A}/api/v1/auth/logout", headers=bearer(me)).status_code == 200
+        assert (await asyncio.wait_for(events.get(), 1))[0] == "session.revoked"
+        assert (await asyncio.wait_for(events.get(), 1))[0] == "disconnect"
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 1))
+        assert frame["event"] == "session.revoked"
+        with_close = websockets.exceptions.ConnectionClosed
+        try:
+            await asyncio.wait_for(ws.recv(), 1)
+            raise AssertionError("the WebSocket on B stayed open")
+        except with_close as closed:
+            assert (closed.rcvd.code, closed.rcvd.reason) == (4001, "session_revoked")
+        assert time.monotonic() - started < 1.0
+
+        refused = requests.get(f"{B}/api/v1/me", headers=bearer(me))
+        assert refused.status_code == 401 and refused.json()["data"]["reason"] == "session_revoked"
+
+    asyncio.run(scenario())
+
+
+def test_deleting_the_account_on_a_kills_its_tokens_and_sockets_on_b():
+    async def scenario():
+        identifier, laptop = register(A)
+        phone = requests.post(f"{B}/api/v1/auth/login", json={"identifier": identifier, "password": PASSWORD})
+        phone = phone.json()["data"]
+        for session in (laptop, phone):
+            assert requests.get(f"{B}/api/v1/me", headers=bearer(session)).status_code == 200
+        client, events = await socketio_on(B, phone)
+        ws = await websocket_on(B, laptop)
+
+        assert requests.delete(f"{A}/api/v1/me", headers=bearer(laptop)).status_code == 200
+        assert (await asyncio.wait_for(events.get(), 1))[0] == "user.deleted"
+        assert (await asyncio.wait_for(events.get(), 1))[0] == "disconnect"
+        assert json.loads(await asyncio.wait_for(ws.recv(), 1))["event"] == "user.deleted"
+        try:
+            await asyncio.wait_for(ws.recv(), 1)
+            raise AssertionError("the WebSocket on B stayed open")
+        except websockets.exceptions.ConnectionClosed as closed:
+            assert closed.rcvd.reason == "account_deleted"
+        for session in (laptop, phone):
+            assert requests.get(f"{B}/api/v1/me", headers=bearer(session)).status_code == 401
+        assert requests.get(f"{B}/api/v1/users/{laptop['user']['id']}").status_code == 404
+
+    asyncio.run(scenario())
+
+
+def test_login_failures_count_across_instances():
+    identifier, _ = register(A)
+    statuses = []
+    for attempt in range(11):
+        base = A if attempt % 2 == 0 else B
+        response = requests.post(f"{base}/api/v1/auth/login", json={"identifier": identifier, "password": "wrong guess"})
+        statuses.append(response.status_code)
+    # Ten failures in all, five on each instance, then both refuse.
+    assert statuses[:10] == [401] * 10, statuses
+    assert statuses[10] == 429, statuses
+    on_b = requests.post(f"{B}/api/v1/auth/login", json={"identifier": identifier, "password": PASSWORD})
+    assert on_b.status_code == 429 and int(on_b.headers["Retry-After"]) > 0
