@@ -68,6 +68,8 @@ def test_python_socketio_hears_another_devices_avatar_and_is_closed_on_logout():
             assert isinstance(notice["session_id"], str)
             await asyncio.wait_for(queue["disconnect"].get(), 5)
         assert not client.connected and not polling.connected
+        await client.shutdown()
+        await polling.shutdown()
 
     asyncio.run(scenario())
 

@@ -97,6 +97,7 @@ def test_a_logout_on_a_refuses_the_token_and_closes_the_sockets_on_b_within_a_se
 
         refused = requests.get(f"{B}/api/v1/me", headers=bearer(me))
         assert refused.status_code == 401 and refused.json()["data"]["reason"] == "session_revoked"
+        await client.shutdown()
 
     asyncio.run(scenario())
 
@@ -123,6 +124,7 @@ def test_deleting_the_account_on_a_kills_its_tokens_and_sockets_on_b():
         for session in (laptop, phone):
             assert requests.get(f"{B}/api/v1/me", headers=bearer(session)).status_code == 401
         assert requests.get(f"{B}/api/v1/users/{laptop['user']['id']}").status_code == 404
+        await client.shutdown()
 
     asyncio.run(scenario())
 

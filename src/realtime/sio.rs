@@ -103,6 +103,7 @@ pub async fn mount<S: Clone + Send + Sync + 'static>(router: Router<S>, state: &
         .max_payload(frame_bytes as u64)
         .ws_max_message_size(frame_bytes)
         .ws_max_frame_size(frame_bytes)
+        .ws_read_buffer_size(super::ws::READ_BUFFER)
         .with_state(Parlor(Arc::downgrade(&state.0)));
     let hub = &state.realtime.hub;
     let Some(client) = state.realtime.bus.redis_client() else {

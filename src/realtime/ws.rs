@@ -29,9 +29,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(connect))
 }
 
-/// Bytes read from the socket at a time. Frames are small JSON; tungstenite's 128 KiB default
-/// would cost that much memory per idle connection.
-const READ_BUFFER: usize = 4 * 1024;
+/// Bytes read from the socket at a time, allocated per connection. Client frames are small JSON
+/// (a larger one is read in several steps); tungstenite's 128 KiB default would cost that much
+/// memory per idle connection.
+pub const READ_BUFFER: usize = 1024;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

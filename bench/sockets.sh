@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Socket benchmark against a release build on loopback, one run per kind of socket:
+#   1. N idle authenticated connections; the server's RSS per connection   (goal <= 10 KiB)
+#   2. one event at a time fanned out to all of them; delivery p50/p99      (goal p99 <= 100 ms at 10k)
+# Usage: bench/sockets.sh [connections, default 19800] [events per run, default 20]
+# A process may hold at most `ulimit -Hn` descriptors (20000 on the reference machine), which
+# caps the connections one server (and one client) can hold.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+count=${1:-19800}
+events=${2:-20}
+
+cargo build --release --quiet --bin parlor --example sockets_load
+target_dir=$(parlor_target_dir)
+ulimit -n "$(ulimit -Hn)"
+
+for kind in ws sio; do
+    data_dir=$(mktemp -d)
+    port=$(free_port)
+    trap 'stop_parlor; rm -rf "$data_dir"' EXIT
+    start_parlor "$target_dir/release/parlor" "$data_dir" "$port" PARLOR_LOG=warn
+    "$target_dir/release/examples/sockets_load" "http://127.0.0.1:$port" "$PARLOR_PID" "$kind" "$count" "$events"
+    stop_parlor
+    rm -rf "$data_dir"
+done
