@@ -112,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // Fan-out: one avatar change at a time, each delivered to every connection.
+    let (server_cpu, client_cpu) = (cpu_secs(pid)?, cpu_secs(std::process::id())?);
     let image = base64::engine::general_purpose::STANDARD.encode(PNG);
     let body = serde_json::json!({ "image": format!("data:image/png;base64,{image}") }).to_string();
     for n in 1..=events {
@@ -122,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+    let (server_cpu, client_cpu) = (cpu_secs(pid)? - server_cpu, cpu_secs(std::process::id())? - client_cpu);
     tokio::time::sleep(Duration::from_millis(500)).await;
     for task in &tasks {
         task.abort();
@@ -131,7 +133,7 @@ async fn main() -> anyhow::Result<()> {
     let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied();
     let ms = |v: Option<u64>| v.map_or(f64::NAN, |v| v as f64 / 1000.0);
     println!(
-        "{{\"kind\":\"{}\",\"fanout_to\":{open_count},\"events\":{events},\"deliveries\":{},\"expected\":{},\"p50_ms\":{:.1},\"p99_ms\":{:.1},\"max_ms\":{:.1}}}",
+        "{{\"kind\":\"{}\",\"fanout_to\":{open_count},\"events\":{events},\"deliveries\":{},\"expected\":{},\"p50_ms\":{:.1},\"p99_ms\":{:.1},\"max_ms\":{:.1},\"server_cpu_secs\":{server_cpu:.2},\"client_cpu_secs\":{client_cpu:.2}}}",
         if kind == Kind::Ws { "websocket" } else { "socket.io" },
         all.len(),
         open_count * events,
@@ -178,6 +180,14 @@ fn event_time(json: &str) -> Option<OffsetDateTime> {
     let value: serde_json::Value = serde_json::from_str(json).ok()?;
     let data = if value.is_array() { &value[1] } else { &value["data"] };
     OffsetDateTime::parse(data["at"].as_str()?, &Rfc3339).ok()
+}
+
+/// User + system CPU time of a process so far (clock ticks of 10 ms).
+fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
+    let ticks: u64 = fields.get(11).unwrap_or(&"0").parse::<u64>()? + fields.get(12).unwrap_or(&"0").parse::<u64>()?;
+    Ok(ticks as f64 / 100.0)
 }
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {

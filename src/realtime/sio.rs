@@ -6,7 +6,7 @@
 //! Each socket joins `user:<id>` and `session:<id>`. With Redis configured the server runs on
 //! the socketioxide-redis adapter, so rooms and everything addressed through `io` span the
 //! instances; Parlor's own events come through the bus and are delivered here socket by
-//! socket, so a socket whose queue is full can be closed (see DESIGN §13).
+//! socket, so a socket whose queue is full can be closed (DESIGN §13 says why).
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
