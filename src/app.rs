@@ -105,8 +105,9 @@ impl AppBuilder {
             Duration::from_secs(config.auth.refresh_ttl_days * 24 * 3600),
         );
         let limits = Limits::new(&config.limits, limiter);
-        let realtime = Realtime::new(Hub::new(config.realtime.queue_len), bus);
-        Ok(App { config, store, auth, limits, media, mailer, metrics: Metrics::new(), realtime })
+        let metrics = Metrics::new();
+        let realtime = Realtime::new(Hub::new(config.realtime.queue_len, metrics.slow_sockets.clone()), bus);
+        Ok(App { config, store, auth, limits, media, mailer, metrics, realtime })
     }
 }
 

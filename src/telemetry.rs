@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tracing_appender::non_blocking::WorkerGuard;
@@ -38,10 +39,23 @@ pub struct RequestLabels {
     pub status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SocketLabels {
+    /// `websocket` or `socket.io`.
+    pub kind: &'static str,
+}
+
+pub const WEBSOCKET: SocketLabels = SocketLabels { kind: "websocket" };
+pub const SOCKET_IO: SocketLabels = SocketLabels { kind: "socket.io" };
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<RequestLabels, Histogram>,
+    /// Sockets open on this instance.
+    pub sockets: Family<SocketLabels, Gauge>,
+    /// Sockets closed because their queue was full.
+    pub slow_sockets: Family<SocketLabels, Counter>,
     encoded: Mutex<String>,
 }
 
@@ -54,7 +68,11 @@ impl Metrics {
         });
         registry.register("http_requests", "HTTP requests handled", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
-        Self { registry, requests, latency, encoded: Mutex::new(String::new()) }
+        let sockets = Family::<SocketLabels, Gauge>::default();
+        let slow_sockets = Family::<SocketLabels, Counter>::default();
+        registry.register("sockets", "Sockets open on this instance", sockets.clone());
+        registry.register("slow_sockets_closed", "Sockets closed because they stopped reading", slow_sockets.clone());
+        Self { registry, requests, latency, sockets, slow_sockets, encoded: Mutex::new(String::new()) }
     }
 
     /// The Prometheus text exposition.

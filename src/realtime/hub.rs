@@ -16,9 +16,13 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
 use super::Audience;
 use super::sio::SocketIoRooms;
 use crate::auth::Principal;
+use crate::telemetry::{SOCKET_IO, SocketLabels, WEBSOCKET};
 
 /// Why the server closes a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,11 +89,13 @@ pub struct Hub {
     sio: OnceLock<Box<dyn SocketIoRooms>>,
     next_id: AtomicU64,
     queue_len: usize,
+    /// Connections closed for being too slow, by kind.
+    slow: Family<SocketLabels, Counter>,
 }
 
 impl Hub {
-    pub fn new(queue_len: usize) -> Self {
-        Self { ws: RwLock::default(), sio: OnceLock::new(), next_id: AtomicU64::new(1), queue_len }
+    pub fn new(queue_len: usize, slow: Family<SocketLabels, Counter>) -> Self {
+        Self { ws: RwLock::default(), sio: OnceLock::new(), next_id: AtomicU64::new(1), queue_len, slow }
     }
 
     /// Connects the Socket.IO server; done once, when the router is built.
@@ -158,12 +164,16 @@ impl Hub {
         }
         for (user_id, id) in slow {
             tracing::info!(%user_id, connection = id, "WebSocket client too slow; closing it");
+            self.slow.get_or_create(&WEBSOCKET).inc();
             self.remove_ws(user_id, |h| h.id == id, CloseReason::TooSlow);
         }
         if let Some(io) = self.sio.get() {
-            match session {
-                None => users.iter().for_each(|user_id| io.emit(&user_room(*user_id), event, data)),
+            let dropped: usize = match session {
+                None => users.iter().map(|user_id| io.emit(&user_room(*user_id), event, data)).sum(),
                 Some(session_id) => io.emit(&session_room(session_id), event, data),
+            };
+            if dropped > 0 {
+                self.slow.get_or_create(&SOCKET_IO).inc_by(dropped as u64);
             }
         }
     }
@@ -188,7 +198,7 @@ impl Hub {
                 Some(session_id) => session_room(session_id),
                 None => user_room(user_id),
             };
-            io.emit(&room, event, &data);
+            let _ = io.emit(&room, event, &data);
             io.disconnect(&room);
         }
     }
@@ -255,7 +265,7 @@ mod tests {
 
     #[test]
     fn an_event_reaches_every_connection_of_its_users_and_no_one_else() {
-        let hub = Hub::new(8);
+        let hub = Hub::new(8, Family::default());
         let (alice, bob) = (principal(), principal());
         let alice_phone = Principal { session_id: Uuid::now_v7(), ..alice };
         let mut a1 = hub.register_ws(alice);
@@ -272,7 +282,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_closes_that_connection_only() {
-        let hub = Hub::new(2);
+        let hub = Hub::new(2, Family::default());
         let me = principal();
         let mut reader = hub.register_ws(me);
         let stalled = hub.register_ws(Principal { session_id: Uuid::now_v7(), ..me });
@@ -282,13 +292,14 @@ mod tests {
             assert!(reader.frames.try_recv().is_ok(), "the reader keeps up");
         }
         assert_eq!(stalled.close_reason(), Some(CloseReason::TooSlow));
+        assert_eq!(hub.slow.get_or_create(&WEBSOCKET).get(), 1);
         assert_eq!(reader.close_reason(), None);
         assert_eq!(hub.ws_count(), 1);
     }
 
     #[test]
     fn closing_a_session_sends_the_notice_then_ends_the_queue() {
-        let hub = Hub::new(8);
+        let hub = Hub::new(8, Family::default());
         let me = principal();
         let mut revoked = hub.register_ws(me);
         let mut other = hub.register_ws(Principal { session_id: Uuid::now_v7(), ..me });

@@ -25,11 +25,13 @@ use super::events::{self, SocketError as ErrorEvent};
 use super::hub::{session_room, user_room};
 use crate::app::{App, AppState};
 use crate::auth::{AuthFailure, Principal};
+use crate::telemetry::SOCKET_IO;
 
 /// What the hub needs of the Socket.IO server, whatever its adapter.
 pub trait SocketIoRooms: Send + Sync {
     /// Emits to this instance's sockets in `room`; a socket whose queue is full is disconnected.
-    fn emit(&self, room: &str, event: &str, data: &RawValue);
+    /// Returns how many were.
+    fn emit(&self, room: &str, event: &str, data: &RawValue) -> usize;
     /// Disconnects this instance's sockets in `room`.
     fn disconnect(&self, room: &str);
     /// Sockets connected to this instance.
@@ -37,13 +39,16 @@ pub trait SocketIoRooms: Send + Sync {
 }
 
 impl<A: Adapter> SocketIoRooms for SocketIo<A> {
-    fn emit(&self, room: &str, event: &str, data: &RawValue) {
+    fn emit(&self, room: &str, event: &str, data: &RawValue) -> usize {
+        let mut dropped = 0;
         for socket in self.local().to(room.to_owned()).sockets() {
             if let Err(SendError::Socket(SocketError::InternalChannelFull)) = socket.emit(event, data) {
                 tracing::info!(socket = %socket.id, "Socket.IO client too slow; disconnecting it");
                 let _ = socket.disconnect();
+                dropped += 1;
             }
         }
+        dropped
     }
 
     fn disconnect(&self, room: &str) {
@@ -143,6 +148,13 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(parlor): State<Parlo
     let Some(me) = socket.extensions.get::<Principal>() else { return };
     socket.join([user_room(me.user_id), session_room(me.session_id)]);
     socket.on_fallback(unknown_event);
+    if let Ok(app) = parlor.app() {
+        let open = app.metrics.sockets.get_or_create(&SOCKET_IO).clone();
+        open.inc();
+        socket.on_disconnect(async move || {
+            open.dec();
+        });
+    }
     // A revocation that landed between the middleware's check and joining the rooms missed
     // this socket; checking again after joining closes that gap.
     let live = match parlor.app() {

@@ -24,6 +24,7 @@ use crate::app::AppState;
 use crate::auth::{AuthFailure, Principal};
 use crate::error::AppError;
 use crate::http::log::RequestUser;
+use crate::telemetry::WEBSOCKET;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(connect))
@@ -94,7 +95,14 @@ fn unauthorized(failure: AuthFailure) -> AppError {
 }
 
 /// One connection, until either side ends it.
-async fn serve(app: AppState, me: Principal, mut socket: WebSocket) {
+async fn serve(app: AppState, me: Principal, socket: WebSocket) {
+    let open = app.metrics.sockets.get_or_create(&WEBSOCKET).clone();
+    open.inc();
+    run(&app, me, socket).await;
+    open.dec();
+}
+
+async fn run(app: &AppState, me: Principal, mut socket: WebSocket) {
     let mut connection = app.realtime.hub.register_ws(me);
     // A revocation between the handshake's check and the registration missed this connection.
     if !app.auth.session_live(me).await {

@@ -279,3 +279,25 @@ async fn the_asyncapi_document_lists_the_events() {
     assert!(openapi.body["paths"]["/api/v1/ws"]["get"].is_object());
     assert!(openapi.body["info"]["description"].as_str().unwrap().contains("/api/v1/asyncapi.json"));
 }
+
+#[tokio::test]
+async fn open_sockets_are_counted_in_the_metrics() {
+    let app = TestApp::spawn().await;
+    let addr = app.listen().await;
+    let t = token(&app.register("alice@example.org").await, "access_token");
+    let gauge = |kind: &str| format!("parlor_sockets{{kind=\"{kind}\"}} ");
+    let mut ws = ws_connect(addr, Some(&t), None).await.unwrap();
+    let mut sio = sio_connect(addr, &t).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let metrics = app.get("/metrics", None).await.text;
+    assert!(metrics.contains(&format!("{}1", gauge("websocket"))), "{metrics}");
+    assert!(metrics.contains(&format!("{}1", gauge("socket.io"))), "{metrics}");
+
+    app.call(Method::POST, "/api/v1/auth/logout", &t).await;
+    assert_closed(&mut ws, "session_revoked").await;
+    while sio.next().await != Seen::Closed(None) {}
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let metrics = app.get("/metrics", None).await.text;
+    assert!(metrics.contains(&format!("{}0", gauge("websocket"))), "{metrics}");
+    assert!(metrics.contains(&format!("{}0", gauge("socket.io"))), "{metrics}");
+}
