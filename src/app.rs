@@ -106,7 +106,11 @@ impl AppBuilder {
         );
         let limits = Limits::new(&config.limits, limiter);
         let metrics = Metrics::new();
-        let realtime = Realtime::new(Hub::new(config.realtime.queue_len, metrics.slow_sockets.clone()), bus);
+        let realtime = Realtime {
+            hub: Hub::new(config.realtime.queue_len, metrics.slow_sockets.clone()),
+            bus,
+            asyncapi: crate::realtime::asyncapi::rendered(&config),
+        };
         Ok(App { config, store, auth, limits, media, mailer, metrics, realtime })
     }
 }

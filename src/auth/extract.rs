@@ -19,8 +19,8 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts).ok_or(AuthFailure::Missing).map_err(refuse)?;
-        let principal = state.auth.authenticate(token).await.map_err(refuse)?;
+        let token = bearer_token(parts).ok_or(AuthFailure::Missing)?;
+        let principal = state.auth.authenticate(token).await?;
         if let Some(slot) = parts.extensions.get::<RequestUser>() {
             slot.set(principal.user_id);
         }
@@ -28,8 +28,11 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-fn refuse(failure: AuthFailure) -> AppError {
-    AppError::unauthorized(failure.reason(), failure.message())
+/// 401 with `WWW-Authenticate: Bearer` and the failure's reason.
+impl From<AuthFailure> for AppError {
+    fn from(failure: AuthFailure) -> Self {
+        AppError::unauthorized(failure.reason(), failure.message())
+    }
 }
 
 /// The token of an `Authorization: Bearer …` header (the scheme is case-insensitive).

@@ -153,21 +153,27 @@ impl Auth {
     /// Checks a bearer token: signature and lifetime, then that its session is still live.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthFailure> {
         let claims = self.verify_access_token(token).map_err(AuthFailure::Token)?;
-        let owner = match self.sessions.get(&claims.sid) {
+        let principal = Principal { user_id: claims.sub, session_id: claims.sid };
+        if self.session_live(principal).await { Ok(principal) } else { Err(AuthFailure::SessionEnded) }
+    }
+
+    /// Whether a session is still live and belongs to its claimed user: from the cache, or from
+    /// the database (then cached). A database failure counts as not live.
+    pub async fn session_live(&self, principal: Principal) -> bool {
+        let owner = match self.sessions.get(&principal.session_id) {
             Some(cached) => cached,
-            None => {
-                let owner = self.store.live_session_owner(claims.sid).await.map_err(|err| {
+            None => match self.store.live_session_owner(principal.session_id).await {
+                Ok(owner) => {
+                    self.sessions.insert(principal.session_id, owner);
+                    owner
+                }
+                Err(err) => {
                     tracing::error!(error = %err, "session check failed");
-                    AuthFailure::SessionEnded
-                })?;
-                self.sessions.insert(claims.sid, owner);
-                owner
-            }
+                    None
+                }
+            },
         };
-        match owner {
-            Some(user_id) if user_id == claims.sub => Ok(Principal { user_id, session_id: claims.sid }),
-            _ => Err(AuthFailure::SessionEnded),
-        }
+        owner == Some(principal.user_id)
     }
 
     /// [`TokenKeys::verify`], remembering good tokens: an Ed25519 verification costs more than
@@ -216,15 +222,6 @@ impl Auth {
     /// read from the database again.
     pub fn forget_all_locally(&self) {
         self.sessions.invalidate_all();
-    }
-
-    /// Whether a session is still live, as [`Self::authenticate`] would judge it now.
-    pub async fn session_live(&self, principal: Principal) -> bool {
-        let owner = match self.sessions.get(&principal.session_id) {
-            Some(cached) => cached,
-            None => self.store.live_session_owner(principal.session_id).await.ok().flatten(),
-        };
-        owner == Some(principal.user_id)
     }
 
     /// The session a refresh token belongs to, whether live or already rotated.

@@ -31,7 +31,8 @@ fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(me::router(config))
         .merge(users::router())
-        .merge(crate::realtime::ws::router());
+        .merge(crate::realtime::ws::router())
+        .merge(crate::realtime::asyncapi::router());
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi()).nest("/api/v1", v1).merge(oauth::router()).merge(ops::router())
 }
 
@@ -47,7 +48,6 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
     let body_limit = state.config.limits.json_body_bytes;
     let routes = routes
         .merge(media::router())
-        .route("/api/v1/asyncapi.json", axum::routing::get(crate::realtime::asyncapi::serve))
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);

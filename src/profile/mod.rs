@@ -13,7 +13,7 @@ use crate::auth::Principal;
 use crate::auth::accounts::{account_gone, parse_name};
 use crate::domain::{Email, Gender, NewPassword, Phone, User, Username};
 use crate::error::{AppError, FieldErrors};
-use crate::store::ProfileChange;
+use crate::store::{DeletedUser, ProfileChange};
 
 /// Fields a profile edit may not touch, with where to go instead.
 const READ_ONLY: [(&str, &str); 8] = [
@@ -112,11 +112,11 @@ impl App {
     /// Deletes the account with everything that is only its own. Tokens die with the sessions;
     /// the avatar's objects are deleted now, or by the sweeper if storage is down.
     pub async fn delete_account(&self, user_id: Uuid, actor: Option<Uuid>) -> Result<(), AppError> {
-        let deleted = self.store.delete_user(user_id, actor).await?.ok_or_else(account_gone)?;
+        let DeletedUser { session_ids, avatar_key } =
+            self.store.delete_user(user_id, actor).await?.ok_or_else(account_gone)?;
         // Tokens refused and sockets closed here and on every other instance.
-        let session_ids = deleted.session_ids.clone();
         self.publish(crate::realtime::Message::UserDeleted { user_id, session_ids }).await;
-        if let Some(prefix) = &deleted.avatar_key {
+        if let Some(prefix) = &avatar_key {
             self.collect_media(prefix, 0).await;
         }
         tracing::info!(%user_id, "account deleted");

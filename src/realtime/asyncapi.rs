@@ -1,16 +1,33 @@
 //! The AsyncAPI 3.0 document of every socket event, built from the event catalogue and the same
 //! payload schemas the code serialises (utoipa), served at `/api/v1/asyncapi.json`.
 
-use axum::Json;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::events::catalogue;
 use crate::app::AppState;
 use crate::config::Config;
 
-pub async fn serve(State(app): State<AppState>) -> Json<Value> {
-    Json(document(&app.config))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(serve))
+}
+
+/// The AsyncAPI 3.0 document of every socket event: its name, payload schema and who receives it.
+#[utoipa::path(
+    get, path = "/asyncapi.json", tag = "realtime",
+    responses((status = 200, description = "AsyncAPI 3.0 document", content_type = "application/json")),
+)]
+async fn serve(State(app): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], app.realtime.asyncapi.clone())
+}
+
+/// [`document`], serialised once at start.
+pub fn rendered(config: &Config) -> bytes::Bytes {
+    serde_json::to_vec(&document(config)).unwrap_or_default().into()
 }
 
 /// The document for a server reachable at `config.public_url()`.

@@ -44,6 +44,16 @@ impl CloseReason {
         }
     }
 
+    /// The event that tells the client why, sent just before closing; a slow client gets none
+    /// (it would not read it).
+    fn farewell_event(self) -> Option<&'static str> {
+        match self {
+            Self::SessionRevoked => Some(super::events::SESSION_REVOKED),
+            Self::UserDeleted => Some(super::events::USER_DELETED),
+            Self::TooSlow => None,
+        }
+    }
+
     /// The WebSocket close code and reason (RFC 6455 §7.4; 4000–4999 are the application's).
     pub fn close_frame(self) -> (u16, &'static str) {
         match self {
@@ -126,7 +136,7 @@ impl Hub {
 
     /// Open WebSocket connections on this instance.
     pub fn ws_count(&self) -> usize {
-        self.ws.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().map(Vec::len).sum()
+        self.read().values().map(Vec::len).sum()
     }
 
     /// Enqueues an event for every connection of `to` on this instance.
@@ -138,7 +148,7 @@ impl Hub {
         let frame = Outbound::Event(ws_frame(event, data));
         let mut slow = Vec::new();
         {
-            let ws = self.ws.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let ws = self.read();
             let mut offer = |user_id: &Uuid, handle: &WsHandle| {
                 if let Err(mpsc::error::TrySendError::Full(_)) = handle.tx.try_send(frame.clone()) {
                     slow.push((*user_id, handle.id));
@@ -180,17 +190,15 @@ impl Hub {
 
     /// Tells the connections of a user (or of one of their sessions) why, then closes them.
     pub fn close(&self, user_id: Uuid, session: Option<Uuid>, reason: CloseReason, notice: &impl Serialize) {
-        let event = match reason {
-            CloseReason::SessionRevoked => super::events::SESSION_REVOKED,
-            CloseReason::UserDeleted => super::events::USER_DELETED,
-            CloseReason::TooSlow => return self.remove_ws(user_id, |h| Some(h.session_id) == session, reason),
-        };
-        let Ok(data) = serde_json::value::to_raw_value(notice) else { return };
-        let frame = Outbound::Farewell(ws_frame(event, &data));
         let matches = |h: &WsHandle| session.is_none_or(|s| h.session_id == s);
-        for handle in self.read().get(&user_id).into_iter().flatten().filter(|h| matches(h)) {
-            // Best effort: a full queue is closed all the same.
-            let _ = handle.tx.try_send(frame.clone());
+        let farewell =
+            reason.farewell_event().and_then(|event| Some((event, serde_json::value::to_raw_value(notice).ok()?)));
+        if let Some((event, data)) = &farewell {
+            let frame = Outbound::Farewell(ws_frame(event, data));
+            for handle in self.read().get(&user_id).into_iter().flatten().filter(|h| matches(h)) {
+                // Best effort: a full queue is closed all the same.
+                let _ = handle.tx.try_send(frame.clone());
+            }
         }
         self.remove_ws(user_id, matches, reason);
         if let Some(io) = self.sio.get() {
@@ -198,7 +206,9 @@ impl Hub {
                 Some(session_id) => session_room(session_id),
                 None => user_room(user_id),
             };
-            let _ = io.emit(&room, event, &data);
+            if let Some((event, data)) = &farewell {
+                io.emit(&room, event, data);
+            }
             io.disconnect(&room);
         }
     }

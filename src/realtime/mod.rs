@@ -25,6 +25,14 @@ pub use hub::{CloseReason, Hub, WsConnection};
 use crate::app::{App, AppState};
 use crate::store::Stale;
 
+/// Whether a socket handshake may proceed: a browser (it sends `Origin`) must come from an allowed
+/// origin; other clients send none and are not affected.
+pub fn origin_allowed(config: &crate::config::Config, headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ORIGIN)
+        .is_none_or(|origin| origin.to_str().is_ok_and(|origin| config.origin_allowed(origin)))
+}
+
 /// Who an event is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -60,12 +68,8 @@ impl Message {
 pub struct Realtime {
     pub hub: Hub,
     pub bus: Bus,
-}
-
-impl Realtime {
-    pub fn new(hub: Hub, bus: Bus) -> Self {
-        Self { hub, bus }
-    }
+    /// The AsyncAPI document as served; it depends on the configuration only.
+    pub asyncapi: bytes::Bytes,
 }
 
 impl App {

@@ -12,7 +12,6 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::header;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use socketioxide::adapter::Adapter;
@@ -132,9 +131,7 @@ async fn authenticate<A: Adapter>(
     State(parlor): State<Parlor>,
 ) -> Result<(), Refused> {
     let app = parlor.app()?;
-    if let Some(origin) = socket.req_parts().headers.get(header::ORIGIN)
-        && !origin.to_str().is_ok_and(|origin| app.config.origin_allowed(origin))
-    {
+    if !super::origin_allowed(&app.config, &socket.req_parts().headers) {
         return Err(Refused("origin_not_allowed", "this origin may not open sockets here"));
     }
     let token = auth.ok().and_then(|auth| auth.token).filter(|t| !t.is_empty());

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -61,9 +61,7 @@ async fn connect(
     Query(query): Query<WsQuery>,
     mut parts: Parts,
 ) -> Result<Response, AppError> {
-    if let Some(origin) = parts.headers.get(header::ORIGIN)
-        && !origin.to_str().is_ok_and(|origin| app.config.origin_allowed(origin))
-    {
+    if !super::origin_allowed(&app.config, &parts.headers) {
         return Err(AppError::fail(
             StatusCode::FORBIDDEN,
             "origin_not_allowed",
@@ -71,8 +69,8 @@ async fn connect(
         ));
     }
     let token = crate::auth::bearer_token(&parts).map(str::to_owned).or(query.access_token);
-    let token = token.filter(|t| !t.is_empty()).ok_or(AuthFailure::Missing).map_err(unauthorized)?;
-    let me = app.auth.authenticate(&token).await.map_err(unauthorized)?;
+    let token = token.filter(|t| !t.is_empty()).ok_or(AuthFailure::Missing)?;
+    let me = app.auth.authenticate(&token).await?;
     if let Some(slot) = parts.extensions.get::<RequestUser>() {
         slot.set(me.user_id);
     }
@@ -88,10 +86,6 @@ async fn connect(
         .max_message_size(frame_bytes)
         .max_frame_size(frame_bytes)
         .on_upgrade(move |socket| serve(app, me, socket)))
-}
-
-fn unauthorized(failure: AuthFailure) -> AppError {
-    AppError::unauthorized(failure.reason(), failure.message())
 }
 
 /// One connection, until either side ends it.
@@ -147,7 +141,7 @@ async fn run(app: &AppState, me: Principal, mut socket: WebSocket) {
                 Some(Ok(Frame::Pong(_) | Frame::Ping(_))) => answered = true,
                 Some(Ok(Frame::Close(_))) | None => break,
                 Some(Err(err)) => {
-                    if is_too_big(&err) {
+                    if is_too_big(err) {
                         close(&mut socket, (1009, "frame_too_large")).await;
                     }
                     break;
@@ -168,22 +162,19 @@ async fn run(app: &AppState, me: Principal, mut socket: WebSocket) {
     app.realtime.hub.unregister_ws(me.user_id, connection.id);
 }
 
-fn is_too_big(err: &axum::Error) -> bool {
-    let text = err.to_string();
-    text.contains("too long") || text.contains("too big") || text.contains("Space limit")
+/// A frame or message over `max_frame_bytes`, as tungstenite reports it.
+fn is_too_big(err: axum::Error) -> bool {
+    matches!(err.into_inner().downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)))
 }
 
 async fn close(socket: &mut WebSocket, (code, reason): (u16, &'static str)) {
     let _ = socket.send(Frame::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
 }
 
-/// A client frame: `{"event": …, "data": …}`.
+/// A client frame: `{"event": …, "data": …}` (`data` is not read while no event takes any).
 #[derive(Debug, Deserialize)]
 struct ClientFrame {
     event: String,
-    #[allow(dead_code)]
-    #[serde(default)]
-    data: serde_json::Value,
 }
 
 /// The reply to a client's text frame. No client events are defined on this endpoint yet (the

@@ -66,8 +66,8 @@ pub fn now() -> OffsetDateTime {
 }
 
 /// How long a user row may be served from memory. Every write in this module invalidates its
-/// row at once; the lifetime only bounds staleness on *other* instances until a cross-instance
-/// bus invalidates there too.
+/// row at once, here and (through the real-time bus) on every other instance; the lifetime
+/// bounds staleness only if that news is lost.
 const USER_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// A cached fact that has gone stale. Each instance drops it from its own caches at once and

@@ -277,6 +277,7 @@ async fn the_asyncapi_document_lists_the_events() {
     }
     let openapi = app.get("/api/v1/openapi.json", None).await;
     assert!(openapi.body["paths"]["/api/v1/ws"]["get"].is_object());
+    assert!(openapi.body["paths"]["/api/v1/asyncapi.json"]["get"].is_object());
     assert!(openapi.body["info"]["description"].as_str().unwrap().contains("/api/v1/asyncapi.json"));
 }
 
