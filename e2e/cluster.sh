@@ -21,7 +21,7 @@ if ! reachable "${pg_hp%%:*}" "${pg_hp##*:}" || ! reachable "${redis_hp%%:*}" "$
     echo "== two-instance test skipped: PostgreSQL or Redis not reachable"
     exit 0
 fi
-command -v psql >/dev/null || { echo "two-instance test: psql is needed to create its database" >&2; exit 1; }
+ensure_command psql postgresql-client
 
 target_dir=$(parlor_target_dir)
 cargo build --quiet --bin parlor

@@ -65,3 +65,18 @@ ensure_e2e_venv() {
 reachable() {
     (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
 }
+
+# ensure_command COMMAND DEBIAN_PACKAGE…: installs the packages with apt when COMMAND is missing
+# (as root on Debian/Ubuntu), or says what to install.
+ensure_command() {
+    local command=$1
+    shift
+    command -v "$command" >/dev/null && return 0
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        echo "== installing $* (for $command)" >&2
+        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    else
+        echo "$command is needed: install $* (Debian/Ubuntu package names)" >&2
+        return 1
+    fi
+}

@@ -8,6 +8,8 @@ import WebSocket from "ws";
 import { Parser } from "@asyncapi/parser";
 
 const BASE = process.env.PARLOR_E2E_URL;
+// Per-test limits work on every Node with `node:test` (18+), unlike the command-line flags.
+const LIMIT = { timeout: 30_000 };
 const PASSWORD = "correct horse battery";
 
 async function api(method, path, { token, json, body, headers = {} } = {}) {
@@ -63,7 +65,7 @@ function next(emitter, event, ms = 5000) {
 }
 
 for (const transports of [["websocket"], ["polling"]]) {
-  test(`socket.io-client over ${transports[0]}: the avatar event, then logout disconnects`, async () => {
+  test(`socket.io-client over ${transports[0]}: the avatar event, then logout disconnects`, LIMIT, async () => {
     const me = await register();
     const socket = await connect(me.access_token, transports);
     assert.equal(socket.io.engine.transport.name, transports[0]);
@@ -84,12 +86,12 @@ for (const transports of [["websocket"], ["polling"]]) {
   });
 }
 
-test("socket.io-client: refused handshakes get connect_error with a stable reason", async () => {
+test("socket.io-client: refused handshakes get connect_error with a stable reason", LIMIT, async () => {
   await assert.rejects(connect("not-a-token", ["websocket"]), (err) => err.message.startsWith("invalid_token:"));
   await assert.rejects(connect("", ["polling"]), (err) => err.message.startsWith("missing_token:"));
 });
 
-test("ws: bearer header, JSON frames, the avatar event and the close on account deletion", async () => {
+test("ws: bearer header, JSON frames, the avatar event and the close on account deletion", LIMIT, async () => {
   const me = await register();
   const ws = new WebSocket(`${BASE.replace(/^http/, "ws")}/api/v1/ws`, {
     headers: { authorization: `Bearer ${me.access_token}` },
@@ -112,7 +114,7 @@ test("ws: bearer header, JSON frames, the avatar event and the close on account 
   assert.equal(frames[1].data.user_id, me.user.id);
 });
 
-test("ws: a refused handshake is an HTTP 401 with a JSend body", async () => {
+test("ws: a refused handshake is an HTTP 401 with a JSend body", LIMIT, async () => {
   const ws = new WebSocket(`${BASE.replace(/^http/, "ws")}/api/v1/ws?access_token=nope`);
   const [request, response] = await next(ws, "unexpected-response");
   assert.equal(response.statusCode, 401);
@@ -126,7 +128,7 @@ test("ws: a refused handshake is an HTTP 401 with a JSend body", async () => {
   assert.equal(body.data.reason, "invalid_token");
 });
 
-test("the AsyncAPI document is valid AsyncAPI 3.0 and lists every event", async () => {
+test("the AsyncAPI document is valid AsyncAPI 3.0 and lists every event", LIMIT, async () => {
   const response = await fetch(`${BASE}/api/v1/asyncapi.json`);
   const text = await response.text();
   const { document, diagnostics } = await new Parser().parse(text);
