@@ -112,6 +112,8 @@ pub struct LimitsConfig {
     pub password_resets_per_account_hour: u32,
     /// Password-reset requests and failed confirmations from one address per hour.
     pub password_resets_per_address_hour: u32,
+    /// Messages one user may send (or forward) per minute, across all chats and instances.
+    pub messages_per_minute: u32,
 }
 
 /// Avatar and attachment processing.
@@ -211,6 +213,7 @@ impl Default for LimitsConfig {
             refreshes_per_hour: 1000,
             password_resets_per_account_hour: 5,
             password_resets_per_address_hour: 30,
+            messages_per_minute: 120,
         }
     }
 }
@@ -339,6 +342,7 @@ impl Config {
             ("limits.refreshes_per_hour", limits.refreshes_per_hour),
             ("limits.password_resets_per_account_hour", limits.password_resets_per_account_hour),
             ("limits.password_resets_per_address_hour", limits.password_resets_per_address_hour),
+            ("limits.messages_per_minute", limits.messages_per_minute),
         ] {
             if value == 0 {
                 return bad(key, "must be at least 1");

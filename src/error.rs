@@ -96,39 +96,53 @@ impl From<sea_orm::DbErr> for AppError {
     }
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let status = self.status();
+impl AppError {
+    /// The JSend body of this error: what an HTTP response carries, and a socket
+    /// acknowledgement too. A 5xx is logged here in full and answered without internals.
+    pub fn jsend(&self) -> Value {
         match self {
             Self::Fail { reason, message, .. } => {
-                let mut response = fail(status, json!({ "message": message, "reason": reason }));
-                if status == StatusCode::UNAUTHORIZED {
-                    response.headers_mut().insert(header::WWW_AUTHENTICATE, www_authenticate(reason));
-                }
-                response
+                json!({ "status": "fail", "data": { "message": message, "reason": reason } })
             }
-            Self::Fields { fields, .. } => fail(status, json!(fields)),
+            Self::Fields { fields, .. } => json!({ "status": "fail", "data": fields }),
             Self::RateLimited(retry_after) => {
                 let secs = retry_after.as_secs().max(1);
-                let mut response = fail(
-                    status,
-                    json!({
+                json!({
+                    "status": "fail",
+                    "data": {
                         "message": format!("too many requests; try again in {secs} s"),
                         "reason": "rate_limited",
-                    }),
-                );
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                response
+                        "retry_after": secs,
+                    },
+                })
             }
             Self::Unavailable(what) => {
                 tracing::warn!(dependency = what, "dependency unavailable");
-                error(status, "the service is temporarily unavailable")
+                json!({ "status": "error", "message": "the service is temporarily unavailable" })
             }
             Self::Internal(err) => {
                 tracing::error!(error = ?err, "internal error");
-                error(status, "internal server error")
+                json!({ "status": "error", "message": "internal server error" })
             }
         }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut response = (status, Json(self.jsend())).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            Self::Fail { reason, .. } if status == StatusCode::UNAUTHORIZED => {
+                headers.insert(header::WWW_AUTHENTICATE, www_authenticate(reason));
+            }
+            Self::RateLimited(retry_after) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+            }
+            _ => {}
+        }
+        response
     }
 }
 

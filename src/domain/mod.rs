@@ -1,9 +1,11 @@
 //! Validated newtypes and product rules, with no I/O: parsed once at the edge, trusted inside.
 
+pub mod chat;
 pub mod identifier;
 pub mod password;
 pub mod user;
 
+pub use chat::{ChatKind, ChatTitle, ClientId, MessageKind, MessageText, Role};
 pub use identifier::{Email, Identifier, Phone, Username};
 pub use password::NewPassword;
 pub use user::{Gender, User};

@@ -25,6 +25,8 @@ use utoipa::{Modify, OpenApi};
         (name = "auth", description = "Accounts and token pairs"),
         (name = "profile", description = "Your own profile"),
         (name = "users", description = "Other people's public profiles and the directory"),
+        (name = "chats", description = "Direct chats and groups: members, roles, pins. Anyone not in a chat gets 404 for all of it"),
+        (name = "messages", description = "History, sending, edits, tombstones, likes, forwards and read markers"),
         (name = "media", description = "Stored media, when Parlor serves them itself"),
         (name = "realtime", description = "Live events; see the AsyncAPI document at /api/v1/asyncapi.json"),
         (name = "oauth", description = "Standard OAuth 2.0 endpoints"),

@@ -1,11 +1,13 @@
 //! The HTTP surface: one module per resource, merged into one router.
 
 pub mod auth;
+pub mod chats;
 pub mod docs;
 pub mod extract;
 pub mod log;
 pub mod me;
 pub mod media;
+pub mod messages;
 pub mod oauth;
 pub mod ops;
 pub mod users;
@@ -31,6 +33,8 @@ fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(me::router(config))
         .merge(users::router())
+        .merge(chats::router())
+        .merge(messages::router())
         .merge(crate::realtime::ws::router())
         .merge(crate::realtime::asyncapi::router());
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi()).nest("/api/v1", v1).merge(oauth::router()).merge(ops::router())

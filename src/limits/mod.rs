@@ -50,6 +50,10 @@ pub struct Limits {
     pub reset_per_account: Rule,
     /// Password-reset requests and failed confirmations from one address.
     pub reset_per_address: Rule,
+    /// Messages sent (and forwarded) by one user.
+    pub messages: Rule,
+    /// Typing notices from one user; the ones over it are dropped silently.
+    pub typing: Rule,
 }
 
 impl Limits {
@@ -80,6 +84,9 @@ impl Limits {
                 max: config.password_resets_per_address_hour,
                 window: hour,
             },
+            messages: Rule { name: "messages", max: config.messages_per_minute, window: Duration::from_secs(60) },
+            // Clients repeat the notice every few seconds while someone types.
+            typing: Rule { name: "typing", max: 5, window: Duration::from_secs(10) },
         }
     }
 }

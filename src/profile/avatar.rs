@@ -56,10 +56,19 @@ impl App {
         Ok(user)
     }
 
-    /// Tells the user's connections (every device, every instance) about the new avatar.
+    /// Tells the user's connections and everyone who shares a chat with them (every device,
+    /// every instance) about the new avatar.
     async fn avatar_changed(&self, user: &User) {
         let event = AvatarUpdated { user_id: user.id, avatar: self.media.avatar_of(user), at: now() };
-        self.emit(Audience::Users(vec![user.id]), events::AVATAR_UPDATED, &event).await;
+        let audience = match self.store.chat_partners(user.id).await {
+            Ok(partners) if !partners.is_empty() => partners,
+            Ok(_) => vec![user.id],
+            Err(err) => {
+                tracing::warn!(user_id = %user.id, error = %err, "reading chat partners failed; telling the user only");
+                vec![user.id]
+            }
+        };
+        self.emit(Audience::Users(audience), events::AVATAR_UPDATED, &event).await;
     }
 
     /// Deletes the objects under a queued prefix and unqueues it; on failure, schedules a retry.

@@ -112,10 +112,11 @@ impl App {
     /// Deletes the account with everything that is only its own. Tokens die with the sessions;
     /// the avatar's objects are deleted now, or by the sweeper if storage is down.
     pub async fn delete_account(&self, user_id: Uuid, actor: Option<Uuid>) -> Result<(), AppError> {
-        let DeletedUser { session_ids, avatar_key } =
+        let DeletedUser { session_ids, avatar_key, left_groups } =
             self.store.delete_user(user_id, actor).await?.ok_or_else(account_gone)?;
         // Tokens refused and sockets closed here and on every other instance.
         self.publish(crate::realtime::Message::UserDeleted { user_id, session_ids }).await;
+        self.after_account_deleted(user_id, left_groups).await;
         if let Some(prefix) = &avatar_key {
             self.collect_media(prefix, 0).await;
         }

@@ -7,6 +7,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
+use crate::chat::view::{ChatView, MemberView, MessageView};
 use crate::media::AvatarUrls;
 
 /// A user's avatar changed or was removed.
@@ -55,7 +56,126 @@ pub struct SocketError {
     pub message: String,
 }
 
+/// A chat appeared for me: I created it or was added to it. Also the payload of `chat.updated`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChatChanged {
+    /// `pinned` and `unread_count` are each reader's own and come as `false` and `0`.
+    pub chat: ChatView,
+}
+
+/// A chat was deleted with all its messages.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "by": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10"}))]
+pub struct ChatDeleted {
+    pub chat_id: Uuid,
+    /// Who deleted it.
+    pub by: Uuid,
+}
+
+/// Members joined a group.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MembersAdded {
+    pub chat_id: Uuid,
+    pub members: Vec<MemberView>,
+    /// Who added them.
+    pub by: Uuid,
+}
+
+/// A member left or was removed (`by` is then someone else).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "user_id": "01936b2f-0a11-7d42-8e3c-5b6a7c8d9e0f",
+    "by": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10"
+}))]
+pub struct MemberRemoved {
+    pub chat_id: Uuid,
+    pub user_id: Uuid,
+    pub by: Uuid,
+}
+
+/// A message was sent (by a member, or by the server: `type: system`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MessageCreated {
+    /// `liked_by_me` is each reader's own and comes as `false`.
+    pub message: MessageView,
+}
+
+/// A message's text was edited.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "message_id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b",
+    "text": "See you at nine?", "edited_at": "2026-11-21T10:16:40.102030Z"
+}))]
+pub struct MessageUpdated {
+    pub chat_id: Uuid,
+    pub message_id: Uuid,
+    pub text: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub edited_at: OffsetDateTime,
+}
+
+/// A message was deleted; it stays in the history as a tombstone.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "message_id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b",
+    "by": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10"
+}))]
+pub struct MessageDeleted {
+    pub chat_id: Uuid,
+    pub message_id: Uuid,
+    pub by: Uuid,
+}
+
+/// Someone liked or unliked a message. The payload of `message.liked` and `message.unliked`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "message_id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b",
+    "user_id": "01936b2f-0a11-7d42-8e3c-5b6a7c8d9e0f", "like_count": 2
+}))]
+pub struct LikeChanged {
+    pub chat_id: Uuid,
+    pub message_id: Uuid,
+    pub user_id: Uuid,
+    /// The count right after this change.
+    pub like_count: u64,
+}
+
+/// Someone is typing in a chat. Clients show it for a few seconds unless it comes again.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "user_id": "01936b2f-0a11-7d42-8e3c-5b6a7c8d9e0f"}))]
+pub struct Typing {
+    pub chat_id: Uuid,
+    pub user_id: Uuid,
+}
+
+/// I read a chat up to a message, on one of my devices.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "message_id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b",
+    "unread_count": 0
+}))]
+pub struct ChatRead {
+    pub chat_id: Uuid,
+    /// My read marker now.
+    pub message_id: Uuid,
+    pub unread_count: u64,
+}
+
 pub const AVATAR_UPDATED: &str = "user.avatar_updated";
+pub const CHAT_CREATED: &str = "chat.created";
+pub const CHAT_UPDATED: &str = "chat.updated";
+pub const CHAT_DELETED: &str = "chat.deleted";
+pub const CHAT_MEMBER_ADDED: &str = "chat.member_added";
+pub const CHAT_MEMBER_REMOVED: &str = "chat.member_removed";
+pub const CHAT_READ: &str = "chat.read";
+pub const MESSAGE_CREATED: &str = "message.created";
+pub const MESSAGE_UPDATED: &str = "message.updated";
+pub const MESSAGE_DELETED: &str = "message.deleted";
+pub const MESSAGE_LIKED: &str = "message.liked";
+pub const MESSAGE_UNLIKED: &str = "message.unliked";
+pub const TYPING: &str = "typing";
+/// Client to server (Socket.IO): send a message, acknowledged with the stored message.
+pub const CMD_MESSAGE_SEND: &str = "message.send";
 pub const SESSION_REVOKED: &str = "session.revoked";
 pub const USER_DELETED: &str = "user.deleted";
 pub const ERROR: &str = "error";
@@ -99,7 +219,47 @@ pub fn catalogue() -> Vec<EventDoc> {
         doc::<AvatarUpdated>(
             AVATAR_UPDATED,
             "A user's avatar changed or was removed.",
-            "Every connection of that user (all devices); once chats exist, also everyone who shares a chat with them.",
+            "Every connection of that user and of everyone who shares a chat with them.",
+        ),
+        doc::<ChatChanged>(
+            CHAT_CREATED,
+            "A chat appeared for you: you created it, opened a direct chat, or were added to a group.",
+            "Every member of the new chat (for an added member: that member).",
+        ),
+        doc::<ChatChanged>(
+            CHAT_UPDATED,
+            "A group was renamed or its roles changed (including an owner handing over).",
+            "Every member of the chat.",
+        ),
+        doc::<ChatDeleted>(CHAT_DELETED, "A chat was deleted with its messages.", "Every member it had."),
+        doc::<MembersAdded>(
+            CHAT_MEMBER_ADDED,
+            "Members were added to a group.",
+            "Every member of the chat, the new ones included.",
+        ),
+        doc::<MemberRemoved>(
+            CHAT_MEMBER_REMOVED,
+            "A member left or was removed; from then on they hear nothing of the chat.",
+            "Every remaining member, and the one who left or was removed.",
+        ),
+        doc::<MessageCreated>(
+            MESSAGE_CREATED,
+            "A message was sent, or the server recorded a change (`type: system`).",
+            "Every member of the chat, the sender's own connections included.",
+        ),
+        doc::<MessageUpdated>(MESSAGE_UPDATED, "A message's text was edited.", "Every member of the chat."),
+        doc::<MessageDeleted>(
+            MESSAGE_DELETED,
+            "A message was deleted and is now a tombstone.",
+            "Every member of the chat.",
+        ),
+        doc::<LikeChanged>(MESSAGE_LIKED, "Someone liked a message.", "Every member of the chat."),
+        doc::<LikeChanged>(MESSAGE_UNLIKED, "Someone took a like back.", "Every member of the chat."),
+        doc::<Typing>(TYPING, "Someone is typing.", "Every other member of the chat."),
+        doc::<ChatRead>(
+            CHAT_READ,
+            "You read a chat up to a message on one of your devices; unread counts follow.",
+            "Every connection of yours.",
         ),
         doc::<SessionRevoked>(
             SESSION_REVOKED,

@@ -15,7 +15,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{Data, Event, SocketRef, State, TryData};
+use socketioxide::extract::{AckSender, Data, Event, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::{SendError, SocketError, SocketIo};
 use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
@@ -24,7 +24,10 @@ use super::events::{self, SocketError as ErrorEvent};
 use super::hub::{session_room, user_room};
 use crate::app::{App, AppState};
 use crate::auth::{AuthFailure, Principal};
+use crate::error::AppError;
+use crate::http::extract::parse_json;
 use crate::telemetry::SOCKET_IO;
+use uuid::Uuid;
 
 /// What the hub needs of the Socket.IO server, whatever its adapter.
 pub trait SocketIoRooms: Send + Sync {
@@ -144,6 +147,9 @@ async fn authenticate<A: Adapter>(
 async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(parlor): State<Parlor>) {
     let Some(me) = socket.extensions.get::<Principal>() else { return };
     socket.join([user_room(me.user_id), session_room(me.session_id)]);
+    socket.on(events::CMD_MESSAGE_SEND, send_message);
+    socket.on(events::TYPING, typing);
+    socket.on(events::CHAT_READ, chat_read);
     socket.on_fallback(unknown_event);
     if let Ok(app) = parlor.app() {
         let open = app.metrics.sockets.get_or_create(&SOCKET_IO).clone();
@@ -161,6 +167,94 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(parlor): State<Parlo
     if !live {
         let _ = socket.disconnect();
     }
+}
+
+/// `message.send {chat_id, type?, text?, attachment_id?, reply_to?, client_id?}`.
+#[derive(Debug, Deserialize)]
+struct SendCommand {
+    chat_id: String,
+    #[serde(flatten)]
+    message: crate::chat::SendMessage,
+}
+
+/// `typing {chat_id}`.
+#[derive(Debug, Deserialize)]
+struct TypingCommand {
+    chat_id: String,
+}
+
+/// `chat.read {chat_id, message_id}`.
+#[derive(Debug, Deserialize)]
+struct ReadCommand {
+    chat_id: String,
+    message_id: String,
+}
+
+/// Runs a client command as the socket's user and acknowledges it (when the client asked) with
+/// the same JSend envelope HTTP would answer: `{status: "success", data}` or `fail`/`error`.
+async fn command<A, T, R, F>(socket: SocketRef<A>, data: serde_json::Value, ack: AckSender<A>, parlor: Parlor, run: F)
+where
+    A: Adapter,
+    T: serde::de::DeserializeOwned,
+    R: serde::Serialize,
+    F: AsyncFnOnce(Arc<App>, Uuid, T) -> Result<R, AppError>,
+{
+    let Some(me) = socket.extensions.get::<Principal>() else { return };
+    let result = match parlor.app() {
+        Err(refused) => Err(AppError::Unavailable(refused.1)),
+        Ok(app) => {
+            match serde_json::to_vec(&data).map_err(AppError::internal).and_then(|bytes| parse_json::<T>(&bytes)) {
+                Ok(payload) => run(app, me.user_id, payload).await,
+                Err(err) => Err(err),
+            }
+        }
+    };
+    let reply = match result {
+        Ok(data) => serde_json::json!({ "status": "success", "data": data }),
+        Err(err) => err.jsend(),
+    };
+    let _ = ack.send(&reply);
+}
+
+async fn send_message<A: Adapter>(
+    socket: SocketRef<A>,
+    Data(data): Data<serde_json::Value>,
+    ack: AckSender<A>,
+    State(parlor): State<Parlor>,
+) {
+    command(socket, data, ack, parlor, async |app: Arc<App>, me, cmd: SendCommand| {
+        let chat_id = crate::chat::parse_chat_id(&cmd.chat_id)?;
+        let (message, _) = app.send_message(me, chat_id, cmd.message.draft()?).await?;
+        Ok(serde_json::json!({ "message": message }))
+    })
+    .await;
+}
+
+async fn typing<A: Adapter>(
+    socket: SocketRef<A>,
+    Data(data): Data<serde_json::Value>,
+    ack: AckSender<A>,
+    State(parlor): State<Parlor>,
+) {
+    command(socket, data, ack, parlor, async |app: Arc<App>, me, cmd: TypingCommand| {
+        app.typing(me, crate::chat::parse_chat_id(&cmd.chat_id)?).await?;
+        Ok(serde_json::Value::Null)
+    })
+    .await;
+}
+
+async fn chat_read<A: Adapter>(
+    socket: SocketRef<A>,
+    Data(data): Data<serde_json::Value>,
+    ack: AckSender<A>,
+    State(parlor): State<Parlor>,
+) {
+    command(socket, data, ack, parlor, async |app: Arc<App>, me, cmd: ReadCommand| {
+        let chat_id = crate::chat::parse_chat_id(&cmd.chat_id)?;
+        let message_id = crate::chat::parse_message_id(&cmd.message_id)?;
+        app.mark_read(me, chat_id, message_id).await
+    })
+    .await;
 }
 
 async fn unknown_event<A: Adapter>(socket: SocketRef<A>, Event(event): Event, Data(_): Data<serde_json::Value>) {

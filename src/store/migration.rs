@@ -9,7 +9,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Accounts), Box::new(M0002Profiles)]
+        vec![Box::new(M0001Accounts), Box::new(M0002Profiles), Box::new(M0003Chats)]
     }
 }
 
@@ -234,6 +234,165 @@ async fn backfill_audit_subjects(manager: &SchemaManager<'_>) -> Result<(), DbEr
         }
     }
     Ok(())
+}
+
+/// Chats, their members (with roles, read markers and pins), messages, likes and attachments.
+///
+/// Message ids are UUID v7, so they sort by time: history pages are keyset ranges over
+/// `(chat_id, id)`. `chat_members.user_id` and `messages.author_id` have no foreign key to `users`:
+/// a deleted account's direct chats and group messages outlive it (SPEC §2), shown as a deleted
+/// account; the store removes its group memberships itself.
+struct M0003Chats;
+
+impl MigrationName for M0003Chats {
+    fn name(&self) -> &str {
+        "m0003_chats"
+    }
+}
+
+fn uuid_null(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).uuid().null().take()
+}
+
+fn cascade(
+    name: &str,
+    from: (&'static str, &'static str),
+    to: (&'static str, &'static str),
+) -> ForeignKeyCreateStatement {
+    ForeignKey::create().name(name).from(from.0, from.1).to(to.0, to.1).on_delete(ForeignKeyAction::Cascade).take()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0003Chats {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("chats")
+                    .col(uuid_pk("id"))
+                    .col(ColumnDef::new("kind").string().not_null())
+                    .col(text_null("title"))
+                    // `<smaller user id>:<larger user id>` for direct chats: one chat per pair.
+                    .col(ColumnDef::new("direct_key").string().null().unique_key())
+                    .col(uuid_null("created_by"))
+                    .col(timestamp("created_at"))
+                    .col(timestamp("last_activity_at"))
+                    .col(uuid_null("last_message_id"))
+                    .to_owned(),
+            )
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table("chat_members")
+                    .col(ColumnDef::new("chat_id").uuid().not_null())
+                    .col(ColumnDef::new("user_id").uuid().not_null())
+                    .col(ColumnDef::new("role").string().not_null())
+                    .col(timestamp("joined_at"))
+                    .col(uuid_null("last_read_id"))
+                    // Set while pinned: the member's pins sort by it.
+                    .col(ColumnDef::new("pin_order").big_integer().null())
+                    .primary_key(Index::create().col("chat_id").col("user_id"))
+                    .foreign_key(&mut cascade("fk_chat_members_chat", ("chat_members", "chat_id"), ("chats", "id")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(Index::create().name("ix_chat_members_user").table("chat_members").col("user_id").to_owned())
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table("attachments")
+                    .col(uuid_pk("id"))
+                    .col(uuid_null("uploader_id"))
+                    .col(ColumnDef::new("kind").string().not_null())
+                    // The prefix of its stored objects: `attachments/<id>/…`.
+                    .col(ColumnDef::new("storage_key").string().not_null())
+                    .col(ColumnDef::new("file_name").string().not_null())
+                    .col(ColumnDef::new("content_type").string().not_null())
+                    .col(ColumnDef::new("size").big_integer().not_null())
+                    .col(ColumnDef::new("width").integer().null())
+                    .col(ColumnDef::new("height").integer().null())
+                    .col(ColumnDef::new("attached_at").timestamp_with_time_zone().null())
+                    .col(timestamp("created_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create().name("ix_attachments_uploader").table("attachments").col("uploader_id").to_owned(),
+            )
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table("messages")
+                    .col(uuid_pk("id"))
+                    .col(ColumnDef::new("chat_id").uuid().not_null())
+                    .col(uuid_null("author_id"))
+                    .col(ColumnDef::new("kind").string().not_null())
+                    .col(ColumnDef::new("text").text().null())
+                    // What a `system` message records, e.g. `{"action": "renamed", "title": …}`.
+                    .col(ColumnDef::new("system").json_binary().null())
+                    .col(uuid_null("attachment_id"))
+                    .col(uuid_null("reply_to"))
+                    .col(uuid_null("forwarded_chat_id"))
+                    .col(uuid_null("forwarded_message_id"))
+                    .col(uuid_null("forwarded_author_id"))
+                    .col(text_null("client_id"))
+                    .col(timestamp("created_at"))
+                    .col(ColumnDef::new("edited_at").timestamp_with_time_zone().null())
+                    .col(ColumnDef::new("deleted_at").timestamp_with_time_zone().null())
+                    .foreign_key(&mut cascade("fk_messages_chat", ("messages", "chat_id"), ("chats", "id")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create().name("ix_messages_chat_id").table("messages").col("chat_id").col("id").to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ux_messages_client_id")
+                    .table("messages")
+                    .col("chat_id")
+                    .col("author_id")
+                    .col("client_id")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create().name("ix_messages_attachment").table("messages").col("attachment_id").to_owned(),
+            )
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table("message_likes")
+                    .col(ColumnDef::new("message_id").uuid().not_null())
+                    .col(ColumnDef::new("user_id").uuid().not_null())
+                    .col(timestamp("created_at"))
+                    .primary_key(Index::create().col("message_id").col("user_id"))
+                    .foreign_key(&mut cascade(
+                        "fk_message_likes_message",
+                        ("message_likes", "message_id"),
+                        ("messages", "id"),
+                    ))
+                    .foreign_key(&mut cascade("fk_message_likes_user", ("message_likes", "user_id"), ("users", "id")))
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //! SeaORM, which renders each query for SQLite or PostgreSQL, chosen by the URL scheme.
 
 mod audit;
+mod chats;
 pub mod entity;
 mod media;
+mod messages;
 pub mod migration;
 mod resets;
 mod sessions;
@@ -17,7 +19,9 @@ use sea_orm_migration::MigratorTrait;
 use time::OffsetDateTime;
 
 pub use audit::{AuditEntry, AuditRecord};
+pub use chats::{Chat, CreatedChat, LeftGroup, Member, Removal};
 pub use media::Garbage;
+pub use messages::{Cursor, Forwarded, Likes, Message, NewMessage, Page, SystemEvent};
 pub use resets::ResetOutcome;
 pub use sessions::{NewSession, Rotation, SessionInfo};
 pub use users::{DeletedUser, Directory, NewUser, ProfileChange};
@@ -86,6 +90,8 @@ pub struct Store {
     /// Accounts by id, read on nearly every authenticated request.
     users: moka::sync::Cache<uuid::Uuid, crate::domain::User>,
     stale: std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Stale>>>,
+    /// Statements executed so far, for tests that bound a route's query count.
+    queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -117,9 +123,14 @@ impl Store {
         } else {
             options.max_connections(20);
         }
-        let db = Database::connect(options).await?;
+        let mut db = Database::connect(options).await?;
+        let queries = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = queries.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
         let users = moka::sync::Cache::builder().max_capacity(100_000).time_to_live(USER_CACHE_TTL).build();
-        Ok(Self { db, users, stale: Default::default() })
+        Ok(Self { db, users, stale: Default::default(), queries })
     }
 
     pub async fn migrate(&self) -> Result<(), DbErr> {
@@ -154,6 +165,11 @@ impl Store {
     pub fn watch_stale(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Stale>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         self.stale.set(tx).ok().map(|()| rx)
+    }
+
+    /// How many statements this store has executed.
+    pub fn query_count(&self) -> u64 {
+        self.queries.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// For `/readyz`.

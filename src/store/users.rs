@@ -1,5 +1,7 @@
 //! Accounts: creation, lookup by identifier, and reads.
 
+use std::collections::HashMap;
+
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
@@ -68,6 +70,8 @@ pub struct DeletedUser {
     pub session_ids: Vec<Uuid>,
     /// The avatar's prefix, already queued in `media_garbage`.
     pub avatar_key: Option<String>,
+    /// The groups it was taken out of (its direct chats stay, for the other member).
+    pub left_groups: Vec<super::LeftGroup>,
 }
 
 /// The audit snapshot of a user row: `password_hash` and `username_key` are `serde(skip)`.
@@ -249,6 +253,7 @@ impl Store {
             media::discard_in(&txn, key, now()).await?;
         }
         let before = snapshot(&row);
+        let left_groups = super::chats::leave_groups_in(&txn, user_id).await?;
         user::Entity::delete_by_id(user_id).exec(&txn).await?;
         audit::scrub_subject(&txn, user_id).await?;
         AuditEntry {
@@ -264,7 +269,7 @@ impl Store {
         .await?;
         txn.commit().await?;
         self.forget_user(user_id);
-        Ok(Some(DeletedUser { session_ids, avatar_key }))
+        Ok(Some(DeletedUser { session_ids, avatar_key, left_groups }))
     }
 
     /// Every account id, oldest first, and the count of each gender, counted by the database.
@@ -294,6 +299,31 @@ impl Store {
             }
         }
         Ok(directory)
+    }
+
+    /// Accounts by id, from the cache where possible and one query for the rest. Ids of deleted
+    /// accounts are absent.
+    pub async fn users(&self, ids: impl IntoIterator<Item = Uuid>) -> Result<HashMap<Uuid, User>, DbErr> {
+        let mut found = HashMap::new();
+        let mut missing = std::collections::HashSet::new();
+        for id in ids {
+            match self.users.get(&id) {
+                Some(user) => {
+                    found.insert(id, user);
+                }
+                None => {
+                    missing.insert(id);
+                }
+            }
+        }
+        if !missing.is_empty() {
+            for row in user::Entity::find().filter(user::Column::Id.is_in(missing)).all(&self.db).await? {
+                let user = User::from(row);
+                self.users.insert(user.id, user.clone());
+                found.insert(user.id, user);
+            }
+        }
+        Ok(found)
     }
 
     /// The account's password hash, for re-checking the current password.

@@ -363,3 +363,58 @@ pub fn png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
 pub async fn access_token(app: &TestApp, identifier: &str) -> String {
     token(&app.register(identifier).await, "access_token")
 }
+
+/// A registered user, as chat tests use them.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: String,
+    pub token: String,
+}
+
+impl TestApp {
+    /// Registers `username` and returns its id and access token.
+    pub async fn person(&self, username: &str) -> Person {
+        let data = self.register(username).await;
+        Person { id: data["user"]["id"].as_str().unwrap().to_owned(), token: token(&data, "access_token") }
+    }
+
+    /// `owner` creates a group with `members`; returns the chat id.
+    pub async fn group(&self, owner: &Person, title: &str, members: &[&Person]) -> String {
+        let ids: Vec<&str> = members.iter().map(|p| p.id.as_str()).collect();
+        let body = json!({"type": "group", "title": title, "member_ids": ids});
+        let response = self.send_json(Method::POST, "/api/v1/chats", body, Some(&owner.token)).await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+        response.data()["chat"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `a` opens the direct chat with `b`; returns its id.
+    pub async fn direct(&self, a: &Person, b: &Person) -> String {
+        let body = json!({"type": "direct", "user_id": b.id});
+        let response = self.send_json(Method::POST, "/api/v1/chats", body, Some(&a.token)).await;
+        assert!(response.status.is_success(), "{}", response.text);
+        response.data()["chat"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `who` sends a text message; returns the message.
+    pub async fn say(&self, who: &Person, chat: &str, text: &str) -> Value {
+        let path = format!("/api/v1/chats/{chat}/messages");
+        let response = self.send_json(Method::POST, &path, json!({"text": text}), Some(&who.token)).await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+        response.data()["message"].clone()
+    }
+
+    /// A page of history as `who` sees it, with a raw query string.
+    pub async fn history(&self, who: &Person, chat: &str, query: &str) -> TestResponse {
+        self.get(&format!("/api/v1/chats/{chat}/messages?{query}"), Some(&who.token)).await
+    }
+}
+
+/// The `text` of each message in a history answer.
+pub fn texts(response: &TestResponse) -> Vec<String> {
+    response.data()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap_or("<none>").to_owned())
+        .collect()
+}

@@ -1,7 +1,12 @@
 //! SeaORM entities: the tables, private to the store.
 
+pub mod attachment;
 pub mod audit_log;
+pub mod chat;
+pub mod chat_member;
 pub mod media_garbage;
+pub mod message;
+pub mod message_like;
 pub mod password_reset;
 pub mod refresh_token;
 pub mod session;

@@ -1,0 +1,594 @@
+//! The messenger: what members do to chats and messages, who may do it, and the events that tell
+//! everyone concerned. HTTP handlers and Socket.IO commands both call in here.
+//!
+//! Authorization lives in one place: [`App::member_of`] answers 404 `chat_not_found` to anyone
+//! who is not a member (a chat's existence is nobody else's business), and [`require`] checks a
+//! member's role against [`crate::domain::chat::allowed`]. Events are addressed to the chat's
+//! members at the moment of the change, on every instance, so a removed member hears nothing
+//! more from the moment the removal commits.
+
+pub mod view;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use self::view::{ChatView, MessageView};
+use crate::app::App;
+use crate::domain::chat::{Action, allowed};
+use crate::domain::{ChatTitle, ClientId, MessageKind, MessageText, Role};
+use crate::error::AppError;
+use crate::realtime::Audience;
+use crate::realtime::events::{self, ChatChanged, ChatRead, LikeChanged, MemberRemoved, MessageCreated};
+use crate::store::{Chat, Cursor, Forwarded, Member, Message, NewMessage, Removal};
+
+/// Most users one request may add to a group.
+pub const MAX_MEMBERS_PER_REQUEST: usize = 1000;
+/// Largest history page.
+pub const MAX_PAGE: u64 = 100;
+/// History page size when none is asked for.
+pub const DEFAULT_PAGE: u64 = 50;
+
+/// A message a member sends, validated.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub kind: MessageKind,
+    pub text: Option<MessageText>,
+    pub attachment_id: Option<Uuid>,
+    pub reply_to: Option<Uuid>,
+    pub client_id: Option<ClientId>,
+}
+
+/// A message to send, as clients write it (HTTP body and Socket.IO `message.send`).
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"type": "text", "text": "See you at eight?", "client_id": "a1b2c3"}))]
+pub struct SendMessage {
+    /// `text` (the default), `image` or `file`; never `system`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Required for `text`; a caption for `image` and `file`. 1–4000 characters, not blank.
+    pub text: Option<String>,
+    /// An upload of yours from `POST /api/v1/attachments`, for `image` and `file`; usable once.
+    pub attachment_id: Option<Uuid>,
+    /// A message of this chat that this one answers.
+    pub reply_to: Option<Uuid>,
+    /// Your own id for this message (1–64 printable ASCII): sending again with it returns the
+    /// first message instead of a second one.
+    pub client_id: Option<String>,
+}
+
+impl SendMessage {
+    /// Validates every field, reporting every problem at once.
+    pub fn draft(self) -> Result<Draft, AppError> {
+        let mut errors = crate::error::FieldErrors::new();
+        let kind = match self.kind.as_deref().map(MessageKind::parse) {
+            None => Some(MessageKind::Text),
+            Some(Some(MessageKind::System)) => {
+                errors.insert("type".into(), "system messages are written by the server".into());
+                None
+            }
+            Some(Some(kind)) => Some(kind),
+            Some(None) => {
+                errors.insert("type".into(), "must be one of text, image, file".into());
+                None
+            }
+        };
+        let text = self.text.map(|t| MessageText::parse(&t)).transpose().unwrap_or_else(|m| {
+            errors.insert("text".into(), m);
+            None
+        });
+        let client_id = self.client_id.map(|c| ClientId::parse(&c)).transpose().unwrap_or_else(|m| {
+            errors.insert("client_id".into(), m);
+            None
+        });
+        match kind {
+            Some(kind) if errors.is_empty() => {
+                Ok(Draft { kind, text, attachment_id: self.attachment_id, reply_to: self.reply_to, client_id })
+            }
+            _ => Err(AppError::invalid_fields(errors)),
+        }
+    }
+}
+
+/// A history page as sent to clients.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HistoryView {
+    /// Newest first.
+    pub messages: Vec<MessageView>,
+    /// Pass as `before` for the next older page; `null` when there is nothing older.
+    pub next_before: Option<Uuid>,
+    /// Pass as `after` for newer messages (also later, to catch up); `null` only for an empty chat.
+    pub next_after: Option<Uuid>,
+}
+
+/// A member's read marker and what is left unread.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReadView {
+    pub chat_id: Uuid,
+    pub last_read_id: Option<Uuid>,
+    pub unread_count: u64,
+}
+
+pub fn chat_not_found() -> AppError {
+    AppError::not_found("chat_not_found", "no such chat")
+}
+
+pub fn message_not_found() -> AppError {
+    AppError::not_found("message_not_found", "no such message in this chat")
+}
+
+/// A chat id from a path or payload: anything unparsable names no chat.
+pub fn parse_chat_id(raw: &str) -> Result<Uuid, AppError> {
+    raw.parse().map_err(|_| chat_not_found())
+}
+
+pub fn parse_message_id(raw: &str) -> Result<Uuid, AppError> {
+    raw.parse().map_err(|_| message_not_found())
+}
+
+/// 403 unless the member's role allows `action` in this chat.
+pub fn require(chat: &Chat, member: &Member, action: Action) -> Result<(), AppError> {
+    if allowed(chat.kind, member.role, action) {
+        return Ok(());
+    }
+    let message = match action {
+        Action::Rename | Action::AddMembers | Action::ChangeRoles if chat.kind == crate::domain::ChatKind::Direct => {
+            "a direct chat has no title, roles or other members"
+        }
+        Action::Rename => "only the owner or an admin may rename the group",
+        Action::AddMembers => "only the owner or an admin may add members",
+        Action::RemoveMember(Role::Owner) => "the owner cannot be removed; they may leave",
+        Action::RemoveMember(_) => "only the owner may remove admins, and admins other members",
+        Action::ChangeRoles => "only the owner may change roles",
+        Action::DeleteChat => "only the owner may delete the group",
+        Action::DeleteOthersMessage => "only the owner or an admin may delete others' messages",
+    };
+    Err(AppError::forbidden("not_allowed", message))
+}
+
+impl App {
+    /// The chat and my membership, or 404 for anyone else: the one check every chat route makes.
+    pub async fn member_of(&self, chat_id: Uuid, me: Uuid) -> Result<(Chat, Member), AppError> {
+        self.store.membership(chat_id, me).await?.ok_or_else(chat_not_found)
+    }
+
+    /// One chat as I see it.
+    pub async fn chat_view(&self, me: Uuid, chat: Chat, member: Member) -> Result<ChatView, AppError> {
+        let mut views = self.render_chats(me, vec![(chat, member)]).await?;
+        views.pop().ok_or_else(chat_not_found)
+    }
+
+    /// A chat as events carry it: without anyone's own pin or unread count.
+    async fn chat_event(&self, chat_id: Uuid, reader: Uuid) -> Result<Option<ChatChanged>, AppError> {
+        let Some((chat, mut member)) = self.store.membership(chat_id, reader).await? else { return Ok(None) };
+        member.pin_order = None;
+        let mut chat = self.chat_view(reader, chat, member).await?;
+        chat.unread_count = 0;
+        if let Some(last) = &mut chat.last_message {
+            last.liked_by_me = false;
+        }
+        Ok(Some(ChatChanged { chat }))
+    }
+
+    /// Tells every current member of a chat.
+    async fn tell_members(&self, chat_id: Uuid, event: &str, data: &impl Serialize) -> Result<(), AppError> {
+        let members = self.store.member_ids(chat_id).await?;
+        if !members.is_empty() {
+            self.emit(Audience::Users(members), event, data).await;
+        }
+        Ok(())
+    }
+
+    async fn announce_message(&self, message: Message, reader: Uuid) -> Result<MessageView, AppError> {
+        let chat_id = message.chat_id;
+        let view = self.render_messages(reader, vec![message]).await?.pop().ok_or_else(message_not_found)?;
+        let mut shared = view.clone();
+        shared.liked_by_me = false;
+        self.tell_members(chat_id, events::MESSAGE_CREATED, &MessageCreated { message: shared }).await?;
+        Ok(view)
+    }
+
+    /// My chats: pinned first, then by last activity.
+    pub async fn list_chats(&self, me: Uuid) -> Result<Vec<ChatView>, AppError> {
+        let chats = self.store.chats_of(me).await?;
+        Ok(self.render_chats(me, chats).await?)
+    }
+
+    /// Opens (or returns) my direct chat with `other`. `true` when it is new.
+    pub async fn open_direct_chat(&self, me: Uuid, other: Uuid) -> Result<(ChatView, bool), AppError> {
+        if other == me {
+            return Err(AppError::invalid("user_id", "a direct chat needs someone other than you"));
+        }
+        if self.store.user(other).await?.is_none() {
+            return Err(AppError::invalid("user_id", "no such user"));
+        }
+        let created = self.store.open_direct_chat(me, other).await?;
+        let (chat_id, is_new) = (created.chat.id, created.created);
+        let (chat, member) = self.member_of(chat_id, me).await?;
+        let view = self.chat_view(me, chat, member).await?;
+        if is_new && let Some(event) = self.chat_event(chat_id, me).await? {
+            self.emit(Audience::Users(vec![me, other]), events::CHAT_CREATED, &event).await;
+        }
+        Ok((view, is_new))
+    }
+
+    /// Creates a group I own, with the given members.
+    pub async fn create_group(&self, me: Uuid, title: ChatTitle, member_ids: Vec<Uuid>) -> Result<ChatView, AppError> {
+        let others = self.existing_users(member_ids, me).await?;
+        let (created, _opening) = self.store.create_group(me, title, &others).await?;
+        let chat_id = created.chat.id;
+        if let Some(event) = self.chat_event(chat_id, me).await? {
+            let everyone = created.members.iter().map(|m| m.user_id).collect();
+            self.emit(Audience::Users(everyone), events::CHAT_CREATED, &event).await;
+        }
+        let (chat, member) = self.member_of(chat_id, me).await?;
+        tracing::info!(%chat_id, members = created.members.len(), "group created");
+        self.chat_view(me, chat, member).await
+    }
+
+    /// The ids, without me and duplicates, if every one names an account; else 422.
+    async fn existing_users(&self, ids: Vec<Uuid>, me: Uuid) -> Result<Vec<Uuid>, AppError> {
+        if ids.len() > MAX_MEMBERS_PER_REQUEST {
+            return Err(AppError::invalid("member_ids", format!("at most {MAX_MEMBERS_PER_REQUEST} users at a time")));
+        }
+        let mut wanted = Vec::with_capacity(ids.len());
+        for id in ids {
+            if id != me && !wanted.contains(&id) {
+                wanted.push(id);
+            }
+        }
+        let found = self.store.users(wanted.iter().copied()).await?;
+        if let Some(unknown) = wanted.iter().find(|id| !found.contains_key(id)) {
+            return Err(AppError::invalid("member_ids", format!("no such user: {unknown}")));
+        }
+        Ok(wanted)
+    }
+
+    /// Renames a group (owner or admin).
+    pub async fn rename_chat(&self, me: Uuid, chat_id: Uuid, title: ChatTitle) -> Result<ChatView, AppError> {
+        let (chat, member) = self.member_of(chat_id, me).await?;
+        require(&chat, &member, Action::Rename)?;
+        let message = self.store.rename_chat(chat_id, me, title).await?.ok_or_else(chat_not_found)?;
+        self.announce_message(message, me).await?;
+        self.chat_updated(chat_id, me).await?;
+        let (chat, member) = self.member_of(chat_id, me).await?;
+        self.chat_view(me, chat, member).await
+    }
+
+    async fn chat_updated(&self, chat_id: Uuid, reader: Uuid) -> Result<(), AppError> {
+        if let Some(event) = self.chat_event(chat_id, reader).await? {
+            self.tell_members(chat_id, events::CHAT_UPDATED, &event).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a chat with its messages and attachments (a group: its owner; a direct chat:
+    /// either member).
+    pub async fn delete_chat(&self, me: Uuid, chat_id: Uuid) -> Result<(), AppError> {
+        let (chat, member) = self.member_of(chat_id, me).await?;
+        require(&chat, &member, Action::DeleteChat)?;
+        let members = self.store.member_ids(chat_id).await?;
+        let garbage = self.store.delete_chat(chat_id, me).await?.ok_or_else(chat_not_found)?;
+        self.emit(Audience::Users(members), events::CHAT_DELETED, &events::ChatDeleted { chat_id, by: me }).await;
+        for prefix in garbage {
+            self.collect_media(&prefix, 0).await;
+        }
+        tracing::info!(%chat_id, "chat deleted");
+        Ok(())
+    }
+
+    /// Adds members to a group (owner or admin). Users already in it are left as they are.
+    pub async fn add_members(&self, me: Uuid, chat_id: Uuid, user_ids: Vec<Uuid>) -> Result<ChatView, AppError> {
+        let (chat, member) = self.member_of(chat_id, me).await?;
+        require(&chat, &member, Action::AddMembers)?;
+        let ids = self.existing_users(user_ids, me).await?;
+        let (added, message) = self.store.add_members(chat_id, me, &ids).await?.ok_or_else(chat_not_found)?;
+        if let Some(message) = message {
+            let (chat, member) = self.member_of(chat_id, me).await?;
+            let view = self.chat_view(me, chat, member).await?;
+            let new_ids: Vec<Uuid> = added.iter().map(|m| m.user_id).collect();
+            let members = view.members.iter().filter(|m| new_ids.contains(&m.id)).cloned().collect();
+            let event = events::MembersAdded { chat_id, members, by: me };
+            self.tell_members(chat_id, events::CHAT_MEMBER_ADDED, &event).await?;
+            if let Some(event) = self.chat_event(chat_id, me).await? {
+                self.emit(Audience::Users(new_ids), events::CHAT_CREATED, &event).await;
+            }
+            self.announce_message(message, me).await?;
+        }
+        let (chat, member) = self.member_of(chat_id, me).await?;
+        self.chat_view(me, chat, member).await
+    }
+
+    /// Removes a member (owner or admin, by role), or leaves when `user_id` is me. An owner who
+    /// leaves hands the group to the longest-standing admin, else member.
+    pub async fn remove_member(&self, me: Uuid, chat_id: Uuid, user_id: Uuid) -> Result<(), AppError> {
+        let (chat, member) = self.member_of(chat_id, me).await?;
+        if chat.kind == crate::domain::ChatKind::Direct {
+            return Err(AppError::fail(
+                axum::http::StatusCode::CONFLICT,
+                "direct_chat",
+                "nobody leaves a direct chat; delete it instead",
+            ));
+        }
+        if user_id != me {
+            let target = self.store.membership(chat_id, user_id).await?;
+            let (_, target) = target.ok_or_else(|| AppError::not_found("member_not_found", "no such member"))?;
+            require(&chat, &member, Action::RemoveMember(target.role))?;
+        }
+        let audience = self.store.member_ids(chat_id).await?;
+        let removal = self.store.remove_member(chat_id, user_id, me).await?;
+        let removal = removal.ok_or_else(|| AppError::not_found("member_not_found", "no such member"))?;
+        self.after_removal(chat_id, user_id, me, audience, removal).await
+    }
+
+    /// Tells everyone concerned about a removal and cleans up after it.
+    async fn after_removal(
+        &self,
+        chat_id: Uuid,
+        user_id: Uuid,
+        by: Uuid,
+        audience: Vec<Uuid>,
+        removal: Removal,
+    ) -> Result<(), AppError> {
+        let event = MemberRemoved { chat_id, user_id, by };
+        self.emit(Audience::Users(audience), events::CHAT_MEMBER_REMOVED, &event).await;
+        if removal.chat_deleted {
+            for prefix in removal.garbage {
+                self.collect_media(&prefix, 0).await;
+            }
+            return Ok(());
+        }
+        if let Some(message) = removal.message {
+            let reader = removal.new_owner.unwrap_or(by);
+            let view = self.render_messages(reader, vec![message]).await?;
+            if let Some(message) = view.into_iter().next() {
+                self.tell_members(chat_id, events::MESSAGE_CREATED, &MessageCreated { message }).await?;
+            }
+        }
+        if let Some(owner) = removal.new_owner {
+            self.chat_updated(chat_id, owner).await?;
+        }
+        Ok(())
+    }
+
+    /// Changes a member's role (owner only). Making someone owner hands the group over.
+    pub async fn set_role(&self, me: Uuid, chat_id: Uuid, user_id: Uuid, role: Role) -> Result<ChatView, AppError> {
+        let (chat, member) = self.member_of(chat_id, me).await?;
+        require(&chat, &member, Action::ChangeRoles)?;
+        if user_id == me {
+            return Err(AppError::invalid("role", "make someone else owner to step down"));
+        }
+        let changed = self.store.set_role(chat_id, user_id, role, me).await?;
+        let changed = changed.ok_or_else(|| AppError::not_found("member_not_found", "no such member"))?;
+        if !changed.is_empty() {
+            self.chat_updated(chat_id, me).await?;
+        }
+        let (chat, member) = self.member_of(chat_id, me).await?;
+        self.chat_view(me, chat, member).await
+    }
+
+    /// Pins or unpins a chat for me.
+    pub async fn pin_chat(&self, me: Uuid, chat_id: Uuid, pinned: bool) -> Result<ChatView, AppError> {
+        self.member_of(chat_id, me).await?;
+        if !self.store.set_pinned(chat_id, me, pinned).await? {
+            return Err(chat_not_found());
+        }
+        let (chat, member) = self.member_of(chat_id, me).await?;
+        self.chat_view(me, chat, member).await
+    }
+
+    /// Sends a message; a repeated `client_id` returns the first one (`false`) and sends nothing.
+    pub async fn send_message(&self, me: Uuid, chat_id: Uuid, draft: Draft) -> Result<(MessageView, bool), AppError> {
+        self.member_of(chat_id, me).await?;
+        match (draft.kind, &draft.text, draft.attachment_id) {
+            (MessageKind::Text, None, _) => return Err(AppError::invalid("text", "is required")),
+            (MessageKind::Text, _, Some(_)) => {
+                return Err(AppError::invalid("attachment_id", "send an image or file message to attach"));
+            }
+            (MessageKind::Image | MessageKind::File, _, None) => {
+                return Err(AppError::invalid("attachment_id", "is required for image and file messages"));
+            }
+            _ => {}
+        }
+        let limits = &self.limits;
+        limits.limiter.acquire(limits.messages, &me.to_string()).await.map_err(AppError::RateLimited)?;
+        let new = NewMessage {
+            chat_id,
+            author_id: me,
+            kind: draft.kind,
+            text: draft.text.map(MessageText::into_inner),
+            system: None,
+            attachment_id: draft.attachment_id,
+            reply_to: draft.reply_to,
+            forwarded: None,
+            client_id: draft.client_id.map(ClientId::into_inner),
+        };
+        let (message, created) = self.store.send_message(new).await?.ok_or_else(chat_not_found)?;
+        if !created {
+            let view = self.render_messages(me, vec![message]).await?.pop().ok_or_else(message_not_found)?;
+            return Ok((view, false));
+        }
+        Ok((self.announce_message(message, me).await?, true))
+    }
+
+    /// A page of history, newest first.
+    pub async fn history(&self, me: Uuid, chat_id: Uuid, cursor: Cursor, limit: u64) -> Result<HistoryView, AppError> {
+        self.member_of(chat_id, me).await?;
+        let page = self.store.history(chat_id, cursor, limit).await?;
+        let newest = page.messages.first().map(|m| m.id);
+        let oldest = page.messages.last().map(|m| m.id);
+        let next_before = match cursor {
+            Cursor::After(after) if page.messages.is_empty() => Some(after),
+            Cursor::After(_) => oldest,
+            _ if page.more => oldest,
+            _ => None,
+        };
+        let next_after = match cursor {
+            Cursor::After(after) => newest.or(Some(after)),
+            Cursor::Before(_) | Cursor::Latest => newest,
+        };
+        let messages = self.render_messages(me, page.messages).await?;
+        Ok(HistoryView { messages, next_before, next_after })
+    }
+
+    /// One live message of a chat I am in, or 404.
+    async fn message_in(&self, me: Uuid, chat_id: Uuid, message_id: Uuid) -> Result<(Chat, Member, Message), AppError> {
+        let (chat, member) = self.member_of(chat_id, me).await?;
+        let message = self.store.message(chat_id, message_id).await?.ok_or_else(message_not_found)?;
+        Ok((chat, member, message))
+    }
+
+    fn refuse_tombstone(message: &Message) -> Result<(), AppError> {
+        if message.deleted_at.is_some() {
+            return Err(AppError::fail(axum::http::StatusCode::CONFLICT, "message_deleted", "the message was deleted"));
+        }
+        Ok(())
+    }
+
+    /// Edits the text of my own message.
+    pub async fn edit_message(
+        &self,
+        me: Uuid,
+        chat_id: Uuid,
+        message_id: Uuid,
+        text: MessageText,
+    ) -> Result<MessageView, AppError> {
+        let (_, _, message) = self.message_in(me, chat_id, message_id).await?;
+        Self::refuse_tombstone(&message)?;
+        if message.author_id != Some(me) || message.kind == MessageKind::System {
+            return Err(AppError::forbidden("not_allowed", "only its author may edit a message"));
+        }
+        let edited = self.store.edit_message(chat_id, message_id, text.into_inner(), me).await?;
+        let edited = edited.ok_or_else(message_not_found)?;
+        let event = events::MessageUpdated {
+            chat_id,
+            message_id,
+            text: edited.text.clone(),
+            edited_at: edited.edited_at.unwrap_or_else(crate::store::now),
+        };
+        self.tell_members(chat_id, events::MESSAGE_UPDATED, &event).await?;
+        self.render_messages(me, vec![edited]).await?.pop().ok_or_else(message_not_found)
+    }
+
+    /// Deletes a message, leaving a tombstone: my own, or anyone's for a group's owner or admins.
+    pub async fn delete_message(&self, me: Uuid, chat_id: Uuid, message_id: Uuid) -> Result<MessageView, AppError> {
+        let (chat, member, message) = self.message_in(me, chat_id, message_id).await?;
+        if message.author_id != Some(me) {
+            require(&chat, &member, Action::DeleteOthersMessage)?;
+        }
+        let was_live = message.deleted_at.is_none();
+        let (tombstone, garbage) =
+            self.store.delete_message(chat_id, message_id, me).await?.ok_or_else(message_not_found)?;
+        if was_live {
+            let event = events::MessageDeleted { chat_id, message_id, by: me };
+            self.tell_members(chat_id, events::MESSAGE_DELETED, &event).await?;
+        }
+        if let Some(prefix) = garbage {
+            self.collect_media(&prefix, 0).await;
+        }
+        self.render_messages(me, vec![tombstone]).await?.pop().ok_or_else(message_not_found)
+    }
+
+    /// Likes or unlikes a message; doing it twice changes nothing and tells nobody.
+    pub async fn set_like(
+        &self,
+        me: Uuid,
+        chat_id: Uuid,
+        message_id: Uuid,
+        like: bool,
+    ) -> Result<MessageView, AppError> {
+        let (_, _, message) = self.message_in(me, chat_id, message_id).await?;
+        Self::refuse_tombstone(&message)?;
+        let changed =
+            if like { self.store.like(message_id, me).await? } else { self.store.unlike(message_id, me).await? };
+        let view = self.render_messages(me, vec![message]).await?.pop().ok_or_else(message_not_found)?;
+        if changed {
+            let event = LikeChanged { chat_id, message_id, user_id: me, like_count: view.like_count };
+            let name = if like { events::MESSAGE_LIKED } else { events::MESSAGE_UNLIKED };
+            self.tell_members(chat_id, name, &event).await?;
+        }
+        Ok(view)
+    }
+
+    /// Forwards a message into another chat I am in; the copy names where it first came from.
+    pub async fn forward_message(
+        &self,
+        me: Uuid,
+        chat_id: Uuid,
+        message_id: Uuid,
+        to_chat_id: Uuid,
+    ) -> Result<MessageView, AppError> {
+        let (_, _, original) = self.message_in(me, chat_id, message_id).await?;
+        self.store
+            .membership(to_chat_id, me)
+            .await?
+            .ok_or_else(|| AppError::not_found("chat_not_found", "no such chat to forward to"))?;
+        Self::refuse_tombstone(&original)?;
+        if original.kind == MessageKind::System {
+            return Err(AppError::invalid("message_id", "system messages cannot be forwarded"));
+        }
+        let limits = &self.limits;
+        limits.limiter.acquire(limits.messages, &me.to_string()).await.map_err(AppError::RateLimited)?;
+        // A forward of a forward still names the first author.
+        let origin = original.forwarded.unwrap_or(Forwarded {
+            chat_id: original.chat_id,
+            message_id: original.id,
+            author_id: original.author_id,
+        });
+        let new = NewMessage {
+            chat_id: to_chat_id,
+            author_id: me,
+            kind: original.kind,
+            text: original.text,
+            system: None,
+            attachment_id: original.attachment_id,
+            reply_to: None,
+            forwarded: Some(origin),
+            client_id: None,
+        };
+        let (message, _) = self.store.send_message(new).await?.ok_or_else(chat_not_found)?;
+        self.announce_message(message, me).await
+    }
+
+    /// Moves my read marker forward to `message_id` and tells my other devices.
+    pub async fn mark_read(&self, me: Uuid, chat_id: Uuid, message_id: Uuid) -> Result<ReadView, AppError> {
+        let (_, member, _) = self.message_in(me, chat_id, message_id).await?;
+        let moved = self.store.mark_read(chat_id, me, message_id).await?;
+        let last_read_id = if moved { Some(message_id) } else { member.last_read_id.max(Some(message_id)) };
+        let unread_count = self.store.unread_counts(me, &[chat_id]).await?.get(&chat_id).copied().unwrap_or(0);
+        if moved {
+            let event = ChatRead { chat_id, message_id, unread_count };
+            self.emit(Audience::Users(vec![me]), events::CHAT_READ, &event).await;
+        }
+        Ok(ReadView { chat_id, last_read_id, unread_count })
+    }
+
+    /// Tells the other members that I am typing. Throttled per user; extra calls are dropped.
+    pub async fn typing(&self, me: Uuid, chat_id: Uuid) -> Result<(), AppError> {
+        self.member_of(chat_id, me).await?;
+        let limits = &self.limits;
+        if limits.limiter.acquire(limits.typing, &me.to_string()).await.is_err() {
+            return Ok(());
+        }
+        let others: Vec<Uuid> = self.store.member_ids(chat_id).await?.into_iter().filter(|id| *id != me).collect();
+        if !others.is_empty() {
+            self.emit(Audience::Users(others), events::TYPING, &events::Typing { chat_id, user_id: me }).await;
+        }
+        Ok(())
+    }
+
+    /// After an account is deleted: tells each group it was taken out of.
+    pub async fn after_account_deleted(&self, user_id: Uuid, left: Vec<crate::store::LeftGroup>) {
+        for group in left {
+            let audience = match self.store.member_ids(group.chat_id).await {
+                Ok(ids) => ids,
+                Err(err) => {
+                    tracing::warn!(chat_id = %group.chat_id, error = %err, "reading members failed");
+                    continue;
+                }
+            };
+            if let Err(err) = self.after_removal(group.chat_id, user_id, user_id, audience, group.removal).await {
+                tracing::warn!(chat_id = %group.chat_id, error = %err, "announcing a deleted member failed");
+            }
+        }
+    }
+}

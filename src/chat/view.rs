@@ -1,0 +1,240 @@
+//! Chats and messages as clients see them, in HTTP answers and socket events alike, and the
+//! renderer that builds them in a fixed number of queries however many there are.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::domain::{ChatKind, MessageKind, Role, User};
+use crate::media::AvatarUrls;
+use crate::store::{Chat, Likes, Member, Message, SystemEvent};
+
+/// Someone in a chat: a member or an author. A deleted account keeps only its id, with
+/// `deleted: true`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10", "username": "alice", "avatar": null, "deleted": false
+}))]
+pub struct PersonView {
+    pub id: Uuid,
+    pub username: Option<String>,
+    pub avatar: Option<AvatarUrls>,
+    /// The account was deleted; `username` and `avatar` are `null`.
+    pub deleted: bool,
+}
+
+/// A member of a chat, with their role.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10", "username": "alice", "avatar": null, "deleted": false,
+    "role": "owner"
+}))]
+pub struct MemberView {
+    pub id: Uuid,
+    pub username: Option<String>,
+    pub avatar: Option<AvatarUrls>,
+    pub deleted: bool,
+    pub role: Role,
+}
+
+/// Where a forwarded message first appeared.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ForwardedView {
+    pub chat_id: Uuid,
+    pub message_id: Uuid,
+    pub author: Option<PersonView>,
+}
+
+/// A message. A deleted one stays in the history as a tombstone: `deleted: true`, no text,
+/// attachment or likes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b", "chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f",
+    "author": {"id": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10", "username": "alice", "avatar": null, "deleted": false},
+    "type": "text", "text": "See you at eight?", "system": null, "attachment": null, "reply_to": null,
+    "forwarded_from": null, "like_count": 1, "liked_by_me": false, "client_id": "a1b2c3",
+    "created_at": "2026-11-21T10:15:02.481516Z", "edited_at": null, "deleted": false
+}))]
+pub struct MessageView {
+    pub id: Uuid,
+    pub chat_id: Uuid,
+    pub author: Option<PersonView>,
+    #[serde(rename = "type")]
+    pub kind: MessageKind,
+    pub text: Option<String>,
+    /// What a `system` message records (`action`: `created`, `renamed`, `members_added`,
+    /// `member_left`, `member_removed`).
+    pub system: Option<SystemEvent>,
+    /// Reserved for `image` and `file` messages.
+    #[schema(value_type = Option<Object>)]
+    pub attachment: Option<serde_json::Value>,
+    /// The message this one answers.
+    pub reply_to: Option<Uuid>,
+    pub forwarded_from: Option<ForwardedView>,
+    pub like_count: u64,
+    /// In socket events, always `false`: it is each reader's own.
+    pub liked_by_me: bool,
+    /// The sender's own id for the message, if it gave one: how it recognises its message.
+    pub client_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub edited_at: Option<OffsetDateTime>,
+    pub deleted: bool,
+}
+
+/// A chat as one member sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "type": "group", "title": "Book club",
+    "members": [
+        {"id": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10", "username": "alice", "avatar": null, "deleted": false, "role": "owner"},
+        {"id": "01936b2f-0a11-7d42-8e3c-5b6a7c8d9e0f", "username": "bob", "avatar": null, "deleted": false, "role": "member"}
+    ],
+    "pinned": false, "unread_count": 2, "last_message": null,
+    "created_at": "2026-11-21T10:00:00Z", "last_activity_at": "2026-11-21T10:15:02.481516Z"
+}))]
+pub struct ChatView {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: ChatKind,
+    /// A group's title; `null` for a direct chat.
+    pub title: Option<String>,
+    /// Oldest member first.
+    pub members: Vec<MemberView>,
+    /// Whether I pinned it. In socket events, always `false`: it is each reader's own.
+    pub pinned: bool,
+    /// Messages by others after my read marker. In socket events, always `0`.
+    pub unread_count: u64,
+    pub last_message: Option<MessageView>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the newest message was sent (or the chat created): the list's order after pins.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_activity_at: OffsetDateTime,
+}
+
+/// Everything rendering needs beyond the rows themselves, fetched in one go.
+struct Lookup<'a> {
+    app: &'a App,
+    users: HashMap<Uuid, User>,
+    likes: HashMap<Uuid, Likes>,
+}
+
+impl Lookup<'_> {
+    fn person(&self, id: Uuid) -> PersonView {
+        match self.users.get(&id) {
+            Some(user) => PersonView {
+                id,
+                username: user.username.clone(),
+                avatar: self.app.media.avatar_of(user),
+                deleted: false,
+            },
+            None => PersonView { id, username: None, avatar: None, deleted: true },
+        }
+    }
+
+    fn member(&self, member: &Member) -> MemberView {
+        let PersonView { id, username, avatar, deleted } = self.person(member.user_id);
+        MemberView { id, username, avatar, deleted, role: member.role }
+    }
+
+    fn message(&self, message: Message) -> MessageView {
+        let likes = self.likes.get(&message.id).copied().unwrap_or_default();
+        MessageView {
+            id: message.id,
+            chat_id: message.chat_id,
+            author: message.author_id.map(|id| self.person(id)),
+            kind: message.kind,
+            text: message.text,
+            system: message.system,
+            attachment: None,
+            reply_to: message.reply_to,
+            forwarded_from: message.forwarded.map(|f| ForwardedView {
+                chat_id: f.chat_id,
+                message_id: f.message_id,
+                author: f.author_id.map(|id| self.person(id)),
+            }),
+            like_count: likes.count,
+            liked_by_me: likes.mine,
+            client_id: message.client_id,
+            created_at: message.created_at,
+            edited_at: message.edited_at,
+            deleted: message.deleted_at.is_some(),
+        }
+    }
+}
+
+/// The people a message names.
+fn people_of(message: &Message) -> impl Iterator<Item = Uuid> {
+    message.author_id.into_iter().chain(message.forwarded.and_then(|f| f.author_id))
+}
+
+impl App {
+    async fn lookup(
+        &self,
+        reader: Uuid,
+        people: impl IntoIterator<Item = Uuid>,
+        messages: &[Message],
+    ) -> Result<Lookup<'_>, sea_orm::DbErr> {
+        let users = self.store.users(people.into_iter().chain(messages.iter().flat_map(people_of))).await?;
+        let ids: Vec<Uuid> = messages.iter().filter(|m| m.deleted_at.is_none()).map(|m| m.id).collect();
+        let likes = self.store.likes(&ids, reader).await?;
+        Ok(Lookup { app: self, users, likes })
+    }
+
+    /// Messages as `reader` sees them: three queries (authors, like counts, own likes) for any
+    /// number of messages.
+    pub async fn render_messages(
+        &self,
+        reader: Uuid,
+        messages: Vec<Message>,
+    ) -> Result<Vec<MessageView>, sea_orm::DbErr> {
+        let lookup = self.lookup(reader, [], &messages).await?;
+        Ok(messages.into_iter().map(|m| lookup.message(m)).collect())
+    }
+
+    /// Chats as `reader` sees them, pinned first in pin order, then by last activity, newest
+    /// first. A fixed number of queries however many chats: members, last messages, unread
+    /// counts, people and likes, each fetched for all chats at once.
+    pub async fn render_chats(
+        &self,
+        reader: Uuid,
+        chats: Vec<(Chat, Member)>,
+    ) -> Result<Vec<ChatView>, sea_orm::DbErr> {
+        let ids: Vec<Uuid> = chats.iter().map(|(chat, _)| chat.id).collect();
+        let mut members = self.store.members_of_chats(&ids).await?;
+        let last_ids: Vec<Uuid> = chats.iter().filter_map(|(chat, _)| chat.last_message_id).collect();
+        let mut last: HashMap<Uuid, Message> =
+            self.store.messages_by_ids(&last_ids).await?.into_iter().map(|m| (m.chat_id, m)).collect();
+        let unread = self.store.unread_counts(reader, &ids).await?;
+        let people: Vec<Uuid> = members.values().flatten().map(|m| m.user_id).collect();
+        let last_messages: Vec<Message> = last.values().cloned().collect();
+        let lookup = self.lookup(reader, people, &last_messages).await?;
+        let mut chats = chats;
+        chats.sort_by(|(a, am), (b, bm)| match (am.pin_order, bm.pin_order) {
+            (Some(x), Some(y)) => x.cmp(&y).then(a.id.cmp(&b.id)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => b.last_activity_at.cmp(&a.last_activity_at).then(b.id.cmp(&a.id)),
+        });
+        Ok(chats
+            .into_iter()
+            .map(|(chat, me)| ChatView {
+                id: chat.id,
+                kind: chat.kind,
+                title: chat.title,
+                members: members.remove(&chat.id).unwrap_or_default().iter().map(|m| lookup.member(m)).collect(),
+                pinned: me.pin_order.is_some(),
+                unread_count: unread.get(&chat.id).copied().unwrap_or(0),
+                last_message: last.remove(&chat.id).map(|m| lookup.message(m)),
+                created_at: chat.created_at,
+                last_activity_at: chat.last_activity_at,
+            })
+            .collect())
+    }
+}

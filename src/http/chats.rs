@@ -1,0 +1,310 @@
+//! `/api/v1/chats`: my chats, creating them, renaming, members and roles, pins, deletion.
+//! Every rule lives in [`crate::chat`]; these handlers read the request and shape the answer.
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::extract::ApiJson;
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::chat::parse_chat_id;
+use crate::chat::view::ChatView;
+use crate::domain::{ChatKind, ChatTitle, Role};
+use crate::error::{AppError, JSend, JSendFail};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_chats, create_chat))
+        .routes(routes!(get_chat, rename_chat, delete_chat))
+        .routes(routes!(add_members))
+        .routes(routes!(remove_member, change_role))
+        .routes(routes!(pin_chat, unpin_chat))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatsData {
+    /// Pinned first (in pin order), then by last activity, newest first.
+    pub chats: Vec<ChatView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatData {
+    pub chat: ChatView,
+}
+
+fn chat_data(chat: ChatView) -> JSend<ChatData> {
+    JSend::ok(ChatData { chat })
+}
+
+/// My chats with their members, last message and unread count.
+///
+/// Pinned chats come first in the order I pinned them, then the rest by last activity. The
+/// list is built in a fixed number of database queries however many chats there are.
+#[utoipa::path(
+    get, path = "/chats", tag = "chats",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "My chats", body = JSend<ChatsData>),
+        (status = 401, description = "No valid access token", body = JSendFail),
+    )
+)]
+async fn list_chats(State(app): State<AppState>, AuthUser(me): AuthUser) -> Result<JSend<ChatsData>, AppError> {
+    Ok(JSend::ok(ChatsData { chats: app.list_chats(me.user_id).await? }))
+}
+
+/// A new chat: `{"type": "direct", "user_id"}` or `{"type": "group", "title", "member_ids"}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"type": "group", "title": "Book club", "member_ids": ["01936b2f-0a11-7d42-8e3c-5b6a7c8d9e0f"]}))]
+struct NewChat {
+    /// `direct` or `group`.
+    #[serde(rename = "type")]
+    kind: String,
+    /// For `direct`: the other person.
+    user_id: Option<Uuid>,
+    /// For `group`: 1–128 characters.
+    title: Option<String>,
+    /// For `group`: who joins besides me (at most 1000; I become the owner).
+    #[serde(default)]
+    member_ids: Vec<Uuid>,
+}
+
+/// Start a chat.
+///
+/// A direct chat is unique per pair: asking again returns the existing one with 200. A group
+/// makes me its owner and records a `system` message; every member hears `chat.created`.
+#[utoipa::path(
+    post, path = "/chats", tag = "chats",
+    security(("bearer" = [])),
+    request_body = NewChat,
+    responses(
+        (status = 201, description = "Created", body = JSend<ChatData>),
+        (status = 200, description = "The direct chat already existed", body = JSend<ChatData>),
+        (status = 401, description = "No valid access token", body = JSendFail),
+        (status = 422, description = "Invalid fields", body = JSendFail,
+            example = json!({"status": "fail", "data": {"user_id": "no such user"}})),
+    )
+)]
+async fn create_chat(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    ApiJson(body): ApiJson<NewChat>,
+) -> Result<JSend<ChatData>, AppError> {
+    let invalid = |field: &str, message: &str| AppError::invalid(field, message);
+    match ChatKind::parse(&body.kind) {
+        Some(ChatKind::Direct) => {
+            let other = body.user_id.ok_or_else(|| invalid("user_id", "is required for a direct chat"))?;
+            let (chat, created) = app.open_direct_chat(me.user_id, other).await?;
+            Ok(if created { JSend::created(ChatData { chat }) } else { chat_data(chat) })
+        }
+        Some(ChatKind::Group) => {
+            let title = body.title.as_deref().ok_or_else(|| "is required for a group".to_owned());
+            let title = title.and_then(ChatTitle::parse).map_err(|message| invalid("title", &message))?;
+            let chat = app.create_group(me.user_id, title, body.member_ids).await?;
+            Ok(JSend::created(ChatData { chat }))
+        }
+        None => Err(invalid("type", "must be direct or group")),
+    }
+}
+
+/// One of my chats.
+#[utoipa::path(
+    get, path = "/chats/{id}", tag = "chats",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Chat id")),
+    responses(
+        (status = 200, description = "The chat", body = JSend<ChatData>),
+        (status = 401, description = "No valid access token", body = JSendFail),
+        (status = 404, description = "No such chat, or I am not in it (`chat_not_found`)", body = JSendFail),
+    )
+)]
+async fn get_chat(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+) -> Result<JSend<ChatData>, AppError> {
+    let (chat, member) = app.member_of(parse_chat_id(&id)?, me.user_id).await?;
+    Ok(chat_data(app.chat_view(me.user_id, chat, member).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"title": "Book club (Thursdays)"}))]
+struct Rename {
+    /// 1–128 characters, one line.
+    title: String,
+}
+
+/// Rename a group (owner or admin).
+#[utoipa::path(
+    patch, path = "/chats/{id}", tag = "chats",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Chat id")),
+    request_body = Rename,
+    responses(
+        (status = 200, description = "Renamed; members hear `chat.updated` and a `system` message", body = JSend<ChatData>),
+        (status = 403, description = "Not an owner or admin, or a direct chat (`not_allowed`)", body = JSendFail),
+        (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
+        (status = 422, description = "Invalid title", body = JSendFail),
+    )
+)]
+async fn rename_chat(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Rename>,
+) -> Result<JSend<ChatData>, AppError> {
+    let chat_id = parse_chat_id(&id)?;
+    let title = ChatTitle::parse(&body.title).map_err(|m| AppError::invalid("title", m))?;
+    Ok(chat_data(app.rename_chat(me.user_id, chat_id, title).await?))
+}
+
+/// Delete a chat with its messages and attachments (a group: its owner; a direct chat: either
+/// member).
+#[utoipa::path(
+    delete, path = "/chats/{id}", tag = "chats",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Chat id")),
+    responses(
+        (status = 200, description = "Deleted; members hear `chat.deleted`", body = JSend<Option<String>>, example = json!({"status": "success", "data": null})),
+        (status = 403, description = "Not the group's owner (`not_allowed`)", body = JSendFail),
+        (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
+    )
+)]
+async fn delete_chat(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+) -> Result<JSend<Option<String>>, AppError> {
+    app.delete_chat(me.user_id, parse_chat_id(&id)?).await?;
+    Ok(JSend::ok(None))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"user_ids": ["01936b2f-0a11-7d42-8e3c-5b6a7c8d9e0f"]}))]
+struct AddMembers {
+    /// At most 1000 per request; users already in the group are skipped.
+    user_ids: Vec<Uuid>,
+}
+
+/// Add members to a group (owner or admin).
+#[utoipa::path(
+    post, path = "/chats/{id}/members", tag = "chats",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Chat id")),
+    request_body = AddMembers,
+    responses(
+        (status = 200, description = "The group with its members; they hear `chat.created`, the others `chat.member_added`", body = JSend<ChatData>),
+        (status = 403, description = "Not an owner or admin, or a direct chat (`not_allowed`)", body = JSendFail),
+        (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
+        (status = 422, description = "An unknown user", body = JSendFail),
+    )
+)]
+async fn add_members(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AddMembers>,
+) -> Result<JSend<ChatData>, AppError> {
+    Ok(chat_data(app.add_members(me.user_id, parse_chat_id(&id)?, body.user_ids).await?))
+}
+
+/// A chat id and a member id from the path.
+fn member_path(chat: &str, user: &str) -> Result<(Uuid, Uuid), AppError> {
+    let user = user.parse().map_err(|_| AppError::not_found("member_not_found", "no such member"))?;
+    Ok((parse_chat_id(chat)?, user))
+}
+
+/// Remove a member (owner: anyone but themself; admin: members), or leave (my own id).
+///
+/// An owner who leaves hands the group to the longest-standing admin, or else member; the
+/// last one out deletes the group. Direct chats are not left but deleted.
+#[utoipa::path(
+    delete, path = "/chats/{id}/members/{user_id}", tag = "chats",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Chat id"), ("user_id" = Uuid, Path, description = "Member id")),
+    responses(
+        (status = 200, description = "Removed; members hear `chat.member_removed`", body = JSend<Option<String>>, example = json!({"status": "success", "data": null})),
+        (status = 403, description = "The role does not allow it (`not_allowed`)", body = JSendFail),
+        (status = 404, description = "No such chat of mine (`chat_not_found`) or member (`member_not_found`)", body = JSendFail),
+        (status = 409, description = "A direct chat (`direct_chat`)", body = JSendFail),
+    )
+)]
+async fn remove_member(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path((id, user_id)): Path<(String, String)>,
+) -> Result<JSend<Option<String>>, AppError> {
+    let (chat_id, user_id) = member_path(&id, &user_id)?;
+    app.remove_member(me.user_id, chat_id, user_id).await?;
+    Ok(JSend::ok(None))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"role": "admin"}))]
+struct RoleChange {
+    /// `member`, `admin`, or `owner` (hands the group over: I become an admin).
+    role: String,
+}
+
+/// Change a member's role (owner only).
+#[utoipa::path(
+    patch, path = "/chats/{id}/members/{user_id}", tag = "chats",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Chat id"), ("user_id" = Uuid, Path, description = "Member id")),
+    request_body = RoleChange,
+    responses(
+        (status = 200, description = "The group with the new roles; members hear `chat.updated`", body = JSend<ChatData>),
+        (status = 403, description = "Not the owner (`not_allowed`)", body = JSendFail),
+        (status = 404, description = "No such chat of mine (`chat_not_found`) or member (`member_not_found`)", body = JSendFail),
+        (status = 422, description = "Unknown role, or my own", body = JSendFail),
+    )
+)]
+async fn change_role(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path((id, user_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<RoleChange>,
+) -> Result<JSend<ChatData>, AppError> {
+    let (chat_id, user_id) = member_path(&id, &user_id)?;
+    let role = Role::parse(&body.role).ok_or_else(|| AppError::invalid("role", "must be member, admin or owner"))?;
+    Ok(chat_data(app.set_role(me.user_id, chat_id, user_id, role).await?))
+}
+
+/// Pin a chat for me; it goes after my other pins.
+#[utoipa::path(
+    put, path = "/chats/{id}/pin", tag = "chats",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Chat id")),
+    responses(
+        (status = 200, description = "Pinned (also when it already was)", body = JSend<ChatData>),
+        (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
+    )
+)]
+async fn pin_chat(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+) -> Result<JSend<ChatData>, AppError> {
+    Ok(chat_data(app.pin_chat(me.user_id, parse_chat_id(&id)?, true).await?))
+}
+
+/// Unpin a chat for me.
+#[utoipa::path(
+    delete, path = "/chats/{id}/pin", tag = "chats",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Chat id")),
+    responses(
+        (status = 200, description = "Unpinned (also when it was not pinned)", body = JSend<ChatData>),
+        (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
+    )
+)]
+async fn unpin_chat(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+) -> Result<JSend<ChatData>, AppError> {
+    Ok(chat_data(app.pin_chat(me.user_id, parse_chat_id(&id)?, false).await?))
+}

@@ -1,0 +1,324 @@
+//! `/api/v1/chats/{id}/messages` and `/read`: history, sending, editing, deleting, likes,
+//! forwarding and read markers. Every rule lives in [`crate::chat`].
+
+use axum::extract::{Path, RawQuery, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::extract::ApiJson;
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::chat::view::MessageView;
+use crate::chat::{DEFAULT_PAGE, HistoryView, MAX_PAGE, ReadView, SendMessage, parse_chat_id, parse_message_id};
+use crate::domain::MessageText;
+use crate::error::{AppError, FieldErrors, JSend, JSendFail};
+use crate::store::Cursor;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(history, send_message))
+        .routes(routes!(edit_message, delete_message))
+        .routes(routes!(like, unlike))
+        .routes(routes!(forward))
+        .routes(routes!(mark_read))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageData {
+    pub message: MessageView,
+}
+
+fn message_data(message: MessageView) -> JSend<MessageData> {
+    JSend::ok(MessageData { message })
+}
+
+/// A chat id and a message id from the path.
+fn message_path(chat: &str, message: &str) -> Result<(Uuid, Uuid), AppError> {
+    Ok((parse_chat_id(chat)?, parse_message_id(message)?))
+}
+
+/// Where a history page starts and how long it is.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the query; the handler reads it field by field
+struct HistoryQuery {
+    /// Messages older than this message id (the previous page's `next_before`).
+    before: Option<Uuid>,
+    /// Messages newer than this message id (`next_after`), the oldest of them first in line.
+    after: Option<Uuid>,
+    /// 1–100 (larger values are capped); default 50.
+    limit: Option<u64>,
+}
+
+/// Reads the history query, every problem keyed by its parameter.
+fn parse_history_query(raw: Option<&str>) -> Result<(Cursor, u64), AppError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default())
+        .map_err(|_| AppError::bad_request("invalid_query", "the query string is malformed"))?;
+    let mut errors = FieldErrors::new();
+    let (mut before, mut after, mut limit) = (None, None, DEFAULT_PAGE);
+    for (key, value) in pairs {
+        match key.as_str() {
+            "before" | "after" => match value.parse::<Uuid>() {
+                Ok(id) if key == "before" => before = Some(id),
+                Ok(id) => after = Some(id),
+                Err(_) => {
+                    errors.insert(key, "must be a message id".into());
+                }
+            },
+            "limit" => match value.parse::<u64>() {
+                Ok(n) if n >= 1 => limit = n.min(MAX_PAGE),
+                _ => {
+                    errors.insert(key, format!("must be a whole number from 1 to {MAX_PAGE}"));
+                }
+            },
+            _ => {}
+        }
+    }
+    if before.is_some() && after.is_some() {
+        errors.insert("after".into(), "cannot be combined with before".into());
+    }
+    if !errors.is_empty() {
+        return Err(AppError::invalid_fields(errors));
+    }
+    let cursor = match (before, after) {
+        (Some(id), _) => Cursor::Before(id),
+        (_, Some(id)) => Cursor::After(id),
+        _ => Cursor::Latest,
+    };
+    Ok((cursor, limit))
+}
+
+/// A page of a chat's history, newest first.
+///
+/// Pages are keyset ranges over time-ordered message ids, so messages arriving meanwhile cause
+/// neither gaps nor repeats: follow `next_before` for older pages, `next_after` for newer ones.
+/// Deleted messages appear as tombstones (`deleted: true`).
+#[utoipa::path(
+    get, path = "/chats/{id}/messages", tag = "messages",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Chat id"), HistoryQuery),
+    responses(
+        (status = 200, description = "A page of messages", body = JSend<HistoryView>),
+        (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
+        (status = 422, description = "Bad `before`, `after` or `limit`", body = JSendFail,
+            example = json!({"status": "fail", "data": {"limit": "must be a whole number from 1 to 100"}})),
+    )
+)]
+async fn history(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<JSend<HistoryView>, AppError> {
+    let chat_id = parse_chat_id(&id)?;
+    let (cursor, limit) = parse_history_query(query.as_deref())?;
+    Ok(JSend::ok(app.history(me.user_id, chat_id, cursor, limit).await?))
+}
+
+/// Send a message.
+///
+/// Every member's connections hear `message.created`. With a `client_id` used before in this
+/// chat, nothing new is sent: the first message comes back with 200.
+#[utoipa::path(
+    post, path = "/chats/{id}/messages", tag = "messages",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Chat id")),
+    request_body = SendMessage,
+    responses(
+        (status = 201, description = "Sent", body = JSend<MessageData>),
+        (status = 200, description = "Sent before with this `client_id`", body = JSend<MessageData>),
+        (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
+        (status = 422, description = "Invalid fields", body = JSendFail,
+            example = json!({"status": "fail", "data": {"text": "must be at most 4000 characters (it is 4312)"}})),
+        (status = 429, description = "Too many messages; see `Retry-After`", body = JSendFail),
+    )
+)]
+async fn send_message(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SendMessage>,
+) -> Result<JSend<MessageData>, AppError> {
+    let chat_id = parse_chat_id(&id)?;
+    let (message, created) = app.send_message(me.user_id, chat_id, body.draft()?).await?;
+    Ok(if created { JSend::created(MessageData { message }) } else { message_data(message) })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"text": "See you at nine?"}))]
+struct Edit {
+    /// 1–4000 characters, not blank.
+    text: String,
+}
+
+/// Edit my message's text; it gets `edited_at`.
+#[utoipa::path(
+    patch, path = "/chats/{id}/messages/{mid}", tag = "messages",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Chat id"), ("mid" = Uuid, Path, description = "Message id")),
+    request_body = Edit,
+    responses(
+        (status = 200, description = "Edited; members hear `message.updated`", body = JSend<MessageData>),
+        (status = 403, description = "Not my message (`not_allowed`)", body = JSendFail),
+        (status = 404, description = "No such chat of mine or message in it", body = JSendFail),
+        (status = 409, description = "The message was deleted (`message_deleted`)", body = JSendFail),
+        (status = 422, description = "Invalid text", body = JSendFail),
+    )
+)]
+async fn edit_message(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path((id, mid)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Edit>,
+) -> Result<JSend<MessageData>, AppError> {
+    let (chat_id, message_id) = message_path(&id, &mid)?;
+    let text = MessageText::parse(&body.text).map_err(|m| AppError::invalid("text", m))?;
+    Ok(message_data(app.edit_message(me.user_id, chat_id, message_id, text).await?))
+}
+
+/// Delete a message (mine; in a group, the owner and admins may delete any), leaving a tombstone.
+#[utoipa::path(
+    delete, path = "/chats/{id}/messages/{mid}", tag = "messages",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Chat id"), ("mid" = Uuid, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "The tombstone (also when it was deleted before); members hear `message.deleted`", body = JSend<MessageData>),
+        (status = 403, description = "Someone else's message and I am no owner or admin (`not_allowed`)", body = JSendFail),
+        (status = 404, description = "No such chat of mine or message in it", body = JSendFail),
+    )
+)]
+async fn delete_message(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path((id, mid)): Path<(String, String)>,
+) -> Result<JSend<MessageData>, AppError> {
+    let (chat_id, message_id) = message_path(&id, &mid)?;
+    Ok(message_data(app.delete_message(me.user_id, chat_id, message_id).await?))
+}
+
+/// Like a message (once; liking again changes nothing).
+#[utoipa::path(
+    put, path = "/chats/{id}/messages/{mid}/like", tag = "messages",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Chat id"), ("mid" = Uuid, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "The message with its like count; members hear `message.liked`", body = JSend<MessageData>),
+        (status = 404, description = "No such chat of mine or message in it", body = JSendFail),
+        (status = 409, description = "The message was deleted (`message_deleted`)", body = JSendFail),
+    )
+)]
+async fn like(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path((id, mid)): Path<(String, String)>,
+) -> Result<JSend<MessageData>, AppError> {
+    let (chat_id, message_id) = message_path(&id, &mid)?;
+    Ok(message_data(app.set_like(me.user_id, chat_id, message_id, true).await?))
+}
+
+/// Take my like back (unliking twice changes nothing).
+#[utoipa::path(
+    delete, path = "/chats/{id}/messages/{mid}/like", tag = "messages",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Chat id"), ("mid" = Uuid, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "The message with its like count; members hear `message.unliked`", body = JSend<MessageData>),
+        (status = 404, description = "No such chat of mine or message in it", body = JSendFail),
+        (status = 409, description = "The message was deleted (`message_deleted`)", body = JSendFail),
+    )
+)]
+async fn unlike(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path((id, mid)): Path<(String, String)>,
+) -> Result<JSend<MessageData>, AppError> {
+    let (chat_id, message_id) = message_path(&id, &mid)?;
+    Ok(message_data(app.set_like(me.user_id, chat_id, message_id, false).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"to_chat_id": "01936b40-7f00-7a1b-8c2d-3e4f5a6b7c8d"}))]
+struct Forward {
+    /// A chat I am in.
+    to_chat_id: Uuid,
+}
+
+/// Forward a message to another of my chats.
+///
+/// The copy has the same text and attachment, and `forwarded_from` names the original chat,
+/// message and author (for a forward of a forward, the first one).
+#[utoipa::path(
+    post, path = "/chats/{id}/messages/{mid}/forward", tag = "messages",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Chat id"), ("mid" = Uuid, Path, description = "Message id")),
+    request_body = Forward,
+    responses(
+        (status = 201, description = "The new message; the target's members hear `message.created`", body = JSend<MessageData>),
+        (status = 404, description = "Either chat is not mine, or no such message", body = JSendFail),
+        (status = 409, description = "The message was deleted (`message_deleted`)", body = JSendFail),
+        (status = 422, description = "A system message", body = JSendFail),
+        (status = 429, description = "Too many messages; see `Retry-After`", body = JSendFail),
+    )
+)]
+async fn forward(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path((id, mid)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Forward>,
+) -> Result<JSend<MessageData>, AppError> {
+    let (chat_id, message_id) = message_path(&id, &mid)?;
+    let message = app.forward_message(me.user_id, chat_id, message_id, body.to_chat_id).await?;
+    Ok(JSend::created(MessageData { message }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"message_id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b"}))]
+struct ReadMarker {
+    /// The newest message I have read; the marker never moves back.
+    message_id: Uuid,
+}
+
+/// Mark a chat read up to a message.
+#[utoipa::path(
+    post, path = "/chats/{id}/read", tag = "messages",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Chat id")),
+    request_body = ReadMarker,
+    responses(
+        (status = 200, description = "My read marker and unread count; my devices hear `chat.read`", body = JSend<ReadView>),
+        (status = 404, description = "No such chat of mine or message in it", body = JSendFail),
+    )
+)]
+async fn mark_read(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReadMarker>,
+) -> Result<JSend<ReadView>, AppError> {
+    Ok(JSend::ok(app.mark_read(me.user_id, parse_chat_id(&id)?, body.message_id).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_queries_are_read_and_refused_by_parameter() {
+        assert_eq!(parse_history_query(None).unwrap(), (Cursor::Latest, DEFAULT_PAGE));
+        let id = Uuid::now_v7();
+        assert_eq!(
+            parse_history_query(Some(&format!("before={id}&limit=500"))).unwrap(),
+            (Cursor::Before(id), MAX_PAGE)
+        );
+        let fields = |raw: &str| match parse_history_query(Some(raw)).unwrap_err() {
+            AppError::Fields { fields, .. } => fields.into_keys().collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(fields("limit=0"), ["limit"]);
+        assert_eq!(fields("limit=ten&before=x"), ["before", "limit"]);
+        assert_eq!(fields(&format!("before={id}&after={id}")), ["after"]);
+    }
+}

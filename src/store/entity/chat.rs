@@ -1,0 +1,28 @@
+//! `chats`: direct chats and groups.
+
+use sea_orm::entity::prelude::*;
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+#[sea_orm(table_name = "chats")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// `direct` or `group`.
+    pub kind: String,
+    pub title: Option<String>,
+    /// `<smaller user id>:<larger user id>` for a direct chat, unique.
+    pub direct_key: Option<String>,
+    pub created_by: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: TimeDateTimeWithTimeZone,
+    /// The newest message's time (or the creation): chat lists sort by it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_activity_at: TimeDateTimeWithTimeZone,
+    pub last_message_id: Option<Uuid>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

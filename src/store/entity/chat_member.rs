@@ -1,0 +1,26 @@
+//! `chat_members`: who is in which chat, with their role, read marker and pin.
+
+use sea_orm::entity::prelude::*;
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+#[sea_orm(table_name = "chat_members")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub chat_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: Uuid,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub joined_at: TimeDateTimeWithTimeZone,
+    /// The newest message the member has read.
+    pub last_read_id: Option<Uuid>,
+    /// Set while the member has the chat pinned; pins sort by it.
+    pub pin_order: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,502 @@
+//! Messages: sending (idempotent by `client_id`), history pages, edits, tombstones, likes and
+//! read markers.
+//!
+//! A message id is a UUID v7 taken while the chat's row is locked and always above the chat's
+//! previous one, so within a chat ids rise in commit order: a page read with `after` can never
+//! miss a message that commits later with a smaller id.
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::chats::lock_chat;
+use super::entity::{attachment, chat, chat_member, message, message_like};
+use super::{AuditEntry, Store, StoreError, media, now};
+use crate::domain::MessageKind;
+
+/// What a `system` message records; the client words it in the reader's language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum SystemEvent {
+    /// The group was created with this title.
+    Created {
+        title: String,
+    },
+    /// The group was renamed.
+    Renamed {
+        title: String,
+    },
+    MembersAdded {
+        user_ids: Vec<Uuid>,
+    },
+    MemberLeft {
+        user_id: Uuid,
+    },
+    MemberRemoved {
+        user_id: Uuid,
+    },
+}
+
+/// Where a forwarded message first came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forwarded {
+    pub chat_id: Uuid,
+    pub message_id: Uuid,
+    pub author_id: Option<Uuid>,
+}
+
+/// A message as stored. A deleted one is a tombstone: no text, attachment or system record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: Uuid,
+    pub chat_id: Uuid,
+    pub author_id: Option<Uuid>,
+    pub kind: MessageKind,
+    pub text: Option<String>,
+    pub system: Option<SystemEvent>,
+    pub attachment_id: Option<Uuid>,
+    pub reply_to: Option<Uuid>,
+    pub forwarded: Option<Forwarded>,
+    pub client_id: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub edited_at: Option<OffsetDateTime>,
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+impl From<message::Model> for Message {
+    fn from(row: message::Model) -> Self {
+        let forwarded = match (row.forwarded_chat_id, row.forwarded_message_id) {
+            (Some(chat_id), Some(message_id)) => {
+                Some(Forwarded { chat_id, message_id, author_id: row.forwarded_author_id })
+            }
+            _ => None,
+        };
+        Self {
+            id: row.id,
+            chat_id: row.chat_id,
+            author_id: row.author_id,
+            kind: MessageKind::parse(&row.kind).unwrap_or(MessageKind::Text),
+            text: row.text,
+            system: row.system.and_then(|value| serde_json::from_value(value).ok()),
+            attachment_id: row.attachment_id,
+            reply_to: row.reply_to,
+            forwarded,
+            client_id: row.client_id,
+            created_at: row.created_at,
+            edited_at: row.edited_at,
+            deleted_at: row.deleted_at,
+        }
+    }
+}
+
+/// A message about to be written. The chat service has validated its parts.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub chat_id: Uuid,
+    pub author_id: Uuid,
+    pub kind: MessageKind,
+    pub text: Option<String>,
+    pub system: Option<SystemEvent>,
+    pub attachment_id: Option<Uuid>,
+    pub reply_to: Option<Uuid>,
+    pub forwarded: Option<Forwarded>,
+    pub client_id: Option<String>,
+}
+
+impl NewMessage {
+    pub fn system(chat_id: Uuid, actor: Uuid, event: SystemEvent) -> Self {
+        Self {
+            chat_id,
+            author_id: actor,
+            kind: MessageKind::System,
+            text: None,
+            system: Some(event),
+            attachment_id: None,
+            reply_to: None,
+            forwarded: None,
+            client_id: None,
+        }
+    }
+}
+
+/// Where a history page starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    /// The newest messages.
+    Latest,
+    /// Messages older than this one.
+    Before(Uuid),
+    /// Messages newer than this one, the oldest of them first in line.
+    After(Uuid),
+}
+
+/// A history page, newest first, and whether more lie beyond it in the direction read.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub messages: Vec<Message>,
+    pub more: bool,
+}
+
+/// A message's likes as one reader sees them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Likes {
+    pub count: u64,
+    pub mine: bool,
+}
+
+/// The next id for a locked chat: time-ordered and above the chat's last one, even if this
+/// instance's clock is behind the one that wrote it.
+fn next_message_id(last: Option<Uuid>) -> Uuid {
+    let id = Uuid::now_v7();
+    match last {
+        Some(last) if id <= last => Uuid::from_u128(last.as_u128().wrapping_add(1)),
+        _ => id,
+    }
+}
+
+/// Inserts a message into a chat locked by this transaction and makes it the chat's newest.
+pub(super) async fn insert_message_in(
+    txn: &DatabaseTransaction,
+    chat_row: &chat::Model,
+    new: NewMessage,
+) -> Result<Message, DbErr> {
+    let id = next_message_id(chat_row.last_message_id);
+    let at = now();
+    let forwarded = new.forwarded;
+    let row = message::ActiveModel {
+        id: Set(id),
+        chat_id: Set(new.chat_id),
+        author_id: Set(Some(new.author_id)),
+        kind: Set(new.kind.as_str().to_owned()),
+        text: Set(new.text),
+        system: Set(new.system.and_then(|event| serde_json::to_value(event).ok())),
+        attachment_id: Set(new.attachment_id),
+        reply_to: Set(new.reply_to),
+        forwarded_chat_id: Set(forwarded.map(|f| f.chat_id)),
+        forwarded_message_id: Set(forwarded.map(|f| f.message_id)),
+        forwarded_author_id: Set(forwarded.and_then(|f| f.author_id)),
+        client_id: Set(new.client_id),
+        created_at: Set(at),
+        edited_at: Set(None),
+        deleted_at: Set(None),
+    }
+    .insert(txn)
+    .await?;
+    let touch = Query::update()
+        .table(chat::Entity)
+        .value(chat::Column::LastActivityAt, at)
+        .value(chat::Column::LastMessageId, id)
+        .and_where(chat::Column::Id.eq(new.chat_id))
+        .to_owned();
+    txn.execute(&touch).await?;
+    Ok(row.into())
+}
+
+impl Store {
+    /// Sends a message as a member of its chat. With a `client_id` the author already used in
+    /// this chat, the earlier message is returned instead (`false`). `None` if the author is not
+    /// a member (any more) or the chat is gone.
+    pub async fn send_message(&self, new: NewMessage) -> Result<Option<(Message, bool)>, StoreError> {
+        let txn = self.db.begin().await?;
+        let Some(chat_row) = lock_chat(&txn, new.chat_id).await? else { return Ok(None) };
+        // Membership is checked under the chat's lock: a member removed a moment ago cannot slip
+        // a message in after the removal committed.
+        if chat_member::Entity::find_by_id((new.chat_id, new.author_id)).one(&txn).await?.is_none() {
+            return Ok(None);
+        }
+        if let Some(client_id) = &new.client_id {
+            let earlier = message::Entity::find()
+                .filter(message::Column::ChatId.eq(new.chat_id))
+                .filter(message::Column::AuthorId.eq(new.author_id))
+                .filter(message::Column::ClientId.eq(client_id.as_str()))
+                .one(&txn)
+                .await?;
+            if let Some(earlier) = earlier {
+                return Ok(Some((earlier.into(), false)));
+            }
+        }
+        if let Some(reply_to) = new.reply_to {
+            let found = message::Entity::find_by_id(reply_to).one(&txn).await?;
+            if found.is_none_or(|m| m.chat_id != new.chat_id) {
+                return Err(StoreError::Invalid("reply_to", "is not a message of this chat"));
+            }
+        }
+        if let (Some(attachment_id), None) = (new.attachment_id, new.forwarded) {
+            attach_in(&txn, attachment_id, new.author_id, new.kind).await?;
+        }
+        let message = insert_message_in(&txn, &chat_row, new).await?;
+        txn.commit().await?;
+        Ok(Some((message, true)))
+    }
+
+    /// One message of a chat, tombstones included.
+    pub async fn message(&self, chat_id: Uuid, message_id: Uuid) -> Result<Option<Message>, DbErr> {
+        let row = message::Entity::find_by_id(message_id).one(&self.db).await?;
+        Ok(row.filter(|row| row.chat_id == chat_id).map(Message::from))
+    }
+
+    /// Messages by id, in no particular order.
+    pub async fn messages_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Message>, DbErr> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows = message::Entity::find().filter(message::Column::Id.is_in(ids.iter().copied())).all(&self.db).await?;
+        Ok(rows.into_iter().map(Message::from).collect())
+    }
+
+    /// A page of a chat's history, newest first: one range scan of `(chat_id, id)`.
+    pub async fn history(&self, chat_id: Uuid, cursor: Cursor, limit: u64) -> Result<Page, DbErr> {
+        let query = message::Entity::find().filter(message::Column::ChatId.eq(chat_id)).limit(limit + 1);
+        let query = match cursor {
+            Cursor::Latest => query.order_by_desc(message::Column::Id),
+            Cursor::Before(id) => query.filter(message::Column::Id.lt(id)).order_by_desc(message::Column::Id),
+            Cursor::After(id) => query.filter(message::Column::Id.gt(id)).order_by_asc(message::Column::Id),
+        };
+        let mut messages: Vec<Message> = query.all(&self.db).await?.into_iter().map(Message::from).collect();
+        let more = messages.len() as u64 > limit;
+        messages.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        if matches!(cursor, Cursor::After(_)) {
+            messages.reverse();
+        }
+        Ok(Page { messages, more })
+    }
+
+    /// Replaces the text of a live message; `None` if it is gone.
+    pub async fn edit_message(
+        &self,
+        chat_id: Uuid,
+        message_id: Uuid,
+        text: String,
+        editor: Uuid,
+    ) -> Result<Option<Message>, DbErr> {
+        let txn = self.db.begin().await?;
+        if lock_chat(&txn, chat_id).await?.is_none() {
+            return Ok(None);
+        }
+        let Some(row) = message::Entity::find_by_id(message_id).one(&txn).await? else { return Ok(None) };
+        if row.chat_id != chat_id || row.deleted_at.is_some() {
+            return Ok(None);
+        }
+        let before = serde_json::json!({ "text": row.text });
+        let mut active = row.into_active_model();
+        active.text = Set(Some(text));
+        active.edited_at = Set(Some(now()));
+        let row = active.update(&txn).await?;
+        audit_message(&txn, editor, "edit", Some(before), Some(serde_json::json!({ "text": row.text })), &row).await?;
+        txn.commit().await?;
+        Ok(Some(row.into()))
+    }
+
+    /// Turns a message into a tombstone: its text, attachment and likes go, the row stays so
+    /// replies and history keep their place. An attachment no other message shows is queued for
+    /// deletion and its prefix returned. `None` if the message is not in the chat.
+    pub async fn delete_message(
+        &self,
+        chat_id: Uuid,
+        message_id: Uuid,
+        actor: Uuid,
+    ) -> Result<Option<(Message, Option<String>)>, DbErr> {
+        let txn = self.db.begin().await?;
+        if lock_chat(&txn, chat_id).await?.is_none() {
+            return Ok(None);
+        }
+        let Some(row) = message::Entity::find_by_id(message_id).one(&txn).await? else { return Ok(None) };
+        if row.chat_id != chat_id {
+            return Ok(None);
+        }
+        if row.deleted_at.is_some() {
+            return Ok(Some((row.into(), None)));
+        }
+        let before = serde_json::json!({ "text": row.text, "attachment_id": row.attachment_id });
+        let attachment_id = row.attachment_id;
+        let mut active = row.into_active_model();
+        active.text = Set(None);
+        active.system = Set(None);
+        active.attachment_id = Set(None);
+        active.deleted_at = Set(Some(now()));
+        let row = active.update(&txn).await?;
+        message_like::Entity::delete_many().filter(message_like::Column::MessageId.eq(message_id)).exec(&txn).await?;
+        let garbage = match attachment_id {
+            Some(id) => discard_unused_attachment_in(&txn, id).await?,
+            None => None,
+        };
+        audit_message(&txn, actor, "delete", Some(before), None, &row).await?;
+        txn.commit().await?;
+        Ok(Some((row.into(), garbage)))
+    }
+
+    /// Likes a message; `false` if `user_id` already did.
+    pub async fn like(&self, message_id: Uuid, user_id: Uuid) -> Result<bool, DbErr> {
+        let insert = Query::insert()
+            .into_table(message_like::Entity)
+            .columns([message_like::Column::MessageId, message_like::Column::UserId, message_like::Column::CreatedAt])
+            .values_panic([message_id.into(), user_id.into(), now().into()])
+            .on_conflict(
+                OnConflict::columns([message_like::Column::MessageId, message_like::Column::UserId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        Ok(self.db.execute(&insert).await?.rows_affected() > 0)
+    }
+
+    /// Takes a like back; `false` if there was none.
+    pub async fn unlike(&self, message_id: Uuid, user_id: Uuid) -> Result<bool, DbErr> {
+        let deleted = message_like::Entity::delete_by_id((message_id, user_id)).exec(&self.db).await?;
+        Ok(deleted.rows_affected > 0)
+    }
+
+    /// Like counts of these messages and whether `reader` likes each, in two queries.
+    pub async fn likes(&self, message_ids: &[Uuid], reader: Uuid) -> Result<HashMap<Uuid, Likes>, DbErr> {
+        let mut likes: HashMap<Uuid, Likes> = HashMap::new();
+        if message_ids.is_empty() {
+            return Ok(likes);
+        }
+        let counts: Vec<(Uuid, i64)> = message_like::Entity::find()
+            .select_only()
+            .column(message_like::Column::MessageId)
+            .column_as(message_like::Column::UserId.count(), "n")
+            .filter(message_like::Column::MessageId.is_in(message_ids.iter().copied()))
+            .group_by(message_like::Column::MessageId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        for (id, n) in counts {
+            likes.entry(id).or_default().count = u64::try_from(n).unwrap_or(0);
+        }
+        let mine: Vec<Uuid> = message_like::Entity::find()
+            .select_only()
+            .column(message_like::Column::MessageId)
+            .filter(message_like::Column::MessageId.is_in(message_ids.iter().copied()))
+            .filter(message_like::Column::UserId.eq(reader))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        for id in mine {
+            likes.entry(id).or_default().mine = true;
+        }
+        Ok(likes)
+    }
+
+    /// Moves a member's read marker forward to `message_id` (never back). Returns whether it
+    /// moved.
+    pub async fn mark_read(&self, chat_id: Uuid, user_id: Uuid, message_id: Uuid) -> Result<bool, DbErr> {
+        let update = Query::update()
+            .table(chat_member::Entity)
+            .value(chat_member::Column::LastReadId, message_id)
+            .and_where(chat_member::Column::ChatId.eq(chat_id))
+            .and_where(chat_member::Column::UserId.eq(user_id))
+            .and_where(
+                Expr::col(chat_member::Column::LastReadId)
+                    .is_null()
+                    .or(Expr::col(chat_member::Column::LastReadId).lt(message_id)),
+            )
+            .to_owned();
+        Ok(self.db.execute(&update).await?.rows_affected() > 0)
+    }
+
+    /// Unread messages per chat of `user_id`: live messages by others after their read marker,
+    /// counted by the database in one grouped query. Chats with none are absent.
+    pub async fn unread_counts(&self, user_id: Uuid, chat_ids: &[Uuid]) -> Result<HashMap<Uuid, u64>, DbErr> {
+        if chat_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let (m, cm) = (message::Entity, chat_member::Entity);
+        let after_marker =
+            Expr::col((cm, chat_member::Column::LastReadId))
+                .is_null()
+                .or(Expr::col((m, message::Column::Id)).gt(Expr::col((cm, chat_member::Column::LastReadId))));
+        let by_others =
+            Expr::col((m, message::Column::AuthorId))
+                .is_null()
+                .or(Expr::col((m, message::Column::AuthorId)).ne(user_id));
+        let query = Query::select()
+            .column((m, message::Column::ChatId))
+            .expr_as(Expr::col((m, message::Column::Id)).count(), "unread")
+            .from(m)
+            .inner_join(
+                cm,
+                Expr::col((cm, chat_member::Column::ChatId))
+                    .equals((m, message::Column::ChatId))
+                    .and(Expr::col((cm, chat_member::Column::UserId)).eq(user_id)),
+            )
+            .and_where(Expr::col((m, message::Column::ChatId)).is_in(chat_ids.iter().copied()))
+            .and_where(after_marker)
+            .and_where(by_others)
+            .and_where(Expr::col((m, message::Column::DeletedAt)).is_null())
+            .group_by_col((m, message::Column::ChatId))
+            .to_owned();
+        let mut counts = HashMap::new();
+        for row in self.db.query_all(&query).await? {
+            let chat_id: Uuid = row.try_get("", "chat_id")?;
+            let unread: i64 = row.try_get("", "unread")?;
+            counts.insert(chat_id, u64::try_from(unread).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+}
+
+/// Marks an upload as attached by its uploader, once, to a message of a fitting type.
+async fn attach_in(
+    txn: &DatabaseTransaction,
+    attachment_id: Uuid,
+    author: Uuid,
+    kind: MessageKind,
+) -> Result<(), StoreError> {
+    let row = attachment::Entity::find_by_id(attachment_id).one(txn).await?;
+    let Some(row) = row.filter(|row| row.uploader_id == Some(author)) else {
+        return Err(StoreError::Invalid("attachment_id", "is not an upload of yours"));
+    };
+    if row.attached_at.is_some() {
+        return Err(StoreError::Invalid("attachment_id", "is already attached to a message"));
+    }
+    if kind == MessageKind::Image && row.kind != MessageKind::Image.as_str() {
+        return Err(StoreError::Invalid("attachment_id", "is not an image; send it as a file message"));
+    }
+    let mut active = row.into_active_model();
+    active.attached_at = Set(Some(now()));
+    active.update(txn).await?;
+    Ok(())
+}
+
+/// Deletes an attachment no message shows any more, queueing its objects; returns the prefix.
+async fn discard_unused_attachment_in(txn: &DatabaseTransaction, attachment_id: Uuid) -> Result<Option<String>, DbErr> {
+    let still_shown =
+        message::Entity::find().filter(message::Column::AttachmentId.eq(attachment_id)).one(txn).await?.is_some();
+    if still_shown {
+        return Ok(None);
+    }
+    let Some(row) = attachment::Entity::find_by_id(attachment_id).one(txn).await? else { return Ok(None) };
+    media::discard_in(txn, &row.storage_key, now()).await?;
+    attachment::Entity::delete_by_id(attachment_id).exec(txn).await?;
+    Ok(Some(row.storage_key))
+}
+
+async fn audit_message(
+    txn: &DatabaseTransaction,
+    actor: Uuid,
+    action: &'static str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+    row: &message::Model,
+) -> Result<(), DbErr> {
+    AuditEntry {
+        actor_id: Some(actor),
+        entity: "message",
+        entity_id: row.id.to_string(),
+        action,
+        before,
+        after,
+        subject_id: row.author_id,
+    }
+    .write(txn)
+    .await
+}

@@ -1,0 +1,387 @@
+//! Chats: direct and group, roles, members, pins, the chat list, deletion, and that nobody
+//! outside a chat learns anything about it.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Person, TestApp};
+
+fn member_roles(chat: &Value) -> Vec<(String, String)> {
+    chat["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["username"].as_str().unwrap_or("<deleted>").to_owned(), m["role"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+async fn chat_of(app: &TestApp, who: &Person, chat: &str) -> Value {
+    let response = app.get(&format!("/api/v1/chats/{chat}"), Some(&who.token)).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+    response.data()["chat"].clone()
+}
+
+#[tokio::test]
+async fn a_direct_chat_is_unique_per_pair_whoever_opens_it() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.person("alice").await, app.person("bob").await);
+
+    let first = app
+        .send_json(Method::POST, "/api/v1/chats", json!({"type": "direct", "user_id": bob.id}), Some(&alice.token))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let chat = &first.data()["chat"];
+    assert_eq!(chat["type"], "direct");
+    assert_eq!(chat["title"], Value::Null);
+    assert_eq!(member_roles(chat), [("alice".into(), "member".into()), ("bob".into(), "member".into())]);
+
+    let again = app
+        .send_json(Method::POST, "/api/v1/chats", json!({"type": "direct", "user_id": bob.id}), Some(&alice.token))
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.data()["chat"]["id"], chat["id"]);
+    let reverse = app
+        .send_json(Method::POST, "/api/v1/chats", json!({"type": "direct", "user_id": alice.id}), Some(&bob.token))
+        .await;
+    assert_eq!(reverse.status, StatusCode::OK);
+    assert_eq!(reverse.data()["chat"]["id"], chat["id"]);
+
+    for (body, field) in [
+        (json!({"type": "direct", "user_id": alice.id}), "user_id"),
+        (json!({"type": "direct", "user_id": uuid::Uuid::now_v7()}), "user_id"),
+        (json!({"type": "direct", "user_id": "bob"}), "user_id"),
+        (json!({"type": "direct"}), "user_id"),
+        (json!({"type": "channel"}), "type"),
+        (json!({"type": "group"}), "title"),
+        (json!({"type": "group", "title": "  "}), "title"),
+        (json!({"type": "group", "title": "x", "member_ids": [uuid::Uuid::now_v7()]}), "member_ids"),
+    ] {
+        let response = app.send_json(Method::POST, "/api/v1/chats", body.clone(), Some(&alice.token)).await;
+        response.assert_fail(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(response.data()[field].is_string(), "{body} → {}", response.text);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_openings_of_one_direct_chat_make_one_chat() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.person("alice").await, app.person("bob").await);
+    let opens = (0..6).map(|i| {
+        let (me, other) = if i % 2 == 0 { (&alice, &bob) } else { (&bob, &alice) };
+        app.send_json(Method::POST, "/api/v1/chats", json!({"type": "direct", "user_id": other.id}), Some(&me.token))
+    });
+    let answers = futures::future::join_all(opens).await;
+    let ids: std::collections::HashSet<String> = answers
+        .iter()
+        .map(|r| r.data()["chat"]["id"].as_str().unwrap_or_else(|| panic!("{}", r.text)).to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let list = app.get("/api/v1/chats", Some(&alice.token)).await;
+    assert_eq!(list.data()["chats"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_group_has_an_owner_members_and_a_system_message_opening_it() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, carol) = (app.person("alice").await, app.person("bob").await, app.person("carol").await);
+    let chat = app.group(&alice, "Book club", &[&bob, &carol, &bob, &alice]).await;
+
+    let view = chat_of(&app, &bob, &chat).await;
+    assert_eq!(view["title"], "Book club");
+    assert_eq!(
+        member_roles(&view),
+        [("alice".into(), "owner".into()), ("bob".into(), "member".into()), ("carol".into(), "member".into())],
+        "duplicates and the owner in member_ids are ignored"
+    );
+    let opening = &view["last_message"];
+    assert_eq!(opening["type"], "system");
+    assert_eq!(opening["system"], json!({"action": "created", "title": "Book club"}));
+    assert_eq!(opening["author"]["username"], "alice");
+    assert_eq!(view["unread_count"], 1, "bob has not read alice's opening");
+    assert_eq!(chat_of(&app, &alice, &chat).await["unread_count"], 0, "nobody's own messages are unread");
+}
+
+#[tokio::test]
+async fn someone_outside_a_chat_gets_404_for_everything_about_it() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, mallory) = (app.person("alice").await, app.person("bob").await, app.person("mallory").await);
+    let chat = app.group(&alice, "Secret", &[&bob]).await;
+    let mid = app.say(&alice, &chat, "hello").await["id"].as_str().unwrap().to_owned();
+    let elsewhere = app.direct(&mallory, &alice).await;
+    let t = Some(mallory.token.as_str());
+
+    let requests: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, format!("/api/v1/chats/{chat}"), None),
+        (Method::PATCH, format!("/api/v1/chats/{chat}"), Some(json!({"title": "Mine"}))),
+        (Method::DELETE, format!("/api/v1/chats/{chat}"), None),
+        (Method::POST, format!("/api/v1/chats/{chat}/members"), Some(json!({"user_ids": [mallory.id]}))),
+        (Method::DELETE, format!("/api/v1/chats/{chat}/members/{}", bob.id), None),
+        (Method::DELETE, format!("/api/v1/chats/{chat}/members/{}", mallory.id), None),
+        (Method::PATCH, format!("/api/v1/chats/{chat}/members/{}", mallory.id), Some(json!({"role": "owner"}))),
+        (Method::PUT, format!("/api/v1/chats/{chat}/pin"), None),
+        (Method::DELETE, format!("/api/v1/chats/{chat}/pin"), None),
+        (Method::GET, format!("/api/v1/chats/{chat}/messages"), None),
+        (Method::POST, format!("/api/v1/chats/{chat}/messages"), Some(json!({"text": "let me in"}))),
+        (Method::PATCH, format!("/api/v1/chats/{chat}/messages/{mid}"), Some(json!({"text": "edited"}))),
+        (Method::DELETE, format!("/api/v1/chats/{chat}/messages/{mid}"), None),
+        (Method::PUT, format!("/api/v1/chats/{chat}/messages/{mid}/like"), None),
+        (Method::DELETE, format!("/api/v1/chats/{chat}/messages/{mid}/like"), None),
+        (Method::POST, format!("/api/v1/chats/{chat}/messages/{mid}/forward"), Some(json!({"to_chat_id": elsewhere}))),
+        (Method::POST, format!("/api/v1/chats/{chat}/read"), Some(json!({"message_id": mid}))),
+        (Method::GET, "/api/v1/chats/not-a-uuid".to_owned(), None),
+        (Method::GET, format!("/api/v1/chats/{}", uuid::Uuid::now_v7()), None),
+    ];
+    for (method, path, body) in requests {
+        let response = match body {
+            Some(body) => app.send_json(method.clone(), &path, body, t).await,
+            None => app.call(method.clone(), &path, &mallory.token).await,
+        };
+        response.assert_fail(StatusCode::NOT_FOUND);
+        assert_eq!(response.reason(), "chat_not_found", "{method} {path}: {}", response.text);
+    }
+    // Nothing changed meanwhile.
+    let view = chat_of(&app, &alice, &chat).await;
+    assert_eq!(view["title"], "Secret");
+    assert_eq!(view["members"].as_array().unwrap().len(), 2);
+    assert_eq!(app.history(&alice, &chat, "").await.data()["messages"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn roles_decide_who_renames_adds_removes_and_promotes() {
+    let app = TestApp::spawn().await;
+    let [owner, admin, member, other, newcomer] = [
+        app.person("owner").await,
+        app.person("admin").await,
+        app.person("member").await,
+        app.person("other").await,
+        app.person("newcomer").await,
+    ];
+    let chat = app.group(&owner, "Team", &[&admin, &member, &other]).await;
+    let path = |rest: &str| format!("/api/v1/chats/{chat}{rest}");
+    let promote = app
+        .send_json(
+            Method::PATCH,
+            &path(&format!("/members/{}", admin.id)),
+            json!({"role": "admin"}),
+            Some(&owner.token),
+        )
+        .await;
+    assert_eq!(promote.status, StatusCode::OK, "{}", promote.text);
+    assert!(member_roles(&promote.data()["chat"]).contains(&("admin".into(), "admin".into())));
+
+    // A member can do none of it.
+    let rename = app.send_json(Method::PATCH, &path(""), json!({"title": "Mine"}), Some(&member.token)).await;
+    rename.assert_fail(StatusCode::FORBIDDEN);
+    assert_eq!(rename.reason(), "not_allowed");
+    app.send_json(Method::POST, &path("/members"), json!({"user_ids": [newcomer.id]}), Some(&member.token))
+        .await
+        .assert_fail(StatusCode::FORBIDDEN);
+    app.call(Method::DELETE, &path(&format!("/members/{}", other.id)), &member.token)
+        .await
+        .assert_fail(StatusCode::FORBIDDEN);
+
+    // An admin renames, adds and removes members, but not admins or the owner, and sets no roles.
+    let renamed = app.send_json(Method::PATCH, &path(""), json!({"title": "Team B"}), Some(&admin.token)).await;
+    assert_eq!((renamed.status, &renamed.data()["chat"]["title"]), (StatusCode::OK, &json!("Team B")));
+    let added =
+        app.send_json(Method::POST, &path("/members"), json!({"user_ids": [newcomer.id]}), Some(&admin.token)).await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.text);
+    assert!(member_roles(&added.data()["chat"]).contains(&("newcomer".into(), "member".into())));
+    assert_eq!(
+        app.call(Method::DELETE, &path(&format!("/members/{}", other.id)), &admin.token).await.status,
+        StatusCode::OK
+    );
+    app.call(Method::DELETE, &path(&format!("/members/{}", owner.id)), &admin.token)
+        .await
+        .assert_fail(StatusCode::FORBIDDEN);
+    app.send_json(
+        Method::PATCH,
+        &path(&format!("/members/{}", member.id)),
+        json!({"role": "admin"}),
+        Some(&admin.token),
+    )
+    .await
+    .assert_fail(StatusCode::FORBIDDEN);
+    app.send_json(Method::DELETE, &path(""), json!({}), Some(&admin.token)).await.assert_fail(StatusCode::FORBIDDEN);
+
+    // Bad roles and removing a non-member.
+    let bad = app
+        .send_json(
+            Method::PATCH,
+            &path(&format!("/members/{}", member.id)),
+            json!({"role": "king"}),
+            Some(&owner.token),
+        )
+        .await;
+    bad.assert_fail(StatusCode::UNPROCESSABLE_ENTITY);
+    let gone = app.call(Method::DELETE, &path(&format!("/members/{}", other.id)), &owner.token).await;
+    gone.assert_fail(StatusCode::NOT_FOUND);
+    assert_eq!(gone.reason(), "member_not_found");
+
+    // Handing over: the new owner is owner, the old one an admin.
+    let handed = app
+        .send_json(
+            Method::PATCH,
+            &path(&format!("/members/{}", member.id)),
+            json!({"role": "owner"}),
+            Some(&owner.token),
+        )
+        .await;
+    let roles = member_roles(&handed.data()["chat"]);
+    assert!(
+        roles.contains(&("member".into(), "owner".into())) && roles.contains(&("owner".into(), "admin".into())),
+        "{roles:?}"
+    );
+    app.call(Method::DELETE, &path(""), &owner.token).await.assert_fail(StatusCode::FORBIDDEN);
+
+    // The history records what happened, in order.
+    let history = app.history(&member, &chat, "").await;
+    let actions: Vec<&str> = history.data()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .filter_map(|m| m["system"]["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["created", "renamed", "members_added", "member_removed"]);
+}
+
+#[tokio::test]
+async fn an_owner_who_leaves_hands_over_and_the_last_one_out_deletes_the_group() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, carol) = (app.person("alice").await, app.person("bob").await, app.person("carol").await);
+    let chat = app.group(&alice, "Hand-over", &[&bob, &carol]).await;
+    let path = |rest: &str| format!("/api/v1/chats/{chat}{rest}");
+    app.send_json(
+        Method::PATCH,
+        &path(&format!("/members/{}", carol.id)),
+        json!({"role": "admin"}),
+        Some(&alice.token),
+    )
+    .await;
+
+    assert_eq!(
+        app.call(Method::DELETE, &path(&format!("/members/{}", alice.id)), &alice.token).await.status,
+        StatusCode::OK
+    );
+    let view = chat_of(&app, &bob, &chat).await;
+    assert_eq!(
+        member_roles(&view),
+        [("bob".into(), "member".into()), ("carol".into(), "owner".into())],
+        "the admin inherits"
+    );
+    assert_eq!(view["last_message"]["system"], json!({"action": "member_left", "user_id": alice.id}));
+    app.get(&path(""), Some(&alice.token)).await.assert_fail(StatusCode::NOT_FOUND);
+
+    app.call(Method::DELETE, &path(&format!("/members/{}", carol.id)), &carol.token).await;
+    assert_eq!(
+        member_roles(&chat_of(&app, &bob, &chat).await),
+        [("bob".into(), "owner".into())],
+        "else the oldest member"
+    );
+    let mid = app.say(&bob, &chat, "anyone?").await["id"].as_str().unwrap().to_owned();
+    app.call(Method::DELETE, &path(&format!("/members/{}", bob.id)), &bob.token).await;
+    app.get(&path(""), Some(&bob.token)).await.assert_fail(StatusCode::NOT_FOUND);
+    let chat_id = chat.parse().unwrap();
+    assert!(
+        app.state.store.message(chat_id, mid.parse().unwrap()).await.unwrap().is_none(),
+        "messages went with the group"
+    );
+}
+
+#[tokio::test]
+async fn a_direct_chat_has_no_title_roles_or_third_member_and_either_member_deletes_it() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, carol) = (app.person("alice").await, app.person("bob").await, app.person("carol").await);
+    let chat = app.direct(&alice, &bob).await;
+    let path = |rest: &str| format!("/api/v1/chats/{chat}{rest}");
+    app.send_json(Method::PATCH, &path(""), json!({"title": "Us"}), Some(&alice.token))
+        .await
+        .assert_fail(StatusCode::FORBIDDEN);
+    app.send_json(Method::POST, &path("/members"), json!({"user_ids": [carol.id]}), Some(&alice.token))
+        .await
+        .assert_fail(StatusCode::FORBIDDEN);
+    let leave = app.call(Method::DELETE, &path(&format!("/members/{}", alice.id)), &alice.token).await;
+    leave.assert_fail(StatusCode::CONFLICT);
+    assert_eq!(leave.reason(), "direct_chat");
+
+    let mid = app.say(&alice, &chat, "bye").await["id"].as_str().unwrap().to_owned();
+    app.send_json(Method::PUT, &format!("/api/v1/chats/{chat}/messages/{mid}/like"), json!({}), Some(&bob.token)).await;
+    assert_eq!(app.call(Method::DELETE, &path(""), &bob.token).await.status, StatusCode::OK);
+    app.get(&path(""), Some(&alice.token)).await.assert_fail(StatusCode::NOT_FOUND);
+    assert!(app.state.store.message(chat.parse().unwrap(), mid.parse().unwrap()).await.unwrap().is_none());
+    assert_ne!(app.direct(&alice, &bob).await, chat, "opening it again makes a new one");
+}
+
+#[tokio::test]
+async fn the_chat_list_shows_pins_first_then_recent_activity_with_unread_counts() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.person("alice").await, app.person("bob").await);
+    let first = app.group(&alice, "first", &[&bob]).await;
+    let second = app.group(&alice, "second", &[&bob]).await;
+    let third = app.group(&alice, "third", &[&bob]).await;
+    app.say(&alice, &first, "news in first").await;
+    let titles = |response: &crate::helpers::TestResponse| -> Vec<String> {
+        response.data()["chats"].as_array().unwrap().iter().map(|c| c["title"].as_str().unwrap().to_owned()).collect()
+    };
+    let list = app.get("/api/v1/chats", Some(&bob.token)).await;
+    assert_eq!(titles(&list), ["first", "third", "second"], "by last activity");
+    assert_eq!(list.data()["chats"][0]["unread_count"], 2);
+    assert_eq!(list.data()["chats"][0]["last_message"]["text"], "news in first");
+
+    app.call(Method::PUT, &format!("/api/v1/chats/{second}/pin"), &bob.token).await;
+    let pinned = app.call(Method::PUT, &format!("/api/v1/chats/{third}/pin"), &bob.token).await;
+    assert_eq!(pinned.data()["chat"]["pinned"], true);
+    app.call(Method::PUT, &format!("/api/v1/chats/{third}/pin"), &bob.token).await;
+    let list = app.get("/api/v1/chats", Some(&bob.token)).await;
+    assert_eq!(titles(&list), ["second", "third", "first"], "pins in pin order, pinning twice keeps the place");
+    assert_eq!(
+        titles(&app.get("/api/v1/chats", Some(&alice.token)).await),
+        ["first", "third", "second"],
+        "pins are mine"
+    );
+
+    app.call(Method::DELETE, &format!("/api/v1/chats/{second}/pin"), &bob.token).await;
+    assert_eq!(titles(&app.get("/api/v1/chats", Some(&bob.token)).await), ["third", "first", "second"]);
+
+    // Reading moves the unread count.
+    let newest = list.data()["chats"][2]["last_message"]["id"].clone();
+    let read = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/chats/{first}/read"),
+            json!({"message_id": newest}),
+            Some(&bob.token),
+        )
+        .await;
+    assert_eq!(read.data()["unread_count"], 0, "{}", read.text);
+    assert_eq!(chat_of(&app, &bob, &first).await["unread_count"], 0);
+}
+
+#[tokio::test]
+async fn the_chat_list_costs_the_same_number_of_queries_for_3_chats_as_for_30() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, carol) = (app.person("alice").await, app.person("bob").await, app.person("carol").await);
+    let mut count_for = Vec::new();
+    for target in [3, 30] {
+        while app.get("/api/v1/chats", Some(&alice.token)).await.data()["chats"].as_array().unwrap().len() < target {
+            let chat = app.group(&alice, "g", &[&bob, &carol]).await;
+            let mid = app.say(&bob, &chat, "hi").await["id"].clone();
+            app.send_json(
+                Method::PUT,
+                &format!("/api/v1/chats/{chat}/messages/{}/like", mid.as_str().unwrap()),
+                json!({}),
+                Some(&carol.token),
+            )
+            .await;
+        }
+        // Warm the caches the same way both times, then count one listing.
+        app.get("/api/v1/chats", Some(&alice.token)).await;
+        let before = app.state.store.query_count();
+        let list = app.get("/api/v1/chats", Some(&alice.token)).await;
+        count_for.push(app.state.store.query_count() - before);
+        assert_eq!(list.data()["chats"][0]["last_message"]["like_count"], 1);
+    }
+    assert_eq!(count_for[0], count_for[1], "queries for 3 chats vs 30: {count_for:?}");
+    assert!(count_for[1] <= 10, "{count_for:?}");
+}
