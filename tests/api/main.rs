@@ -7,6 +7,7 @@ mod accounts;
 mod audit;
 mod avatars;
 mod bad_input;
+mod chat_events;
 mod chats;
 mod deletion;
 mod helpers;

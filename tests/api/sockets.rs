@@ -62,6 +62,17 @@ pub async fn ws_next(ws: &mut Ws) -> Seen {
     }
 }
 
+/// The payload of the next event called `name` on a WebSocket, skipping others.
+pub async fn ws_until(ws: &mut Ws, name: &str) -> Value {
+    loop {
+        match ws_next(ws).await {
+            Seen::Event(event, data) if event == name => return data,
+            Seen::Event(..) => continue,
+            closed => panic!("closed while waiting for {name}: {closed:?}"),
+        }
+    }
+}
+
 /// Nothing arrives within `wait`.
 pub async fn ws_quiet(ws: &mut Ws, wait: Duration) -> bool {
     tokio::time::timeout(wait, ws.next()).await.is_err()
@@ -69,6 +80,9 @@ pub async fn ws_quiet(ws: &mut Ws, wait: Duration) -> bool {
 
 pub struct Sio {
     ws: Ws,
+    /// Events that arrived while waiting for an acknowledgement.
+    pending: std::collections::VecDeque<Seen>,
+    next_ack: u64,
 }
 
 /// Connects a Socket.IO client to namespace `/` with `auth: {token}`; `Err` carries the
@@ -83,7 +97,7 @@ pub async fn sio_connect_with(addr: SocketAddr, auth: Value, origin: Option<&str
         request.headers_mut().insert("origin", origin.parse().unwrap());
     }
     let (ws, _) = tokio_tungstenite::connect_async(request).await.expect("Engine.IO handshake");
-    let mut sio = Sio { ws };
+    let mut sio = Sio { ws, pending: Default::default(), next_ack: 1 };
     let open = sio.packet().await.expect("open packet");
     assert!(open.starts_with('0'), "Engine.IO open expected, got {open}");
     sio.ws.send(Message::text(format!("40{auth}"))).await.unwrap();
@@ -116,6 +130,9 @@ impl Sio {
 
     /// The next event, or `Closed` when the server disconnects the socket.
     pub async fn next(&mut self) -> Seen {
+        if let Some(seen) = self.pending.pop_front() {
+            return seen;
+        }
         loop {
             let Some(packet) = self.packet().await else { return Seen::Closed(None) };
             if let Some(event) = packet.strip_prefix("42") {
@@ -124,6 +141,43 @@ impl Sio {
             }
             if packet.starts_with("41") || packet == "1" {
                 return Seen::Closed(None);
+            }
+        }
+    }
+
+    /// The payload of the next event called `name`, skipping others.
+    pub async fn until(&mut self, name: &str) -> Value {
+        loop {
+            match self.next().await {
+                Seen::Event(event, data) if event == name => return data,
+                Seen::Event(..) => continue,
+                closed => panic!("closed while waiting for {name}: {closed:?}"),
+            }
+        }
+    }
+
+    /// Nothing arrives within `wait`.
+    pub async fn quiet(&mut self, wait: Duration) -> bool {
+        self.pending.is_empty() && tokio::time::timeout(wait, self.next()).await.is_err()
+    }
+
+    /// Sends an event asking for an acknowledgement and returns it; events that arrive first
+    /// are kept for [`Self::next`].
+    pub async fn call(&mut self, event: &str, data: Value) -> Value {
+        let id = self.next_ack;
+        self.next_ack += 1;
+        let packet = format!("42{id}{}", serde_json::json!([event, data]));
+        self.ws.send(Message::text(packet)).await.unwrap();
+        let prefix = format!("43{id}");
+        loop {
+            let packet = self.packet().await.expect("closed before the acknowledgement");
+            if let Some(ack) = packet.strip_prefix(&prefix) {
+                let ack: Value = serde_json::from_str(ack).unwrap();
+                return ack[0].clone();
+            }
+            if let Some(event) = packet.strip_prefix("42") {
+                let event: Value = serde_json::from_str(event).unwrap();
+                self.pending.push_back(Seen::Event(event[0].as_str().unwrap().to_owned(), event[1].clone()));
             }
         }
     }
