@@ -122,6 +122,8 @@ pub struct LimitsConfig {
 pub struct MediaConfig {
     /// Largest avatar upload accepted, bytes (the raw file; base64 bodies may be 4/3 of it).
     pub avatar_bytes: usize,
+    /// Largest message attachment accepted, bytes.
+    pub attachment_bytes: usize,
     /// Largest image accepted, width × height, checked from the header before decoding.
     pub max_pixels: u64,
     /// Images processed at once; default: one per core.
@@ -182,7 +184,13 @@ impl Default for RealtimeConfig {
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        Self { avatar_bytes: 10 * 1024 * 1024, max_pixels: 40_000_000, workers: None, jpeg_quality: 85 }
+        Self {
+            avatar_bytes: 10 * 1024 * 1024,
+            attachment_bytes: 25 * 1024 * 1024,
+            max_pixels: 40_000_000,
+            workers: None,
+            jpeg_quality: 85,
+        }
     }
 }
 
@@ -262,6 +270,9 @@ impl Config {
         let media = &self.media;
         if !(1024..=256 * 1024 * 1024).contains(&media.avatar_bytes) {
             return bad("media.avatar_bytes", "must be between 1024 and 268435456");
+        }
+        if !(1024..=1024 * 1024 * 1024).contains(&media.attachment_bytes) {
+            return bad("media.attachment_bytes", "must be between 1024 and 1073741824");
         }
         if !(1..=1_000_000_000).contains(&media.max_pixels) {
             return bad("media.max_pixels", "must be between 1 and 1000000000");

@@ -7,6 +7,7 @@
 //! members at the moment of the change, on every instance, so a removed member hears nothing
 //! more from the moment the removal commits.
 
+pub mod attachment;
 pub mod view;
 
 use serde::Serialize;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::domain::{ChatKind, MessageKind, Role, User};
 use crate::media::AvatarUrls;
-use crate::store::{Chat, Likes, Member, Message, SystemEvent};
+use crate::store::{Attachment, Chat, Likes, Member, Message, SystemEvent};
 
 /// Someone in a chat: a member or an author. A deleted account keeps only its id, with
 /// `deleted: true`.
@@ -39,6 +39,48 @@ pub struct MemberView {
     pub avatar: Option<AvatarUrls>,
     pub deleted: bool,
     pub role: Role,
+}
+
+/// A file or image carried by a message (or just uploaded).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01936b35-6a7b-7c8d-9e0f-1a2b3c4d5e6f", "type": "image",
+    "url": "http://127.0.0.1:8080/media/attachments/01936b356a7b7c8d9e0f1a2b3c4d5e6f/original.jpg",
+    "preview_url": "http://127.0.0.1:8080/media/attachments/01936b356a7b7c8d9e0f1a2b3c4d5e6f/preview.jpg",
+    "file_name": "beach.jpg", "content_type": "image/jpeg", "size": 284511, "width": 1600, "height": 1200
+}))]
+pub struct AttachmentView {
+    pub id: Uuid,
+    /// `image` (decoded, stripped of metadata, with a preview) or `file` (kept byte for byte).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: String,
+    /// An `image`'s preview, at most 400 pixels a side; `null` for a `file`.
+    pub preview_url: Option<String>,
+    pub file_name: String,
+    /// Sniffed from the bytes, never taken from the upload's claims.
+    pub content_type: String,
+    pub size: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+impl AttachmentView {
+    pub fn new(app: &App, attachment: &Attachment) -> Self {
+        let prefix = &attachment.storage_key;
+        let image = attachment.kind == "image";
+        Self {
+            id: attachment.id,
+            kind: attachment.kind.clone(),
+            url: app.media.url(&format!("{prefix}/{}", if image { "original.jpg" } else { "file" })),
+            preview_url: image.then(|| app.media.url(&format!("{prefix}/preview.jpg"))),
+            file_name: attachment.file_name.clone(),
+            content_type: attachment.content_type.clone(),
+            size: attachment.size,
+            width: attachment.width,
+            height: attachment.height,
+        }
+    }
 }
 
 /// Where a forwarded message first appeared.
@@ -69,9 +111,8 @@ pub struct MessageView {
     /// What a `system` message records (`action`: `created`, `renamed`, `members_added`,
     /// `member_left`, `member_removed`).
     pub system: Option<SystemEvent>,
-    /// Reserved for `image` and `file` messages.
-    #[schema(value_type = Option<Object>)]
-    pub attachment: Option<serde_json::Value>,
+    /// The file or image of an `image` or `file` message.
+    pub attachment: Option<AttachmentView>,
     /// The message this one answers.
     pub reply_to: Option<Uuid>,
     pub forwarded_from: Option<ForwardedView>,
@@ -123,6 +164,7 @@ struct Lookup<'a> {
     app: &'a App,
     users: HashMap<Uuid, User>,
     likes: HashMap<Uuid, Likes>,
+    attachments: HashMap<Uuid, Attachment>,
 }
 
 impl Lookup<'_> {
@@ -152,7 +194,10 @@ impl Lookup<'_> {
             kind: message.kind,
             text: message.text,
             system: message.system,
-            attachment: None,
+            attachment: message
+                .attachment_id
+                .and_then(|id| self.attachments.get(&id))
+                .map(|a| AttachmentView::new(self.app, a)),
             reply_to: message.reply_to,
             forwarded_from: message.forwarded.map(|f| ForwardedView {
                 chat_id: f.chat_id,
@@ -184,11 +229,13 @@ impl App {
         let users = self.store.users(people.into_iter().chain(messages.iter().flat_map(people_of))).await?;
         let ids: Vec<Uuid> = messages.iter().filter(|m| m.deleted_at.is_none()).map(|m| m.id).collect();
         let likes = self.store.likes(&ids, reader).await?;
-        Ok(Lookup { app: self, users, likes })
+        let attachment_ids: Vec<Uuid> = messages.iter().filter_map(|m| m.attachment_id).collect();
+        let attachments = self.store.attachments(&attachment_ids).await?;
+        Ok(Lookup { app: self, users, likes, attachments })
     }
 
-    /// Messages as `reader` sees them: three queries (authors, like counts, own likes) for any
-    /// number of messages.
+    /// Messages as `reader` sees them: four queries (authors, like counts, own likes,
+    /// attachments) for any number of messages.
     pub async fn render_messages(
         &self,
         reader: Uuid,

@@ -4,7 +4,8 @@
 //! of the wrong shape → 422 keyed by the field at fault (`{"password": "is required"}`).
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::multipart::MultipartError;
+use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
@@ -58,6 +59,53 @@ pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes,
             AppError::bad_request("unreadable_body", "the request body could not be read")
         }
     })
+}
+
+/// The bytes and file name of the multipart field `field`, at most `max` bytes: 415 if the body
+/// is not multipart, 413 past the limit, 422 if the field is missing.
+pub async fn multipart_file<S: Send + Sync>(
+    request: Request,
+    state: &S,
+    field_name: &str,
+    max: usize,
+) -> Result<(Option<String>, Bytes), AppError> {
+    let too_large = || {
+        AppError::fail(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the file must be at most {max} bytes"))
+    };
+    let invalid = |err: MultipartError| {
+        if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            AppError::bad_request("invalid_multipart", err.body_text())
+        }
+    };
+    if !has_content_type(request.headers(), |mime| mime == "multipart/form-data") {
+        return Err(AppError::fail(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send multipart/form-data with a `{field_name}` field"),
+        ));
+    }
+    let mut multipart = Multipart::from_request(request, state)
+        .await
+        .map_err(|err| AppError::bad_request("invalid_multipart", err.body_text()))?;
+    loop {
+        let Some(mut field) = multipart.next_field().await.map_err(invalid)? else {
+            return Err(AppError::invalid(field_name, "is required"));
+        };
+        if field.name() != Some(field_name) {
+            continue;
+        }
+        let file_name = field.file_name().map(str::to_owned);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(invalid)? {
+            if bytes.len() + chunk.len() > max {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        return Ok((file_name, Bytes::from(bytes)));
+    }
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {

@@ -1,6 +1,6 @@
 //! `/api/v1/me`: the caller's own account — profile, password, sessions, avatar, deletion.
 
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{ApiJson, has_content_type, parse_json, read_body};
+use super::extract::{ApiJson, has_content_type, multipart_file, parse_json, read_body};
 use crate::app::{App, AppState};
 use crate::auth::{AuthUser, ClientInfo};
 use crate::config::Config;
@@ -370,24 +370,7 @@ async fn read_avatar(app: &AppState, request: Request) -> Result<Bytes, AppError
     };
     let headers = request.headers().clone();
     if has_content_type(&headers, |mime| mime == "multipart/form-data") {
-        let mut multipart = Multipart::from_request(request, app)
-            .await
-            .map_err(|err| AppError::bad_request("invalid_multipart", err.body_text()))?;
-        loop {
-            let field = multipart.next_field().await.map_err(|err| multipart_error(err, too_large))?;
-            let Some(mut field) = field else { return Err(AppError::invalid("file", "is required")) };
-            if field.name() != Some("file") {
-                continue;
-            }
-            let mut bytes = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(|err| multipart_error(err, too_large))? {
-                if bytes.len() + chunk.len() > max {
-                    return Err(too_large());
-                }
-                bytes.extend_from_slice(&chunk);
-            }
-            return Ok(Bytes::from(bytes));
-        }
+        return Ok(multipart_file(request, app, "file", max).await?.1);
     }
     if has_content_type(&headers, |mime| mime == "application/json") {
         let body: AvatarJson = parse_json(&read_body(request, app).await?)?;
@@ -402,14 +385,6 @@ async fn read_avatar(app: &AppState, request: Request) -> Result<Bytes, AppError
         "unsupported_media_type",
         "send multipart/form-data with a `file` field, or application/json with an `image` field",
     ))
-}
-
-fn multipart_error(err: axum::extract::multipart::MultipartError, too_large: impl Fn() -> AppError) -> AppError {
-    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        too_large()
-    } else {
-        AppError::bad_request("invalid_multipart", err.body_text())
-    }
 }
 
 /// Base64 in any common dialect, optionally as a `data:` URL.

@@ -102,5 +102,9 @@ pub async fn get_media(
     if let Ok(value) = HeaderValue::from_str(&tag) {
         out.insert(header::ETAG, value);
     }
+    // A `file` attachment is the sender's bytes, whatever they are: downloaded, never rendered.
+    if key.ends_with("/file") {
+        out.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
+    }
     Ok(response)
 }

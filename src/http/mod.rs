@@ -1,5 +1,6 @@
 //! The HTTP surface: one module per resource, merged into one router.
 
+pub mod attachments;
 pub mod auth;
 pub mod chats;
 pub mod docs;
@@ -35,6 +36,7 @@ fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(chats::router())
         .merge(messages::router())
+        .merge(attachments::router(config))
         .merge(crate::realtime::ws::router())
         .merge(crate::realtime::asyncapi::router());
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi()).nest("/api/v1", v1).merge(oauth::router()).merge(ops::router())

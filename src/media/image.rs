@@ -152,6 +152,30 @@ pub fn process(bytes: &[u8], limits: PipelineLimits) -> Result<Vec<Variant>, Ima
     Ok(variants)
 }
 
+/// Longest side of an attachment's preview.
+pub const PREVIEW_SIDE: u32 = 400;
+
+/// An image attachment: the original (oriented, stripped, as JPEG) and a preview that fits in
+/// [`PREVIEW_SIDE`]² with its aspect kept (never enlarged).
+pub fn attachment(bytes: &[u8], limits: PipelineLimits) -> Result<[Variant; 2], ImageError> {
+    let rgb = flatten(decode(bytes, limits)?);
+    let (width, height) = rgb.dimensions();
+    let original = Variant { name: "original".to_owned(), width, height, jpeg: encode(&rgb, limits.jpeg_quality)? };
+    let scale = (f64::from(PREVIEW_SIDE) / f64::from(width.max(height))).min(1.0);
+    // Both sides at least one pixel, however thin the image.
+    let (pw, ph) =
+        (((f64::from(width) * scale).round() as u32).max(1), ((f64::from(height) * scale).round() as u32).max(1));
+    let source = ImageRef::new(width, height, rgb.as_raw(), PixelType::U8x3).map_err(internal)?;
+    let mut preview = Image::new(pw, ph, PixelType::U8x3);
+    let lanczos = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    Resizer::new().resize(&source, &mut preview, &lanczos).map_err(internal)?;
+    let pixels = RgbImage::from_raw(pw, ph, preview.buffer().to_vec())
+        .ok_or_else(|| ImageError::Corrupt("resize produced a short buffer".to_owned()))?;
+    let preview =
+        Variant { name: "preview".to_owned(), width: pw, height: ph, jpeg: encode(&pixels, limits.jpeg_quality)? };
+    Ok([original, preview])
+}
+
 /// 8-bit RGB; transparent pixels are composed over white, since JPEG has no alpha.
 fn flatten(image: DynamicImage) -> RgbImage {
     if !image.color().has_alpha() {

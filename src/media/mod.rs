@@ -122,6 +122,34 @@ impl Media {
             .map_err(|err| ImageError::Corrupt(format!("the image worker failed: {err}")))?
     }
 
+    /// Runs the attachment pipeline (original and preview) like [`Self::process_image`].
+    pub async fn process_attachment_image(&self, bytes: Bytes) -> Result<[Variant; 2], ImageError> {
+        image::inspect(&bytes, self.limits.max_pixels)?;
+        let _permit = self.permits.acquire().await.map_err(|_| ImageError::Corrupt("shutting down".to_owned()))?;
+        let limits = self.limits;
+        tokio::task::spawn_blocking(move || image::attachment(&bytes, limits))
+            .await
+            .map_err(|err| ImageError::Corrupt(format!("the image worker failed: {err}")))?
+    }
+
+    /// Stores one file as `key` with its type, for immutable serving.
+    pub async fn put_file(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<(), object_store::Error> {
+        let mut options = PutOptions::default();
+        if self.keeps_attributes {
+            options.attributes = Attributes::from_iter([
+                (Attribute::ContentType, content_type.to_owned()),
+                (Attribute::CacheControl, IMMUTABLE.to_owned()),
+            ]);
+        }
+        self.store.put_opts(&Path::from(key), PutPayload::from(bytes), options).await?;
+        Ok(())
+    }
+
+    /// The public URL of a stored object.
+    pub fn url(&self, key: &str) -> String {
+        format!("{}/{key}", self.base_url)
+    }
+
     /// Writes every variant under `prefix`. On failure, whatever was written is deleted again
     /// (best effort; the caller has queued the prefix for collection anyway).
     pub async fn put_variants(&self, prefix: &str, variants: Vec<Variant>) -> Result<(), object_store::Error> {
@@ -147,10 +175,15 @@ impl Media {
         Ok(())
     }
 
-    /// Deletes the avatar files under `prefix`; files already gone count as deleted.
+    /// Deletes every object under `prefix` (an avatar's or an attachment's files); files
+    /// already gone count as deleted.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<(), object_store::Error> {
-        let paths = futures::stream::iter(AVATAR_FILES.map(|file| Ok(Path::from(format!("{prefix}/{file}"))))).boxed();
-        let mut results = self.store.delete_stream(paths);
+        let listed: Vec<_> = self.store.list(Some(&Path::from(prefix))).collect().await;
+        let mut paths = Vec::with_capacity(listed.len());
+        for meta in listed {
+            paths.push(Ok(meta?.location));
+        }
+        let mut results = self.store.delete_stream(futures::stream::iter(paths).boxed());
         while let Some(result) = results.next().await {
             match result {
                 Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
@@ -179,6 +212,9 @@ impl Media {
 
 /// How long a new upload's prefix stays off the garbage sweeper's list: longer than any upload.
 pub const UPLOAD_GRACE: Duration = Duration::from_secs(15 * 60);
+
+/// How long an uploaded attachment waits for its message; after that its objects are collected.
+pub const ATTACH_WITHIN: Duration = Duration::from_secs(24 * 3600);
 
 /// Backoff before retrying a failed deletion: 1 s, 2 s, 4 s… up to an hour.
 pub fn retry_backoff(attempts: u32) -> Duration {

@@ -461,6 +461,11 @@ async fn attach_in(
     if kind == MessageKind::Image && row.kind != MessageKind::Image.as_str() {
         return Err(StoreError::Invalid("attachment_id", "is not an image; send it as a file message"));
     }
+    if row.created_at + crate::media::ATTACH_WITHIN < now() {
+        return Err(StoreError::Invalid("attachment_id", "has expired; upload it again"));
+    }
+    // A message carries it now: its objects are no longer garbage.
+    media::keep_in(txn, &row.storage_key).await?;
     let mut active = row.into_active_model();
     active.attached_at = Set(Some(now()));
     active.update(txn).await?;

@@ -1,6 +1,7 @@
 //! The persistence boundary. Everything above it speaks in domain types; everything below is
 //! SeaORM, which renders each query for SQLite or PostgreSQL, chosen by the URL scheme.
 
+mod attachments;
 mod audit;
 mod chats;
 pub mod entity;
@@ -18,6 +19,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
 use sea_orm_migration::MigratorTrait;
 use time::OffsetDateTime;
 
+pub use attachments::Attachment;
 pub use audit::{AuditEntry, AuditRecord};
 pub use chats::{Chat, CreatedChat, LeftGroup, Member, Removal};
 pub use media::Garbage;

@@ -153,6 +153,24 @@ impl TestApp {
         self.send(request).await
     }
 
+    /// `POST /api/v1/attachments` as multipart, with the file name and a (claimed) type.
+    pub async fn upload_attachment(&self, token: &str, name: &str, claimed_type: &str, bytes: &[u8]) -> TestResponse {
+        let boundary = "parlor-test-boundary-Qm9vbXNoYWth";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+             Content-Type: {claimed_type}\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let request = Self::request(Method::POST, "/api/v1/attachments")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+            .body(Body::from(body))
+            .expect("request");
+        self.send(request).await
+    }
+
     /// The bodies of the mails in the outbox, oldest first.
     pub fn outbox(&self) -> Vec<String> {
         let dir = self.data_dir.path().join("outbox");

@@ -1,0 +1,78 @@
+//! Uploaded attachments: recorded once their objects are stored, attached to a message later.
+
+use std::collections::HashMap;
+
+use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, Set};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::entity::attachment;
+use super::{Store, now};
+
+/// An uploaded file or image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: Uuid,
+    pub uploader_id: Option<Uuid>,
+    /// `image` (with a preview) or `file`.
+    pub kind: String,
+    /// Prefix of its stored objects.
+    pub storage_key: String,
+    pub file_name: String,
+    /// The sniffed type of what is stored.
+    pub content_type: String,
+    pub size: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub created_at: OffsetDateTime,
+}
+
+impl From<attachment::Model> for Attachment {
+    fn from(row: attachment::Model) -> Self {
+        Self {
+            id: row.id,
+            uploader_id: row.uploader_id,
+            kind: row.kind,
+            storage_key: row.storage_key,
+            file_name: row.file_name,
+            content_type: row.content_type,
+            size: u64::try_from(row.size).unwrap_or(0),
+            width: row.width.and_then(|w| u32::try_from(w).ok()),
+            height: row.height.and_then(|h| u32::try_from(h).ok()),
+            created_at: row.created_at,
+        }
+    }
+}
+
+impl Store {
+    /// Records an upload whose objects are stored (their prefix stays queued as garbage until a
+    /// message carries it).
+    pub async fn create_attachment(&self, new: Attachment) -> Result<Attachment, DbErr> {
+        let row = attachment::ActiveModel {
+            id: Set(new.id),
+            uploader_id: Set(new.uploader_id),
+            kind: Set(new.kind),
+            storage_key: Set(new.storage_key),
+            file_name: Set(new.file_name),
+            content_type: Set(new.content_type),
+            size: Set(i64::try_from(new.size).unwrap_or(i64::MAX)),
+            width: Set(new.width.and_then(|w| i32::try_from(w).ok())),
+            height: Set(new.height.and_then(|h| i32::try_from(h).ok())),
+            attached_at: Set(None),
+            created_at: Set(now()),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(row.into())
+    }
+
+    /// Attachments by id.
+    pub async fn attachments(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Attachment>, DbErr> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows =
+            attachment::Entity::find().filter(attachment::Column::Id.is_in(ids.iter().copied())).all(&self.db).await?;
+        Ok(rows.into_iter().map(|row| (row.id, Attachment::from(row))).collect())
+    }
+}

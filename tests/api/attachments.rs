@@ -1,0 +1,144 @@
+//! Attachments: sniffed uploads, image previews, attaching once by the uploader only, and the
+//! stored objects going when nothing shows them any more.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, png};
+
+/// The storage key of a media URL.
+fn key_of(url: &Value) -> String {
+    url.as_str().unwrap().split("/media/").nth(1).unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_image_upload_gets_a_preview_and_is_attached_once_by_its_uploader() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.person("alice").await, app.person("bob").await);
+    let chat = app.direct(&alice, &bob).await;
+
+    let uploaded =
+        app.upload_attachment(&alice.token, "../../beach.png", "text/plain", &png(800, 600, [0, 90, 200])).await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.text);
+    let attachment = uploaded.data()["attachment"].clone();
+    assert_eq!(
+        (attachment["type"].as_str(), attachment["content_type"].as_str(), attachment["file_name"].as_str()),
+        (Some("image"), Some("image/jpeg"), Some("beach.png")),
+        "sniffed, not taken from the claimed type; the name loses its directories"
+    );
+    assert_eq!((attachment["width"].as_u64(), attachment["height"].as_u64()), (Some(800), Some(600)));
+    let preview = app.get(&format!("/media/{}", key_of(&attachment["preview_url"])), None).await;
+    assert_eq!(preview.status, StatusCode::OK);
+    let decoded = image::load_from_memory(&preview_bytes(&app, &attachment["preview_url"]).await).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (400, 300), "fits 400 with its aspect kept");
+
+    let path = format!("/api/v1/chats/{chat}/messages");
+    let send = async |who: &crate::helpers::Person, body: Value| {
+        app.send_json(Method::POST, &path, body, Some(&who.token)).await
+    };
+    let stolen = send(&bob, json!({"type": "image", "attachment_id": attachment["id"]})).await;
+    stolen.assert_fail(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(stolen.data()["attachment_id"].is_string());
+    let sent = send(&alice, json!({"type": "image", "attachment_id": attachment["id"], "text": "the beach"})).await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
+    assert_eq!(sent.data()["message"]["attachment"]["url"], attachment["url"]);
+    assert_eq!(sent.data()["message"]["text"], "the beach", "a caption");
+    let again = send(&alice, json!({"type": "image", "attachment_id": attachment["id"]})).await;
+    again.assert_fail(StatusCode::UNPROCESSABLE_ENTITY);
+    let history = app.history(&bob, &chat, "").await;
+    assert_eq!(history.data()["messages"][0]["attachment"]["preview_url"], attachment["preview_url"]);
+}
+
+async fn preview_bytes(app: &TestApp, url: &Value) -> Vec<u8> {
+    use object_store::ObjectStoreExt;
+    let path = object_store::path::Path::from(key_of(url));
+    app.storage.get(&path).await.unwrap().bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test]
+async fn anything_else_is_a_file_of_its_sniffed_type_kept_byte_for_byte() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.person("alice").await, app.person("bob").await);
+    let chat = app.direct(&alice, &bob).await;
+    let pdf = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+    let uploaded = app.upload_attachment(&alice.token, "report.jpg", "image/jpeg", pdf).await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.text);
+    let attachment = uploaded.data()["attachment"].clone();
+    assert_eq!(
+        (attachment["type"].as_str(), attachment["content_type"].as_str()),
+        (Some("file"), Some("application/pdf"))
+    );
+    assert_eq!((attachment["preview_url"].clone(), attachment["size"].as_u64()), (Value::Null, Some(pdf.len() as u64)));
+    assert_eq!(preview_bytes(&app, &attachment["url"]).await, pdf, "stored as uploaded");
+    let served = app.get(&format!("/media/{}", key_of(&attachment["url"])), None).await;
+    assert_eq!((served.status, served.header("content-type")), (StatusCode::OK, "application/octet-stream"));
+    assert_eq!(served.header("x-content-type-options"), "nosniff");
+    assert_eq!(served.header("content-disposition"), "attachment", "downloaded, never rendered");
+
+    let path = format!("/api/v1/chats/{chat}/messages");
+    let as_image = app
+        .send_json(Method::POST, &path, json!({"type": "image", "attachment_id": attachment["id"]}), Some(&alice.token))
+        .await;
+    as_image.assert_fail(StatusCode::UNPROCESSABLE_ENTITY);
+    let as_file = app
+        .send_json(Method::POST, &path, json!({"type": "file", "attachment_id": attachment["id"]}), Some(&alice.token))
+        .await;
+    assert_eq!(as_file.status, StatusCode::CREATED, "{}", as_file.text);
+    let text_with_file = app
+        .send_json(Method::POST, &path, json!({"text": "x", "attachment_id": attachment["id"]}), Some(&alice.token))
+        .await;
+    text_with_file.assert_fail(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn bad_uploads_are_refused_with_the_right_status() {
+    let app = TestApp::with_config(|c| c.media.attachment_bytes = 4096).await;
+    let alice = app.person("alice").await;
+    app.upload_attachment(&alice.token, "big.bin", "application/octet-stream", &[7u8; 5000])
+        .await
+        .assert_fail(StatusCode::PAYLOAD_TOO_LARGE);
+    app.upload_attachment(&alice.token, "empty.txt", "text/plain", b"")
+        .await
+        .assert_fail(StatusCode::UNPROCESSABLE_ENTITY);
+    let json = app.send_json(Method::POST, "/api/v1/attachments", json!({"file": "x"}), Some(&alice.token)).await;
+    json.assert_fail(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let broken_png = &png(10, 10, [1, 2, 3])[..40];
+    let kept = app.upload_attachment(&alice.token, "broken.png", "image/png", broken_png).await;
+    assert_eq!(
+        (kept.status, kept.data()["attachment"]["type"].as_str()),
+        (StatusCode::CREATED, Some("file")),
+        "{}",
+        kept.text
+    );
+    assert!(app.stored_keys().await.iter().all(|k| !k.contains("big")), "nothing half-written");
+}
+
+#[tokio::test]
+async fn an_attachments_objects_go_when_no_message_shows_it() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.person("alice").await, app.person("bob").await);
+    let chat = app.direct(&alice, &bob).await;
+    let other = app.group(&bob, "elsewhere", &[&alice]).await;
+    let send_photo = async |colour| {
+        let uploaded = app.upload_attachment(&alice.token, "p.png", "image/png", &png(20, 20, colour)).await;
+        let id = uploaded.data()["attachment"]["id"].clone();
+        let path = format!("/api/v1/chats/{chat}/messages");
+        let sent =
+            app.send_json(Method::POST, &path, json!({"type": "image", "attachment_id": id}), Some(&alice.token)).await;
+        sent.data()["message"]["id"].as_str().unwrap().to_owned()
+    };
+    let first = send_photo([255, 0, 0]).await;
+    let second = send_photo([0, 255, 0]).await;
+    assert_eq!(app.stored_keys().await.len(), 4, "two images, two files each");
+
+    // A forward shares the attachment: deleting the original keeps the files.
+    let forward = format!("/api/v1/chats/{chat}/messages/{second}/forward");
+    app.send_json(Method::POST, &forward, json!({"to_chat_id": other}), Some(&bob.token)).await;
+    app.call(Method::DELETE, &format!("/api/v1/chats/{chat}/messages/{second}"), &alice.token).await;
+    assert_eq!(app.stored_keys().await.len(), 4);
+
+    app.call(Method::DELETE, &format!("/api/v1/chats/{chat}/messages/{first}"), &alice.token).await;
+    assert_eq!(app.stored_keys().await.len(), 2, "the unshared one is deleted with its message");
+    app.call(Method::DELETE, &format!("/api/v1/chats/{other}"), &bob.token).await;
+    assert_eq!(app.stored_keys().await, Vec::<String>::new(), "the forward's chat took the last one with it");
+}
