@@ -141,3 +141,45 @@ def test_login_failures_count_across_instances():
     assert statuses[10] == 429, statuses
     on_b = requests.post(f"{B}/api/v1/auth/login", json={"identifier": identifier, "password": PASSWORD})
     assert on_b.status_code == 429 and int(on_b.headers["Retry-After"]) > 0
+
+
+def test_a_message_sent_on_a_reaches_a_member_socket_on_b_and_a_removal_too():
+    async def scenario():
+        _, alice = register(A)
+        _, bob = register(B)
+        created = requests.post(
+            f"{A}/api/v1/chats",
+            headers=bearer(alice),
+            json={"type": "group", "title": "across", "member_ids": [bob["user"]["id"]]},
+        )
+        assert created.status_code == 201, created.text
+        chat_id = created.json()["data"]["chat"]["id"]
+
+        bob_on_b = socketio.AsyncClient(reconnection=False)
+        heard = asyncio.Queue()
+        for name in ("message.created", "chat.member_removed"):
+            bob_on_b.on(name, lambda data, name=name: heard.put_nowait((name, data)))
+        await bob_on_b.connect(B, auth={"token": bob["access_token"]}, transports=["websocket"], wait_timeout=5)
+        alice_on_a = socketio.AsyncClient(reconnection=False)
+        await alice_on_a.connect(A, auth={"token": alice["access_token"]}, transports=["websocket"], wait_timeout=5)
+
+        ack = await alice_on_a.call("message.send", {"chat_id": chat_id, "text": "from A"}, timeout=5)
+        assert ack["status"] == "success", ack
+        name, data = await asyncio.wait_for(heard.get(), 5)
+        assert (name, data["message"]["id"], data["message"]["text"]) == ("message.created", ack["data"]["message"]["id"], "from A")
+
+        # Removed on A: B's socket hears it, then nothing more of the chat.
+        removed = requests.delete(f"{A}/api/v1/chats/{chat_id}/members/{bob['user']['id']}", headers=bearer(alice))
+        assert removed.status_code == 200, removed.text
+        name, data = await asyncio.wait_for(heard.get(), 5)
+        assert (name, data["user_id"]) == ("chat.member_removed", bob["user"]["id"])
+        await alice_on_a.call("message.send", {"chat_id": chat_id, "text": "after bob left"}, timeout=5)
+        try:
+            extra = await asyncio.wait_for(heard.get(), 0.5)
+            raise AssertionError(f"bob heard {extra} after his removal")
+        except asyncio.TimeoutError:
+            pass
+        await alice_on_a.disconnect()
+        await bob_on_b.disconnect()
+
+    asyncio.run(scenario())

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::events::catalogue;
+use super::events::{catalogue, commands};
 use crate::app::AppState;
 use crate::config::Config;
 
@@ -70,6 +70,34 @@ pub fn document(config: &Config) -> Value {
             }),
         );
     }
+    let mut command_messages = Map::new();
+    for command in commands() {
+        let payload = command.payload_name.to_string();
+        schemas.push((payload.clone(), (command.payload)()));
+        (command.nested)(&mut schemas);
+        let key = format!("command.{}", command.name);
+        let mut message = json!({
+            "name": command.name,
+            "title": command.name,
+            "summary": command.summary,
+            "payload": { "$ref": format!("#/components/schemas/{payload}") },
+        });
+        if let Some(example) = (command.example)() {
+            message["examples"] = json!([{ "name": "example", "payload": example }]);
+        }
+        messages.insert(key.clone(), message);
+        command_messages.insert(key.clone(), json!({ "$ref": format!("#/components/messages/{key}") }));
+        operations.insert(
+            format!("receive-{}", command.name),
+            json!({
+                "action": "receive",
+                "channel": { "$ref": "#/channels/commands" },
+                "summary": command.summary,
+                "description": format!("**Then:** {}", command.audience),
+                "messages": [{ "$ref": format!("#/channels/commands/messages/{key}") }],
+            }),
+        );
+    }
     let components: Map<String, Value> =
         schemas.into_iter().map(|(name, schema)| (name, serde_json::to_value(schema).unwrap_or(Value::Null))).collect();
 
@@ -121,6 +149,12 @@ pub fn document(config: &Config) -> Value {
                 "description": "Everything the server sends on a connection.",
                 "messages": channel_messages,
             },
+            "commands": {
+                "title": "Commands from the client (Socket.IO only)",
+                "description": "Events a Socket.IO client emits to act, each acknowledged (if the client \
+                    passes a callback) with a JSend envelope. The plain WebSocket carries events only.",
+                "messages": command_messages,
+            },
         },
         "operations": operations,
         "components": {
@@ -153,5 +187,34 @@ mod tests {
             assert!(doc["operations"][format!("send-{}", event.name)].is_object(), "{}", event.name);
         }
         assert!(doc["components"]["schemas"]["AvatarUrls"].is_object(), "nested schemas are included");
+        for command in commands() {
+            let operation = &doc["operations"][format!("receive-{}", command.name)];
+            assert_eq!(operation["action"], "receive", "{}", command.name);
+        }
+    }
+
+    #[test]
+    fn every_schema_reference_resolves() {
+        fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+            match value {
+                Value::Object(map) => {
+                    if let Some(Value::String(target)) = map.get("$ref") {
+                        out.push(target);
+                    }
+                    map.values().for_each(|v| refs(v, out));
+                }
+                Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let doc = document(&Config::default());
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        let schemas: Vec<&&str> = found.iter().filter(|r| r.starts_with("#/components/schemas/")).collect();
+        assert!(schemas.iter().any(|r| r.ends_with("/ChatView")), "chat payloads refer to ChatView");
+        for target in schemas {
+            let name = target.rsplit('/').next().unwrap();
+            assert!(doc["components"]["schemas"][name].is_object(), "{target} does not resolve");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The events Parlor sends over sockets: names, payloads and who receives them. The AsyncAPI
 //! document is built from [`catalogue`], so it cannot drift from what is sent.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
@@ -161,6 +161,30 @@ pub struct ChatRead {
     pub unread_count: u64,
 }
 
+/// `message.send`: send a message, as `POST /api/v1/chats/{chat_id}/messages` would.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "text": "See you at eight?", "client_id": "a1b2c3"}))]
+pub struct SendCommand {
+    pub chat_id: Uuid,
+    #[serde(flatten)]
+    pub message: crate::chat::SendMessage,
+}
+
+/// `typing`: tell the chat's other members that I am typing (repeat every few seconds).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f"}))]
+pub struct TypingCommand {
+    pub chat_id: Uuid,
+}
+
+/// `chat.read`: move my read marker, as `POST /api/v1/chats/{chat_id}/read` would.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "message_id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b"}))]
+pub struct ReadCommand {
+    pub chat_id: Uuid,
+    pub message_id: Uuid,
+}
+
 pub const AVATAR_UPDATED: &str = "user.avatar_updated";
 pub const CHAT_CREATED: &str = "chat.created";
 pub const CHAT_UPDATED: &str = "chat.updated";
@@ -211,6 +235,29 @@ fn example_of<T: PartialSchema>() -> Option<serde_json::Value> {
         RefOr::T(Schema::Object(object)) => object.examples.first().cloned(),
         _ => None,
     }
+}
+
+/// Every command a Socket.IO client may send, with what the acknowledgement carries.
+pub fn commands() -> Vec<EventDoc> {
+    vec![
+        doc::<SendCommand>(
+            CMD_MESSAGE_SEND,
+            "Send a message. With an acknowledgement callback, the reply is the JSend envelope the HTTP \
+             route would answer: `{status: \"success\", data: {message}}` with the stored message, or \
+             `{status: \"fail\", data: {…}}`.",
+            "The server; the chat's members then hear `message.created`.",
+        ),
+        doc::<TypingCommand>(
+            TYPING,
+            "Say that you are typing. Throttled per user; acknowledged with `{status: \"success\", data: null}`.",
+            "The server; the chat's other members then hear `typing`.",
+        ),
+        doc::<ReadCommand>(
+            CHAT_READ,
+            "Mark a chat read up to a message; acknowledged with `{status: \"success\", data: {chat_id, last_read_id, unread_count}}`.",
+            "The server; your connections then hear `chat.read`.",
+        ),
+    ]
 }
 
 /// Every event the server sends, in the order the AsyncAPI document lists them.

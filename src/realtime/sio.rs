@@ -20,7 +20,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::{SendError, SocketError, SocketIo};
 use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 
-use super::events::{self, SocketError as ErrorEvent};
+use super::events::{self, ReadCommand, SendCommand, SocketError as ErrorEvent, TypingCommand};
 use super::hub::{session_room, user_room};
 use crate::app::{App, AppState};
 use crate::auth::{AuthFailure, Principal};
@@ -169,27 +169,6 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(parlor): State<Parlo
     }
 }
 
-/// `message.send {chat_id, type?, text?, attachment_id?, reply_to?, client_id?}`.
-#[derive(Debug, Deserialize)]
-struct SendCommand {
-    chat_id: String,
-    #[serde(flatten)]
-    message: crate::chat::SendMessage,
-}
-
-/// `typing {chat_id}`.
-#[derive(Debug, Deserialize)]
-struct TypingCommand {
-    chat_id: String,
-}
-
-/// `chat.read {chat_id, message_id}`.
-#[derive(Debug, Deserialize)]
-struct ReadCommand {
-    chat_id: String,
-    message_id: String,
-}
-
 /// Runs a client command as the socket's user and acknowledges it (when the client asked) with
 /// the same JSend envelope HTTP would answer: `{status: "success", data}` or `fail`/`error`.
 async fn command<A, T, R, F>(socket: SocketRef<A>, data: serde_json::Value, ack: AckSender<A>, parlor: Parlor, run: F)
@@ -223,8 +202,7 @@ async fn send_message<A: Adapter>(
     State(parlor): State<Parlor>,
 ) {
     command(socket, data, ack, parlor, async |app: Arc<App>, me, cmd: SendCommand| {
-        let chat_id = crate::chat::parse_chat_id(&cmd.chat_id)?;
-        let (message, _) = app.send_message(me, chat_id, cmd.message.draft()?).await?;
+        let (message, _) = app.send_message(me, cmd.chat_id, cmd.message.draft()?).await?;
         Ok(serde_json::json!({ "message": message }))
     })
     .await;
@@ -237,7 +215,7 @@ async fn typing<A: Adapter>(
     State(parlor): State<Parlor>,
 ) {
     command(socket, data, ack, parlor, async |app: Arc<App>, me, cmd: TypingCommand| {
-        app.typing(me, crate::chat::parse_chat_id(&cmd.chat_id)?).await?;
+        app.typing(me, cmd.chat_id).await?;
         Ok(serde_json::Value::Null)
     })
     .await;
@@ -250,9 +228,7 @@ async fn chat_read<A: Adapter>(
     State(parlor): State<Parlor>,
 ) {
     command(socket, data, ack, parlor, async |app: Arc<App>, me, cmd: ReadCommand| {
-        let chat_id = crate::chat::parse_chat_id(&cmd.chat_id)?;
-        let message_id = crate::chat::parse_message_id(&cmd.message_id)?;
-        app.mark_read(me, chat_id, message_id).await
+        app.mark_read(me, cmd.chat_id, cmd.message_id).await
     })
     .await;
 }
