@@ -1,0 +1,257 @@
+//! Chat benchmark for `bench/chats.sh`: the whole application in this process (release build)
+//! on the database named, requests through the full router (extractors, auth, JSON).
+//!
+//! ```text
+//! chat_load <database url> [messages in the big chat, default 1000000]
+//! ```
+//!
+//! 1. History pages, p50/p99 over 500 requests each: the newest page and one 90 % deep, in a
+//!    chat of 10,000 messages and in one of N (seeded in bulk, in one chat).
+//! 2. Send throughput: 2,000 messages into a direct chat, sequentially and 8 at a time.
+//! 3. Send throughput into a group of 1,000 members, each with a WebSocket open on a real
+//!    loopback listener: how fast messages are accepted, and when every member has them.
+//! 4. `GET /api/v1/chats` for a user in 500 chats, p50/p99 over 200 requests.
+#![allow(clippy::print_stdout, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use parlor::app::{AppBuilder, AppState};
+use parlor::auth::{ClientInfo, TokenKeys};
+use parlor::config::Config;
+use parlor::domain::{ChatTitle, Gender, Username};
+use parlor::store::{NewUser, Store};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+struct Bench {
+    app: AppState,
+    router: axum::Router,
+}
+
+struct Person {
+    id: Uuid,
+    token: String,
+}
+
+impl Bench {
+    async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
+        let body = match body {
+            Some(json) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        let response = self.router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// An account and a session, without the password hashing registration would cost.
+    async fn person(&self, name: &str) -> Person {
+        let user = self
+            .app
+            .store
+            .create_user(
+                NewUser {
+                    username: Some(Username::parse(name).unwrap()),
+                    email: None,
+                    phone: None,
+                    first_name: None,
+                    last_name: None,
+                    gender: Gender::Unspecified,
+                    password_hash: "$argon2id$unused".to_owned(),
+                    is_admin: false,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        let client = ClientInfo { ip: [127, 0, 0, 1].into(), user_agent: Some("chat_load".into()) };
+        let pair = self.app.auth.open_session(user.id, &client).await.unwrap();
+        Person { id: user.id, token: pair.access_token }
+    }
+
+    async fn group(&self, owner: &Person, members: &[Uuid]) -> Uuid {
+        let title = ChatTitle::parse("bench").unwrap();
+        self.app.create_group(owner.id, title, members.to_vec()).await.unwrap().id
+    }
+}
+
+/// p50 and p99 of `samples`, in milliseconds.
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
+    (at(0.50), at(0.99))
+}
+
+async fn timed<F: std::future::Future<Output = (StatusCode, Value)>>(runs: usize, mut f: impl FnMut() -> F) -> (f64, f64) {
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        let (status, body) = f().await;
+        samples.push(started.elapsed());
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    percentiles(samples)
+}
+
+/// Writes `count` text messages into `chat` in batches, oldest first, as the application would
+/// (time-ordered ids), and makes the newest the chat's last. Returns the ids, oldest first.
+async fn seed(db: &DatabaseConnection, chat: Uuid, author: Uuid, count: usize) -> Vec<Uuid> {
+    let mut ids = Vec::with_capacity(count);
+    let at = parlor::store::now();
+    let started = Instant::now();
+    for batch in (0..count).collect::<Vec<_>>().chunks(2000) {
+        let txn = db.begin().await.unwrap();
+        // 500 rows per statement keeps under SQLite's and PostgreSQL's bound-parameter limits.
+        for rows in batch.chunks(500) {
+            let mut insert = Query::insert()
+                .into_table("messages")
+                .columns(["id", "chat_id", "author_id", "kind", "text", "created_at"])
+                .to_owned();
+            for i in rows {
+                let id = Uuid::now_v7();
+                ids.push(id);
+                insert.values_panic([id.into(), chat.into(), author.into(), "text".into(), format!("message {i}").into(), at.into()]);
+            }
+            txn.execute(&insert).await.unwrap();
+        }
+        txn.commit().await.unwrap();
+    }
+    let last = *ids.last().unwrap();
+    let update = Query::update()
+        .table("chats")
+        .value("last_message_id", last)
+        .value("last_activity_at", at)
+        .and_where(Expr::col("id").eq(chat))
+        .to_owned();
+    db.execute(&update).await.unwrap();
+    println!("  seeded {count} messages in {:.1} s", started.elapsed().as_secs_f64());
+    ids
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, url, rest @ ..] = args.as_slice() else { anyhow::bail!("usage: chat_load <database url> [messages]") };
+    let big: usize = rest.first().map(|n| n.parse()).transpose()?.unwrap_or(1_000_000);
+    let data_dir = tempfile::tempdir()?;
+    let mut config = Config { data_dir: data_dir.path().to_owned(), ..Config::default() };
+    config.limits.messages_per_minute = u32::MAX;
+    let store = Store::connect(url).await?;
+    store.migrate().await?;
+    let keys = TokenKeys::from_keys(&[parlor::auth::tokens::generate_signing_key()?], &config.auth)?;
+    let app = AppState(Arc::new(AppBuilder::new(config, store, keys).build().await?));
+    let router = parlor::http::router(app.clone()).await?;
+    let bench = Bench { app, router };
+    let db = Database::connect(url.as_str()).await?;
+    println!("== {} ({})", bench.app.store.backend(), url.split('@').next_back().unwrap_or(url));
+
+    // 1. History.
+    let alice = bench.person("alice").await;
+    let bob = bench.person("bob").await;
+    for count in [10_000, big] {
+        let chat = bench.group(&alice, &[bob.id]).await;
+        let ids = seed(&db, chat, alice.id, count).await;
+        let deep = ids[count / 10];
+        let newest = format!("/api/v1/chats/{chat}/messages?limit=50");
+        let past = format!("/api/v1/chats/{chat}/messages?limit=50&before={deep}");
+        let (p50, p99) = timed(500, || bench.call(Method::GET, &newest, &bob.token, None)).await;
+        println!("  history, {count:>9} messages, newest page:   p50 {p50:.2} ms  p99 {p99:.2} ms");
+        let (p50, p99) = timed(500, || bench.call(Method::GET, &past, &bob.token, None)).await;
+        println!("  history, {count:>9} messages, 90 % deep page: p50 {p50:.2} ms  p99 {p99:.2} ms");
+    }
+
+    // 2. Sending between two.
+    let direct = bench.app.open_direct_chat(alice.id, bob.id).await.unwrap().0.id;
+    let path = format!("/api/v1/chats/{direct}/messages");
+    let started = Instant::now();
+    for i in 0..2000 {
+        let (status, _) = bench.call(Method::POST, &path, &alice.token, Some(json!({"text": format!("hi {i}")}))).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    println!("  send, 2 members, one at a time: {:.0} messages/s", 2000.0 / started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let sends = futures::stream::iter(0..2000)
+        .map(|i| bench.call(Method::POST, &path, if i % 2 == 0 { &alice.token } else { &bob.token }, Some(json!({"text": "hi"}))))
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    assert!(sends.iter().all(|(status, _)| *status == StatusCode::CREATED));
+    println!("  send, 2 members, 8 at a time:   {:.0} messages/s", 2000.0 / started.elapsed().as_secs_f64());
+
+    // 3. A group of 1,000, all online.
+    let mut members = Vec::with_capacity(1000);
+    for i in 0..999 {
+        members.push(bench.person(&format!("member{i:04}")).await);
+    }
+    let owner = bench.person("owner").await;
+    let group = bench.group(&owner, &members.iter().map(|m| m.id).collect::<Vec<_>>()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let service = bench.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
+    const MESSAGES: usize = 200;
+    let received = Arc::new(AtomicUsize::new(0));
+    let mut readers = Vec::new();
+    for member in members.iter().chain(std::iter::once(&owner)) {
+        let url = format!("ws://{addr}/api/v1/ws?access_token={}", member.token);
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+        let received = received.clone();
+        readers.push(tokio::spawn(async move {
+            let mut mine = 0;
+            while mine < MESSAGES {
+                let Some(Ok(frame)) = ws.next().await else { break };
+                if frame.to_text().is_ok_and(|t| t.contains("\"message.created\"") && t.contains("\"text\":\"load")) {
+                    mine += 1;
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let path = format!("/api/v1/chats/{group}/messages");
+    let started = Instant::now();
+    for i in 0..MESSAGES {
+        let (status, body) = bench.call(Method::POST, &path, &owner.token, Some(json!({"text": format!("load {i}")}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let accepted = started.elapsed();
+    for reader in readers {
+        tokio::time::timeout(Duration::from_secs(120), reader).await??;
+    }
+    let delivered = started.elapsed();
+    assert_eq!(received.load(Ordering::Relaxed), MESSAGES * 1000);
+    println!(
+        "  send, 1,000 members online: {:.0} messages/s accepted; all {} deliveries done in {:.2} s ({:.0} deliveries/s)",
+        MESSAGES as f64 / accepted.as_secs_f64(),
+        MESSAGES * 1000,
+        delivered.as_secs_f64(),
+        (MESSAGES * 1000) as f64 / delivered.as_secs_f64(),
+    );
+
+    // 4. The chat list of someone in 500 chats.
+    let busy = bench.person("busy").await;
+    for i in 0..500 {
+        let others = [members[i % 999].id, members[(i + 1) % 999].id];
+        let chat = bench.group(&busy, &others).await;
+        let draft = parlor::chat::SendMessage { kind: None, text: Some(format!("news {i}")), attachment_id: None, reply_to: None, client_id: None };
+        bench.app.send_message(others[0], chat, draft.draft().unwrap()).await.unwrap();
+    }
+    let (p50, p99) = timed(200, || bench.call(Method::GET, "/api/v1/chats", &busy.token, None)).await;
+    let (_, body) = bench.call(Method::GET, "/api/v1/chats", &busy.token, None).await;
+    assert_eq!(body["data"]["chats"].as_array().map(Vec::len), Some(500));
+    println!("  GET /api/v1/chats, 500 chats: p50 {p50:.2} ms  p99 {p99:.2} ms");
+    Ok(())
+}
