@@ -44,7 +44,8 @@ struct Person {
 
 impl Bench {
     async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = Request::builder().method(method).uri(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
+        let mut request =
+            Request::builder().method(method).uri(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
         let body = match body {
             Some(json) => {
                 request = request.header(header::CONTENT_TYPE, "application/json");
@@ -96,7 +97,10 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     (at(0.50), at(0.99))
 }
 
-async fn timed<F: std::future::Future<Output = (StatusCode, Value)>>(runs: usize, mut f: impl FnMut() -> F) -> (f64, f64) {
+async fn timed<F: std::future::Future<Output = (StatusCode, Value)>>(
+    runs: usize,
+    mut f: impl FnMut() -> F,
+) -> (f64, f64) {
     let mut samples = Vec::with_capacity(runs);
     for _ in 0..runs {
         let started = Instant::now();
@@ -124,7 +128,14 @@ async fn seed(db: &DatabaseConnection, chat: Uuid, author: Uuid, count: usize) -
             for i in rows {
                 let id = Uuid::now_v7();
                 ids.push(id);
-                insert.values_panic([id.into(), chat.into(), author.into(), "text".into(), format!("message {i}").into(), at.into()]);
+                insert.values_panic([
+                    id.into(),
+                    chat.into(),
+                    author.into(),
+                    "text".into(),
+                    format!("message {i}").into(),
+                    at.into(),
+                ]);
             }
             txn.execute(&insert).await.unwrap();
         }
@@ -185,7 +196,14 @@ async fn main() -> anyhow::Result<()> {
     println!("  send, 2 members, one at a time: {:.0} messages/s", 2000.0 / started.elapsed().as_secs_f64());
     let started = Instant::now();
     let sends = futures::stream::iter(0..2000)
-        .map(|i| bench.call(Method::POST, &path, if i % 2 == 0 { &alice.token } else { &bob.token }, Some(json!({"text": "hi"}))))
+        .map(|i| {
+            bench.call(
+                Method::POST,
+                &path,
+                if i % 2 == 0 { &alice.token } else { &bob.token },
+                Some(json!({"text": "hi"})),
+            )
+        })
         .buffer_unordered(8)
         .collect::<Vec<_>>()
         .await;
@@ -224,7 +242,8 @@ async fn main() -> anyhow::Result<()> {
     let path = format!("/api/v1/chats/{group}/messages");
     let started = Instant::now();
     for i in 0..MESSAGES {
-        let (status, body) = bench.call(Method::POST, &path, &owner.token, Some(json!({"text": format!("load {i}")}))).await;
+        let (status, body) =
+            bench.call(Method::POST, &path, &owner.token, Some(json!({"text": format!("load {i}")}))).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let accepted = started.elapsed();
@@ -246,7 +265,13 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..500 {
         let others = [members[i % 999].id, members[(i + 1) % 999].id];
         let chat = bench.group(&busy, &others).await;
-        let draft = parlor::chat::SendMessage { kind: None, text: Some(format!("news {i}")), attachment_id: None, reply_to: None, client_id: None };
+        let draft = parlor::chat::SendMessage {
+            kind: None,
+            text: Some(format!("news {i}")),
+            attachment_id: None,
+            reply_to: None,
+            client_id: None,
+        };
         bench.app.send_message(others[0], chat, draft.draft().unwrap()).await.unwrap();
     }
     let (p50, p99) = timed(200, || bench.call(Method::GET, "/api/v1/chats", &busy.token, None)).await;

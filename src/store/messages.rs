@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -409,36 +409,36 @@ impl Store {
         if chat_ids.is_empty() {
             return Ok(HashMap::new());
         }
+        // Driven from my memberships: one count per chat, each a range scan of `(chat_id, id)`
+        // above the read marker, so a busy chat elsewhere in the table costs nothing.
         let (m, cm) = (message::Entity, chat_member::Entity);
-        let after_marker =
-            Expr::col((cm, chat_member::Column::LastReadId))
-                .is_null()
-                .or(Expr::col((m, message::Column::Id)).gt(Expr::col((cm, chat_member::Column::LastReadId))));
+        let marker = Func::coalesce([Expr::col((cm, chat_member::Column::LastReadId)), Expr::val(Uuid::nil())]);
         let by_others =
             Expr::col((m, message::Column::AuthorId))
                 .is_null()
                 .or(Expr::col((m, message::Column::AuthorId)).ne(user_id));
-        let query = Query::select()
-            .column((m, message::Column::ChatId))
-            .expr_as(Expr::col((m, message::Column::Id)).count(), "unread")
+        let count = Query::select()
+            .expr(Expr::col((m, message::Column::Id)).count())
             .from(m)
-            .inner_join(
-                cm,
-                Expr::col((cm, chat_member::Column::ChatId))
-                    .equals((m, message::Column::ChatId))
-                    .and(Expr::col((cm, chat_member::Column::UserId)).eq(user_id)),
-            )
-            .and_where(Expr::col((m, message::Column::ChatId)).is_in(chat_ids.iter().copied()))
-            .and_where(after_marker)
-            .and_where(by_others)
+            .and_where(Expr::col((m, message::Column::ChatId)).equals((cm, chat_member::Column::ChatId)))
+            .and_where(Expr::col((m, message::Column::Id)).gt(marker))
             .and_where(Expr::col((m, message::Column::DeletedAt)).is_null())
-            .group_by_col((m, message::Column::ChatId))
+            .and_where(by_others)
+            .to_owned();
+        let query = Query::select()
+            .column((cm, chat_member::Column::ChatId))
+            .expr_as(Expr::SubQuery(None, Box::new(count.into())), "unread")
+            .from(cm)
+            .and_where(Expr::col((cm, chat_member::Column::UserId)).eq(user_id))
+            .and_where(Expr::col((cm, chat_member::Column::ChatId)).is_in(chat_ids.iter().copied()))
             .to_owned();
         let mut counts = HashMap::new();
         for row in self.db.query_all(&query).await? {
             let chat_id: Uuid = row.try_get("", "chat_id")?;
             let unread: i64 = row.try_get("", "unread")?;
-            counts.insert(chat_id, u64::try_from(unread).unwrap_or(0));
+            if unread > 0 {
+                counts.insert(chat_id, u64::try_from(unread).unwrap_or(0));
+            }
         }
         Ok(counts)
     }
