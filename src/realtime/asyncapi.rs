@@ -38,66 +38,49 @@ pub fn document(config: &Config) -> Value {
     let host = host.split('/').next().unwrap_or(host);
 
     let mut messages = Map::new();
-    let mut channel_messages = Map::new();
     let mut operations = Map::new();
     let mut schemas = Vec::new();
-    for event in catalogue() {
-        let payload = event.payload_name.to_string();
-        schemas.push((payload.clone(), (event.payload)()));
-        // Schemas the payload refers to (`AvatarUrls`), named as in the OpenAPI document.
-        (event.nested)(&mut schemas);
-        let mut message = json!({
-            "name": event.name,
-            "title": event.name,
-            "summary": event.summary,
-            "description": format!("**Who receives it:** {}", event.audience),
-            "payload": { "$ref": format!("#/components/schemas/{payload}") },
-        });
-        if let Some(example) = (event.example)() {
-            message["examples"] = json!([{ "name": "example", "payload": example }]);
+    // Events the server sends on `events`, commands it receives on `commands` (Socket.IO only).
+    let mut channel_messages = [Map::new(), Map::new()];
+    let directions = [
+        (catalogue(), "events", "send", "", "Who receives it"),
+        (commands(), "commands", "receive", "command.", "Then"),
+    ];
+    for ((docs, channel, action, key_prefix, note), channel_messages) in
+        directions.into_iter().zip(&mut channel_messages)
+    {
+        for doc in docs {
+            let payload = doc.payload_name.to_string();
+            schemas.push((payload.clone(), (doc.payload)()));
+            // Schemas the payload refers to (`AvatarUrls`), named as in the OpenAPI document.
+            (doc.nested)(&mut schemas);
+            let key = format!("{key_prefix}{}", doc.name);
+            let description = format!("**{note}:** {}", doc.audience);
+            let mut message = json!({
+                "name": doc.name,
+                "title": doc.name,
+                "summary": doc.summary,
+                "description": description,
+                "payload": { "$ref": format!("#/components/schemas/{payload}") },
+            });
+            if let Some(example) = (doc.example)() {
+                message["examples"] = json!([{ "name": "example", "payload": example }]);
+            }
+            messages.insert(key.clone(), message);
+            channel_messages.insert(key.clone(), json!({ "$ref": format!("#/components/messages/{key}") }));
+            operations.insert(
+                format!("{action}-{}", doc.name),
+                json!({
+                    "action": action,
+                    "channel": { "$ref": format!("#/channels/{channel}") },
+                    "summary": doc.summary,
+                    "description": description,
+                    "messages": [{ "$ref": format!("#/channels/{channel}/messages/{key}") }],
+                }),
+            );
         }
-        messages.insert(event.name.to_owned(), message);
-        channel_messages
-            .insert(event.name.to_owned(), json!({ "$ref": format!("#/components/messages/{}", event.name) }));
-        operations.insert(
-            format!("send-{}", event.name),
-            json!({
-                "action": "send",
-                "channel": { "$ref": "#/channels/events" },
-                "summary": event.summary,
-                "description": format!("**Who receives it:** {}", event.audience),
-                "messages": [{ "$ref": format!("#/channels/events/messages/{}", event.name) }],
-            }),
-        );
     }
-    let mut command_messages = Map::new();
-    for command in commands() {
-        let payload = command.payload_name.to_string();
-        schemas.push((payload.clone(), (command.payload)()));
-        (command.nested)(&mut schemas);
-        let key = format!("command.{}", command.name);
-        let mut message = json!({
-            "name": command.name,
-            "title": command.name,
-            "summary": command.summary,
-            "payload": { "$ref": format!("#/components/schemas/{payload}") },
-        });
-        if let Some(example) = (command.example)() {
-            message["examples"] = json!([{ "name": "example", "payload": example }]);
-        }
-        messages.insert(key.clone(), message);
-        command_messages.insert(key.clone(), json!({ "$ref": format!("#/components/messages/{key}") }));
-        operations.insert(
-            format!("receive-{}", command.name),
-            json!({
-                "action": "receive",
-                "channel": { "$ref": "#/channels/commands" },
-                "summary": command.summary,
-                "description": format!("**Then:** {}", command.audience),
-                "messages": [{ "$ref": format!("#/channels/commands/messages/{key}") }],
-            }),
-        );
-    }
+    let [channel_messages, command_messages] = channel_messages;
     let components: Map<String, Value> =
         schemas.into_iter().map(|(name, schema)| (name, serde_json::to_value(schema).unwrap_or(Value::Null))).collect();
 
