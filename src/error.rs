@@ -161,11 +161,6 @@ pub fn success<T: Serialize>(status: StatusCode, data: T) -> Response {
     (status, Json(json!({ "status": "success", "data": data }))).into_response()
 }
 
-/// `{"status":"fail","data":…}`
-pub fn fail(status: StatusCode, data: Value) -> Response {
-    (status, Json(json!({ "status": "fail", "data": data }))).into_response()
-}
-
 /// `{"status":"error","message":…}`
 pub fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "status": "error", "message": message }))).into_response()

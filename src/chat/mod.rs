@@ -29,7 +29,7 @@ pub const MAX_PAGE: u64 = 100;
 /// History page size when none is asked for.
 pub const DEFAULT_PAGE: u64 = 50;
 
-/// A message a member sends, validated.
+/// A message a member sends, validated as a whole by [`SendMessage::draft`].
 #[derive(Debug, Clone)]
 pub struct Draft {
     pub kind: MessageKind,
@@ -81,6 +81,18 @@ impl SendMessage {
             errors.insert("client_id".into(), m);
             None
         });
+        // What the type asks of the other fields.
+        let needs = match (kind, &text, self.attachment_id) {
+            (Some(MessageKind::Text), None, _) if !errors.contains_key("text") => Some(("text", "is required")),
+            (Some(MessageKind::Text), _, Some(_)) => Some(("attachment_id", "send an image or file message to attach")),
+            (Some(MessageKind::Image | MessageKind::File), _, None) => {
+                Some(("attachment_id", "is required for image and file messages"))
+            }
+            _ => None,
+        };
+        if let Some((field, message)) = needs {
+            errors.insert(field.into(), message.into());
+        }
         match kind {
             Some(kind) if errors.is_empty() => {
                 Ok(Draft { kind, text, attachment_id: self.attachment_id, reply_to: self.reply_to, client_id })
@@ -126,6 +138,18 @@ pub fn parse_message_id(raw: &str) -> Result<Uuid, AppError> {
     raw.parse().map_err(|_| message_not_found())
 }
 
+/// A chat as events carry it: each reader's own pin, unread count and like are theirs to keep,
+/// so they come as `false` and `0`.
+fn shared(view: &ChatView) -> ChatChanged {
+    let mut chat = view.clone();
+    chat.pinned = false;
+    chat.unread_count = 0;
+    if let Some(last) = &mut chat.last_message {
+        last.liked_by_me = false;
+    }
+    ChatChanged { chat }
+}
+
 /// 403 unless the member's role allows `action` in this chat.
 pub fn require(chat: &Chat, member: &Member, action: Action) -> Result<(), AppError> {
     if allowed(chat.kind, member.role, action) {
@@ -158,16 +182,17 @@ impl App {
         views.pop().ok_or_else(chat_not_found)
     }
 
-    /// A chat as events carry it: without anyone's own pin or unread count.
-    async fn chat_event(&self, chat_id: Uuid, reader: Uuid) -> Result<Option<ChatChanged>, AppError> {
-        let Some((chat, mut member)) = self.store.membership(chat_id, reader).await? else { return Ok(None) };
-        member.pin_order = None;
-        let mut chat = self.chat_view(reader, chat, member).await?;
-        chat.unread_count = 0;
-        if let Some(last) = &mut chat.last_message {
-            last.liked_by_me = false;
-        }
-        Ok(Some(ChatChanged { chat }))
+    /// A chat of mine as I see it now, or 404.
+    async fn my_chat(&self, chat_id: Uuid, me: Uuid) -> Result<ChatView, AppError> {
+        let (chat, member) = self.member_of(chat_id, me).await?;
+        self.chat_view(me, chat, member).await
+    }
+
+    /// Renders the chat for `reader` and tells every member `chat.updated`; returns the view.
+    async fn announce_chat(&self, chat_id: Uuid, reader: Uuid) -> Result<ChatView, AppError> {
+        let view = self.my_chat(chat_id, reader).await?;
+        self.tell_members(chat_id, events::CHAT_UPDATED, &shared(&view)).await?;
+        Ok(view)
     }
 
     /// Tells every current member of a chat.
@@ -203,27 +228,22 @@ impl App {
             return Err(AppError::invalid("user_id", "no such user"));
         }
         let created = self.store.open_direct_chat(me, other).await?;
-        let (chat_id, is_new) = (created.chat.id, created.created);
-        let (chat, member) = self.member_of(chat_id, me).await?;
-        let view = self.chat_view(me, chat, member).await?;
-        if is_new && let Some(event) = self.chat_event(chat_id, me).await? {
-            self.emit(Audience::Users(vec![me, other]), events::CHAT_CREATED, &event).await;
+        let view = self.my_chat(created.chat.id, me).await?;
+        if created.created {
+            self.emit(Audience::Users(vec![me, other]), events::CHAT_CREATED, &shared(&view)).await;
         }
-        Ok((view, is_new))
+        Ok((view, created.created))
     }
 
     /// Creates a group I own, with the given members.
     pub async fn create_group(&self, me: Uuid, title: ChatTitle, member_ids: Vec<Uuid>) -> Result<ChatView, AppError> {
         let others = self.existing_users(member_ids, me).await?;
-        let (created, _opening) = self.store.create_group(me, title, &others).await?;
-        let chat_id = created.chat.id;
-        if let Some(event) = self.chat_event(chat_id, me).await? {
-            let everyone = created.members.iter().map(|m| m.user_id).collect();
-            self.emit(Audience::Users(everyone), events::CHAT_CREATED, &event).await;
-        }
-        let (chat, member) = self.member_of(chat_id, me).await?;
-        tracing::info!(%chat_id, members = created.members.len(), "group created");
-        self.chat_view(me, chat, member).await
+        let created = self.store.create_group(me, title, &others).await?;
+        let view = self.my_chat(created.chat.id, me).await?;
+        let everyone = created.members.iter().map(|m| m.user_id).collect();
+        self.emit(Audience::Users(everyone), events::CHAT_CREATED, &shared(&view)).await;
+        tracing::info!(chat_id = %view.id, members = created.members.len(), "group created");
+        Ok(view)
     }
 
     /// The ids, without me and duplicates, if every one names an account; else 422.
@@ -250,16 +270,7 @@ impl App {
         require(&chat, &member, Action::Rename)?;
         let message = self.store.rename_chat(chat_id, me, title).await?.ok_or_else(chat_not_found)?;
         self.announce_message(message, me).await?;
-        self.chat_updated(chat_id, me).await?;
-        let (chat, member) = self.member_of(chat_id, me).await?;
-        self.chat_view(me, chat, member).await
-    }
-
-    async fn chat_updated(&self, chat_id: Uuid, reader: Uuid) -> Result<(), AppError> {
-        if let Some(event) = self.chat_event(chat_id, reader).await? {
-            self.tell_members(chat_id, events::CHAT_UPDATED, &event).await?;
-        }
-        Ok(())
+        self.announce_chat(chat_id, me).await
     }
 
     /// Deletes a chat with its messages and attachments (a group: its owner; a direct chat:
@@ -283,20 +294,16 @@ impl App {
         require(&chat, &member, Action::AddMembers)?;
         let ids = self.existing_users(user_ids, me).await?;
         let (added, message) = self.store.add_members(chat_id, me, &ids).await?.ok_or_else(chat_not_found)?;
+        let view = self.my_chat(chat_id, me).await?;
         if let Some(message) = message {
-            let (chat, member) = self.member_of(chat_id, me).await?;
-            let view = self.chat_view(me, chat, member).await?;
             let new_ids: Vec<Uuid> = added.iter().map(|m| m.user_id).collect();
             let members = view.members.iter().filter(|m| new_ids.contains(&m.id)).cloned().collect();
             let event = events::MembersAdded { chat_id, members, by: me };
             self.tell_members(chat_id, events::CHAT_MEMBER_ADDED, &event).await?;
-            if let Some(event) = self.chat_event(chat_id, me).await? {
-                self.emit(Audience::Users(new_ids), events::CHAT_CREATED, &event).await;
-            }
+            self.emit(Audience::Users(new_ids), events::CHAT_CREATED, &shared(&view)).await;
             self.announce_message(message, me).await?;
         }
-        let (chat, member) = self.member_of(chat_id, me).await?;
-        self.chat_view(me, chat, member).await
+        Ok(view)
     }
 
     /// Removes a member (owner or admin, by role), or leaves when `user_id` is me. An owner who
@@ -339,14 +346,10 @@ impl App {
             return Ok(());
         }
         if let Some(message) = removal.message {
-            let reader = removal.new_owner.unwrap_or(by);
-            let view = self.render_messages(reader, vec![message]).await?;
-            if let Some(message) = view.into_iter().next() {
-                self.tell_members(chat_id, events::MESSAGE_CREATED, &MessageCreated { message }).await?;
-            }
+            self.announce_message(message, removal.new_owner.unwrap_or(by)).await?;
         }
         if let Some(owner) = removal.new_owner {
-            self.chat_updated(chat_id, owner).await?;
+            self.announce_chat(chat_id, owner).await?;
         }
         Ok(())
     }
@@ -360,36 +363,21 @@ impl App {
         }
         let changed = self.store.set_role(chat_id, user_id, role, me).await?;
         let changed = changed.ok_or_else(|| AppError::not_found("member_not_found", "no such member"))?;
-        if !changed.is_empty() {
-            self.chat_updated(chat_id, me).await?;
-        }
-        let (chat, member) = self.member_of(chat_id, me).await?;
-        self.chat_view(me, chat, member).await
+        if changed.is_empty() { self.my_chat(chat_id, me).await } else { self.announce_chat(chat_id, me).await }
     }
 
     /// Pins or unpins a chat for me.
     pub async fn pin_chat(&self, me: Uuid, chat_id: Uuid, pinned: bool) -> Result<ChatView, AppError> {
-        self.member_of(chat_id, me).await?;
+        // Pins are a member's own: no role to check, and the store answers for membership.
         if !self.store.set_pinned(chat_id, me, pinned).await? {
             return Err(chat_not_found());
         }
-        let (chat, member) = self.member_of(chat_id, me).await?;
-        self.chat_view(me, chat, member).await
+        self.my_chat(chat_id, me).await
     }
 
     /// Sends a message; a repeated `client_id` returns the first one (`false`) and sends nothing.
     pub async fn send_message(&self, me: Uuid, chat_id: Uuid, draft: Draft) -> Result<(MessageView, bool), AppError> {
         self.member_of(chat_id, me).await?;
-        match (draft.kind, &draft.text, draft.attachment_id) {
-            (MessageKind::Text, None, _) => return Err(AppError::invalid("text", "is required")),
-            (MessageKind::Text, _, Some(_)) => {
-                return Err(AppError::invalid("attachment_id", "send an image or file message to attach"));
-            }
-            (MessageKind::Image | MessageKind::File, _, None) => {
-                return Err(AppError::invalid("attachment_id", "is required for image and file messages"));
-            }
-            _ => {}
-        }
         let limits = &self.limits;
         limits.limiter.acquire(limits.messages, &me.to_string()).await.map_err(AppError::RateLimited)?;
         let new = NewMessage {

@@ -83,7 +83,9 @@ struct NewChat {
     responses(
         (status = 201, description = "Created", body = JSend<ChatData>),
         (status = 200, description = "The direct chat already existed", body = JSend<ChatData>),
+        (status = 400, description = "Malformed JSON (`invalid_json`)", body = JSendFail),
         (status = 401, description = "No valid access token", body = JSendFail),
+        (status = 415, description = "Not JSON (`unsupported_media_type`)", body = JSendFail),
         (status = 422, description = "Invalid fields", body = JSendFail,
             example = json!({"status": "fail", "data": {"user_id": "no such user"}})),
     )
@@ -145,8 +147,11 @@ struct Rename {
     request_body = Rename,
     responses(
         (status = 200, description = "Renamed; members hear `chat.updated` and a `system` message", body = JSend<ChatData>),
+        (status = 400, description = "Malformed JSON (`invalid_json`)", body = JSendFail),
+        (status = 401, description = "No valid access token", body = JSendFail),
         (status = 403, description = "Not an owner or admin, or a direct chat (`not_allowed`)", body = JSendFail),
         (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
+        (status = 415, description = "Not JSON (`unsupported_media_type`)", body = JSendFail),
         (status = 422, description = "Invalid title", body = JSendFail),
     )
 )]
@@ -169,6 +174,7 @@ async fn rename_chat(
     params(("id" = Uuid, Path, description = "Chat id")),
     responses(
         (status = 200, description = "Deleted; members hear `chat.deleted`", body = JSend<Option<String>>, example = json!({"status": "success", "data": null})),
+        (status = 401, description = "No valid access token", body = JSendFail),
         (status = 403, description = "Not the group's owner (`not_allowed`)", body = JSendFail),
         (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
     )
@@ -197,8 +203,11 @@ struct AddMembers {
     request_body = AddMembers,
     responses(
         (status = 200, description = "The group with its members; they hear `chat.created`, the others `chat.member_added`", body = JSend<ChatData>),
+        (status = 400, description = "Malformed JSON (`invalid_json`)", body = JSendFail),
+        (status = 401, description = "No valid access token", body = JSendFail),
         (status = 403, description = "Not an owner or admin, or a direct chat (`not_allowed`)", body = JSendFail),
         (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
+        (status = 415, description = "Not JSON (`unsupported_media_type`)", body = JSendFail),
         (status = 422, description = "An unknown user", body = JSendFail),
     )
 )]
@@ -227,6 +236,7 @@ fn member_path(chat: &str, user: &str) -> Result<(Uuid, Uuid), AppError> {
     params(("id" = Uuid, Path, description = "Chat id"), ("user_id" = Uuid, Path, description = "Member id")),
     responses(
         (status = 200, description = "Removed; members hear `chat.member_removed`", body = JSend<Option<String>>, example = json!({"status": "success", "data": null})),
+        (status = 401, description = "No valid access token", body = JSendFail),
         (status = 403, description = "The role does not allow it (`not_allowed`)", body = JSendFail),
         (status = 404, description = "No such chat of mine (`chat_not_found`) or member (`member_not_found`)", body = JSendFail),
         (status = 409, description = "A direct chat (`direct_chat`)", body = JSendFail),
@@ -257,8 +267,11 @@ struct RoleChange {
     request_body = RoleChange,
     responses(
         (status = 200, description = "The group with the new roles; members hear `chat.updated`", body = JSend<ChatData>),
+        (status = 400, description = "Malformed JSON (`invalid_json`)", body = JSendFail),
+        (status = 401, description = "No valid access token", body = JSendFail),
         (status = 403, description = "Not the owner (`not_allowed`)", body = JSendFail),
         (status = 404, description = "No such chat of mine (`chat_not_found`) or member (`member_not_found`)", body = JSendFail),
+        (status = 415, description = "Not JSON (`unsupported_media_type`)", body = JSendFail),
         (status = 422, description = "Unknown role, or my own", body = JSendFail),
     )
 )]
@@ -280,6 +293,7 @@ async fn change_role(
     params(("id" = Uuid, Path, description = "Chat id")),
     responses(
         (status = 200, description = "Pinned (also when it already was)", body = JSend<ChatData>),
+        (status = 401, description = "No valid access token", body = JSendFail),
         (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
     )
 )]
@@ -298,6 +312,7 @@ async fn pin_chat(
     params(("id" = Uuid, Path, description = "Chat id")),
     responses(
         (status = 200, description = "Unpinned (also when it was not pinned)", body = JSend<ChatData>),
+        (status = 401, description = "No valid access token", body = JSendFail),
         (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
     )
 )]

@@ -110,20 +110,27 @@ pub async fn multipart_file<S: Send + Sync>(
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            Category::Data => data_error(&path, &inner),
-            Category::Syntax | Category::Eof | Category::Io => {
-                AppError::bad_request("invalid_json", format!("the body is not valid JSON: {inner}"))
-            }
-        }
-    })?;
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(shape_error)?;
     deserializer
         .end()
         .map_err(|_| AppError::bad_request("invalid_json", "the body has trailing characters after the JSON value"))?;
     Ok(value)
+}
+
+/// Reads an already parsed JSON value (a socket payload) with the same field-keyed errors.
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, AppError> {
+    serde_path_to_error::deserialize(value).map_err(shape_error)
+}
+
+fn shape_error(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    match inner.classify() {
+        Category::Data => data_error(&path, &inner),
+        Category::Syntax | Category::Eof | Category::Io => {
+            AppError::bad_request("invalid_json", format!("the body is not valid JSON: {inner}"))
+        }
+    }
 }
 
 /// Keys a shape error by its field: serde reports a missing field at the parent, so take the

@@ -25,9 +25,6 @@ use utoipa::ToSchema;
 use self::image::{ImageError, PipelineLimits, Variant};
 use crate::config::Config;
 
-/// Stored renditions of an avatar, by file name under its prefix.
-pub const AVATAR_FILES: [&str; 4] = ["original.jpg", "400x400.jpg", "100x100.jpg", "50x50.jpg"];
-
 /// `Cache-Control` of stored media: keys are versioned, so their bytes never change.
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 

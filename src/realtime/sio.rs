@@ -25,7 +25,7 @@ use super::hub::{session_room, user_room};
 use crate::app::{App, AppState};
 use crate::auth::{AuthFailure, Principal};
 use crate::error::AppError;
-use crate::http::extract::parse_json;
+use crate::http::extract::parse_value;
 use crate::telemetry::SOCKET_IO;
 use uuid::Uuid;
 
@@ -179,15 +179,11 @@ where
     F: AsyncFnOnce(Arc<App>, Uuid, T) -> Result<R, AppError>,
 {
     let Some(me) = socket.extensions.get::<Principal>() else { return };
-    let result = match parlor.app() {
-        Err(refused) => Err(AppError::Unavailable(refused.1)),
-        Ok(app) => {
-            match serde_json::to_vec(&data).map_err(AppError::internal).and_then(|bytes| parse_json::<T>(&bytes)) {
-                Ok(payload) => run(app, me.user_id, payload).await,
-                Err(err) => Err(err),
-            }
-        }
-    };
+    let result = async {
+        let app = parlor.app().map_err(|refused| AppError::Unavailable(refused.1))?;
+        run(app, me.user_id, parse_value::<T>(data)?).await
+    }
+    .await;
     let reply = match result {
         Ok(data) => serde_json::json!({ "status": "success", "data": data }),
         Err(err) => err.jsend(),

@@ -69,7 +69,7 @@ impl From<chat_member::Model> for Member {
     }
 }
 
-/// A new chat with its members and the system message that opened it, if any.
+/// A new (or, for a direct chat, existing) chat with its members.
 #[derive(Debug, Clone)]
 pub struct CreatedChat {
     pub chat: Chat,
@@ -102,8 +102,10 @@ fn chat_snapshot(row: &chat::Model) -> Option<serde_json::Value> {
     serde_json::to_value(row).ok()
 }
 
-fn member_snapshot(row: &chat_member::Model) -> Option<serde_json::Value> {
-    serde_json::to_value(row).ok()
+fn member_snapshot(member: &Member) -> Option<serde_json::Value> {
+    Some(serde_json::json!({
+        "chat_id": member.chat_id, "user_id": member.user_id, "role": member.role.as_str(),
+    }))
 }
 
 /// Locks a chat's row for the rest of the transaction and reads it; `None` if it is gone.
@@ -157,7 +159,7 @@ impl Store {
         for user_id in [me, other] {
             members.push(insert_member(&txn, row.id, user_id, Role::Member, at, None).await?);
         }
-        audit_chat(&txn, me, "create", None, &row).await?;
+        audit_chat(&txn, me, "create", None, Some(&row)).await?;
         txn.commit().await?;
         Ok(CreatedChat { chat: row.into(), members, created: true })
     }
@@ -176,7 +178,7 @@ impl Store {
         owner: Uuid,
         title: ChatTitle,
         others: &[Uuid],
-    ) -> Result<(CreatedChat, Message), StoreError> {
+    ) -> Result<CreatedChat, StoreError> {
         let at = now();
         let txn = self.db.begin().await?;
         let row = chat::ActiveModel {
@@ -195,12 +197,14 @@ impl Store {
         for user_id in others.iter().filter(|id| **id != owner) {
             members.push(insert_member(&txn, row.id, *user_id, Role::Member, at, None).await?);
         }
-        audit_chat(&txn, owner, "create", None, &row).await?;
+        audit_chat(&txn, owner, "create", None, Some(&row)).await?;
         let event = SystemEvent::Created { title: title.into_inner() };
-        let message = insert_message_in(&txn, &row, NewMessage::system(row.id, owner, event)).await?;
+        let opening = insert_message_in(&txn, &row, NewMessage::system(row.id, owner, event)).await?;
         txn.commit().await?;
-        let chat = chat::Entity::find_by_id(row.id).one(&self.db).await?.map_or_else(|| row.into(), Chat::from);
-        Ok((CreatedChat { chat, members, created: true }, message))
+        let mut chat = Chat::from(row);
+        chat.last_message_id = Some(opening.id);
+        chat.last_activity_at = opening.created_at;
+        Ok(CreatedChat { chat, members, created: true })
     }
 
     /// The chat and `user_id`'s membership of it, or `None` if either is missing.
@@ -288,11 +292,11 @@ impl Store {
     pub async fn rename_chat(&self, chat_id: Uuid, actor: Uuid, title: ChatTitle) -> Result<Option<Message>, DbErr> {
         let txn = self.db.begin().await?;
         let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
-        let before = chat_snapshot(&row);
+        let before = row.clone();
         let mut active = row.into_active_model();
         active.title = Set(Some(title.as_str().to_owned()));
         let row = active.update(&txn).await?;
-        audit_chat(&txn, actor, "rename", before, &row).await?;
+        audit_chat(&txn, actor, "rename", Some(&before), Some(&row)).await?;
         let event = SystemEvent::Renamed { title: title.into_inner() };
         let message = insert_message_in(&txn, &row, NewMessage::system(chat_id, actor, event)).await?;
         txn.commit().await?;
@@ -326,7 +330,7 @@ impl Store {
             }
         }
         for member in &added {
-            audit_member(&txn, actor, "add", None, member).await?;
+            audit_member(&txn, actor, "add", None, Some(member)).await?;
         }
         let message = if added.is_empty() {
             None
@@ -448,64 +452,53 @@ async fn update_role(
     role: Role,
     actor: Uuid,
 ) -> Result<Member, DbErr> {
-    let before = member_snapshot(&row);
+    let before = Member::from(row.clone());
     let mut active = row.into_active_model();
     active.role = Set(role.as_str().to_owned());
-    let row = active.update(txn).await?;
-    let member = Member::from(row);
-    let audit = AuditEntry {
-        actor_id: Some(actor),
-        entity: "chat_member",
-        entity_id: format!("{}:{}", member.chat_id, member.user_id),
-        action: "change_role",
-        before,
-        after: member_snapshot_of(&member),
-        subject_id: None,
-    };
-    audit.write(txn).await?;
+    let member = Member::from(active.update(txn).await?);
+    audit_member(txn, actor, "change_role", Some(&before), Some(&member)).await?;
     Ok(member)
 }
 
-fn member_snapshot_of(member: &Member) -> Option<serde_json::Value> {
-    Some(serde_json::json!({
-        "chat_id": member.chat_id, "user_id": member.user_id, "role": member.role.as_str(),
-    }))
-}
-
+/// Audits a change to a membership: before (`None` when added) and after (`None` when removed).
 async fn audit_member(
     txn: &DatabaseTransaction,
     actor: Uuid,
     action: &'static str,
     before: Option<&Member>,
-    after: &Member,
+    after: Option<&Member>,
 ) -> Result<(), DbErr> {
+    let Some(member) = after.or(before) else { return Ok(()) };
     AuditEntry {
         actor_id: Some(actor),
         entity: "chat_member",
-        entity_id: format!("{}:{}", after.chat_id, after.user_id),
+        entity_id: format!("{}:{}", member.chat_id, member.user_id),
         action,
-        before: before.and_then(member_snapshot_of),
-        after: if action == "remove" { None } else { member_snapshot_of(after) },
+        before: before.and_then(member_snapshot),
+        after: after.and_then(member_snapshot),
         subject_id: None,
     }
     .write(txn)
     .await
 }
 
+/// Audits a change to a chat row: its state before (`None` when created) and after (`None`
+/// when deleted).
 async fn audit_chat(
     txn: &DatabaseTransaction,
     actor: Uuid,
     action: &'static str,
-    before: Option<serde_json::Value>,
-    row: &chat::Model,
+    before: Option<&chat::Model>,
+    after: Option<&chat::Model>,
 ) -> Result<(), DbErr> {
+    let Some(id) = after.or(before).map(|row| row.id) else { return Ok(()) };
     AuditEntry {
         actor_id: Some(actor),
         entity: "chat",
-        entity_id: row.id.to_string(),
+        entity_id: id.to_string(),
         action,
-        before,
-        after: if action == "delete" { None } else { chat_snapshot(row) },
+        before: before.and_then(chat_snapshot),
+        after: after.and_then(chat_snapshot),
         subject_id: None,
     }
     .write(txn)
@@ -522,7 +515,7 @@ pub(super) async fn remove_member_in(
     let Some(row) = chat_member::Entity::find_by_id((chat_id, user_id)).one(txn).await? else { return Ok(None) };
     let member = Member::from(row.clone());
     chat_member::Entity::delete_by_id((chat_id, user_id)).exec(txn).await?;
-    audit_member(txn, actor, "remove", Some(&member), &member).await?;
+    audit_member(txn, actor, "remove", Some(&member), None).await?;
     let mut removal = Removal::default();
     let heirs = chat_member::Entity::find()
         .filter(chat_member::Column::ChatId.eq(chat_id))
@@ -575,7 +568,7 @@ async fn delete_chat_in(txn: &DatabaseTransaction, row: chat::Model, actor: Uuid
         garbage.push(orphan.storage_key);
     }
     chat::Entity::delete_by_id(chat_id).exec(txn).await?;
-    audit_chat(txn, actor, "delete", chat_snapshot(&row), &row).await?;
+    audit_chat(txn, actor, "delete", Some(&row), None).await?;
     Ok(garbage)
 }
 

@@ -1,9 +1,8 @@
 //! `chat_members`: who is in which chat, with their role, read marker and pin.
 
 use sea_orm::entity::prelude::*;
-use serde::Serialize;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "chat_members")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -12,7 +11,6 @@ pub struct Model {
     pub user_id: Uuid,
     /// `owner`, `admin` or `member`.
     pub role: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub joined_at: TimeDateTimeWithTimeZone,
     /// The newest message the member has read.
     pub last_read_id: Option<Uuid>,
