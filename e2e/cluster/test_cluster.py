@@ -179,7 +179,7 @@ def test_a_message_sent_on_a_reaches_a_member_socket_on_b_and_a_removal_too():
             raise AssertionError(f"bob heard {extra} after his removal")
         except asyncio.TimeoutError:
             pass
-        await alice_on_a.disconnect()
-        await bob_on_b.disconnect()
+        await alice_on_a.shutdown()
+        await bob_on_b.shutdown()
 
     asyncio.run(scenario())
