@@ -158,7 +158,7 @@ fn www_authenticate(reason: &str) -> HeaderValue {
 
 /// `{"status":"success","data":…}`
 pub fn success<T: Serialize>(status: StatusCode, data: T) -> Response {
-    (status, Json(json!({ "status": "success", "data": data }))).into_response()
+    JSend { status: "success", data, http: status }.into_response()
 }
 
 /// `{"status":"error","message":…}`
@@ -189,8 +189,10 @@ impl<T: Serialize> JSend<T> {
 }
 
 impl<T: Serialize> IntoResponse for JSend<T> {
+    /// Serialised straight into the body: going through a `Value` first would build (and free)
+    /// a tree of maps as big as the answer.
     fn into_response(self) -> Response {
-        success(self.http, self.data)
+        (self.http, Json(self)).into_response()
     }
 }
 
