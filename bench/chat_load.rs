@@ -164,6 +164,13 @@ async fn seed(db: &DatabaseConnection, chat: Uuid, author: Uuid, count: usize) -
         .and_where(Expr::col("id").eq(chat))
         .to_owned();
     db.execute(&update).await.unwrap();
+    let unread = Query::update()
+        .table("chat_members")
+        .value("unread_count", Expr::col("unread_count").add(count as i64))
+        .and_where(Expr::col("chat_id").eq(chat))
+        .and_where(Expr::col("user_id").ne(author))
+        .to_owned();
+    db.execute(&unread).await.unwrap();
     // As after any bulk load: statistics and the visibility map now, rather than an autovacuum
     // competing with the timed runs for the CPU.
     let tidy = match db.get_database_backend() {

@@ -246,8 +246,8 @@ impl App {
     }
 
     /// Chats as `reader` sees them, pinned first in pin order, then by last activity, newest
-    /// first. A fixed number of queries however many chats: members, last messages, unread
-    /// counts, people and likes, each fetched for all chats at once.
+    /// first. A fixed number of queries however many chats: members, last messages, people and
+    /// likes, each fetched for all chats at once; unread counts come with my memberships.
     pub async fn render_chats(
         &self,
         reader: Uuid,
@@ -258,7 +258,6 @@ impl App {
         let last_ids: Vec<Uuid> = chats.iter().filter_map(|(chat, _)| chat.last_message_id).collect();
         let mut last: HashMap<Uuid, Message> =
             self.store.messages_by_ids(&last_ids).await?.into_iter().map(|m| (m.chat_id, m)).collect();
-        let unread = self.store.unread_counts(reader, &ids).await?;
         let people: Vec<Uuid> = members.values().flatten().map(|m| m.user_id).collect();
         let last_messages: Vec<Message> = last.values().cloned().collect();
         let lookup = self.lookup(reader, people, &last_messages).await?;
@@ -277,7 +276,7 @@ impl App {
                 title: chat.title,
                 members: members.remove(&chat.id).unwrap_or_default().iter().map(|m| lookup.member(m)).collect(),
                 pinned: me.pin_order.is_some(),
-                unread_count: unread.get(&chat.id).copied().unwrap_or(0),
+                unread_count: me.unread_count,
                 last_message: last.remove(&chat.id).map(|m| lookup.message(m)),
                 created_at: chat.created_at,
                 last_activity_at: chat.last_activity_at,

@@ -54,6 +54,7 @@ pub struct Member {
     pub joined_at: OffsetDateTime,
     pub last_read_id: Option<Uuid>,
     pub pin_order: Option<i64>,
+    pub unread_count: u64,
 }
 
 impl From<chat_member::Model> for Member {
@@ -65,6 +66,7 @@ impl From<chat_member::Model> for Member {
             joined_at: row.joined_at,
             last_read_id: row.last_read_id,
             pin_order: row.pin_order,
+            unread_count: u64::try_from(row.unread_count).unwrap_or(0),
         }
     }
 }
@@ -440,6 +442,7 @@ async fn insert_member(
         joined_at: Set(at),
         last_read_id: Set(last_read),
         pin_order: Set(None),
+        unread_count: Set(0),
     }
     .insert(conn)
     .await?;

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -197,6 +197,14 @@ pub(super) async fn insert_message_in(
         .and_where(chat::Column::Id.eq(new.chat_id))
         .to_owned();
     txn.execute(&touch).await?;
+    // Unread for everyone but its author: newer than any read marker, since ids only rise.
+    let unread = Query::update()
+        .table(chat_member::Entity)
+        .value(chat_member::Column::UnreadCount, Expr::col(chat_member::Column::UnreadCount).add(1))
+        .and_where(chat_member::Column::ChatId.eq(new.chat_id))
+        .and_where(chat_member::Column::UserId.ne(new.author_id))
+        .to_owned();
+    txn.execute(&unread).await?;
     Ok(row.into())
 }
 
@@ -316,6 +324,18 @@ impl Store {
             return Ok(Some((row.into(), None)));
         }
         let before = serde_json::json!({ "text": row.text, "attachment_id": row.attachment_id });
+        // No longer unread for those who had not read it yet.
+        let mut unread = Query::update()
+            .table(chat_member::Entity)
+            .value(chat_member::Column::UnreadCount, Expr::col(chat_member::Column::UnreadCount).sub(1))
+            .and_where(chat_member::Column::ChatId.eq(chat_id))
+            .and_where(chat_member::Column::UnreadCount.gt(0))
+            .and_where(chat_member::Column::LastReadId.is_null().or(chat_member::Column::LastReadId.lt(message_id)))
+            .to_owned();
+        if let Some(author) = row.author_id {
+            unread.and_where(chat_member::Column::UserId.ne(author));
+        }
+        txn.execute(&unread).await?;
         let attachment_id = row.attachment_id;
         let mut active = row.into_active_model();
         active.text = Set(None);
@@ -386,61 +406,45 @@ impl Store {
         Ok(likes)
     }
 
-    /// Moves a member's read marker forward to `message_id` (never back). Returns whether it
-    /// moved.
-    pub async fn mark_read(&self, chat_id: Uuid, user_id: Uuid, message_id: Uuid) -> Result<bool, DbErr> {
+    /// Moves a member's read marker forward to `message_id` (never back) and recounts what is
+    /// unread after it. Returns whether it moved and the unread count now; `None` if `user_id`
+    /// is not a member.
+    ///
+    /// Under the chat's lock, so a message committed meanwhile is either counted here or added
+    /// by its own transaction, never lost between the two. The count is a range of `(chat_id, id)`
+    /// above the new marker: what arrived after the message just read, usually nothing.
+    pub async fn mark_read(
+        &self,
+        chat_id: Uuid,
+        user_id: Uuid,
+        message_id: Uuid,
+    ) -> Result<Option<(bool, u64)>, DbErr> {
+        let txn = self.db.begin().await?;
+        if lock_chat(&txn, chat_id).await?.is_none() {
+            return Ok(None);
+        }
+        let unread = Query::select()
+            .expr(Expr::col(message::Column::Id).count())
+            .from(message::Entity)
+            .and_where(message::Column::ChatId.eq(chat_id))
+            .and_where(message::Column::Id.gt(message_id))
+            .and_where(message::Column::DeletedAt.is_null())
+            .and_where(message::Column::AuthorId.is_null().or(message::Column::AuthorId.ne(user_id)))
+            .to_owned();
         let update = Query::update()
             .table(chat_member::Entity)
             .value(chat_member::Column::LastReadId, message_id)
+            .value(chat_member::Column::UnreadCount, Expr::SubQuery(None, Box::new(unread.into())))
             .and_where(chat_member::Column::ChatId.eq(chat_id))
             .and_where(chat_member::Column::UserId.eq(user_id))
-            .and_where(
-                Expr::col(chat_member::Column::LastReadId)
-                    .is_null()
-                    .or(Expr::col(chat_member::Column::LastReadId).lt(message_id)),
-            )
+            .and_where(chat_member::Column::LastReadId.is_null().or(chat_member::Column::LastReadId.lt(message_id)))
             .to_owned();
-        Ok(self.db.execute(&update).await?.rows_affected() > 0)
-    }
-
-    /// Unread messages per chat of `user_id`: live messages by others after their read marker,
-    /// counted by the database in one grouped query. Chats with none are absent.
-    pub async fn unread_counts(&self, user_id: Uuid, chat_ids: &[Uuid]) -> Result<HashMap<Uuid, u64>, DbErr> {
-        if chat_ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        // Driven from my memberships: one count per chat, each a range scan of `(chat_id, id)`
-        // above the read marker, so a busy chat elsewhere in the table costs nothing.
-        let (m, cm) = (message::Entity, chat_member::Entity);
-        let marker = Func::coalesce([Expr::col((cm, chat_member::Column::LastReadId)), Expr::val(Uuid::nil())]);
-        let by_others =
-            Expr::col((m, message::Column::AuthorId))
-                .is_null()
-                .or(Expr::col((m, message::Column::AuthorId)).ne(user_id));
-        let count = Query::select()
-            .expr(Expr::col((m, message::Column::Id)).count())
-            .from(m)
-            .and_where(Expr::col((m, message::Column::ChatId)).equals((cm, chat_member::Column::ChatId)))
-            .and_where(Expr::col((m, message::Column::Id)).gt(marker))
-            .and_where(Expr::col((m, message::Column::DeletedAt)).is_null())
-            .and_where(by_others)
-            .to_owned();
-        let query = Query::select()
-            .column((cm, chat_member::Column::ChatId))
-            .expr_as(Expr::SubQuery(None, Box::new(count.into())), "unread")
-            .from(cm)
-            .and_where(Expr::col((cm, chat_member::Column::UserId)).eq(user_id))
-            .and_where(Expr::col((cm, chat_member::Column::ChatId)).is_in(chat_ids.iter().copied()))
-            .to_owned();
-        let mut counts = HashMap::new();
-        for row in self.db.query_all(&query).await? {
-            let chat_id: Uuid = row.try_get("", "chat_id")?;
-            let unread: i64 = row.try_get("", "unread")?;
-            if unread > 0 {
-                counts.insert(chat_id, u64::try_from(unread).unwrap_or(0));
-            }
-        }
-        Ok(counts)
+        let moved = txn.execute(&update).await?.rows_affected() > 0;
+        let Some(member) = chat_member::Entity::find_by_id((chat_id, user_id)).one(&txn).await? else {
+            return Ok(None);
+        };
+        txn.commit().await?;
+        Ok(Some((moved, u64::try_from(member.unread_count).unwrap_or(0))))
     }
 }
 

@@ -9,7 +9,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Accounts), Box::new(M0002Profiles), Box::new(M0003Chats)]
+        vec![Box::new(M0001Accounts), Box::new(M0002Profiles), Box::new(M0003Chats), Box::new(M0004UnreadCounts)]
     }
 }
 
@@ -395,6 +395,49 @@ impl MigrationTrait for M0003Chats {
     }
 }
 
+/// Each member's unread count, kept on the membership: written where messages are written, read
+/// with the membership. Counting at read time left the chat list to a query plan that one busy
+/// chat's statistics could turn into a scan of every message on PostgreSQL.
+struct M0004UnreadCounts;
+
+impl MigrationName for M0004UnreadCounts {
+    fn name(&self) -> &str {
+        "m0004_unread_counts"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0004UnreadCounts {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("chat_members")
+                    .add_column(ColumnDef::new("unread_count").big_integer().not_null().default(0))
+                    .to_owned(),
+            )
+            .await?;
+        // What the chat list counted until now: live messages by others after the read marker.
+        let (m, cm) = ("messages", "chat_members");
+        let unread = Query::select()
+            .expr(Expr::col((m, "id")).count())
+            .from(m)
+            .and_where(Expr::col((m, "chat_id")).equals((cm, "chat_id")))
+            .and_where(
+                Expr::col((cm, "last_read_id")).is_null().or(Expr::col((m, "id")).gt(Expr::col((cm, "last_read_id")))),
+            )
+            .and_where(Expr::col((m, "deleted_at")).is_null())
+            .and_where(
+                Expr::col((m, "author_id")).is_null().or(Expr::col((m, "author_id")).ne(Expr::col((cm, "user_id")))),
+            )
+            .to_owned();
+        let backfill =
+            Query::update().table(cm).value("unread_count", Expr::SubQuery(None, Box::new(unread.into()))).to_owned();
+        manager.get_connection().execute(&backfill).await?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::{ConnectionTrait, Database};
@@ -441,5 +484,58 @@ mod tests {
             .map(|row| row.try_get::<Option<uuid::Uuid>>("", "subject_id").unwrap())
             .collect::<Vec<_>>();
         assert_eq!(subjects, [Some(user), Some(user)], "the session row's subject is its user, not the admin");
+    }
+
+    #[tokio::test]
+    async fn m0004_counts_what_each_member_had_unread() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        Migrator::up(&db, Some(3)).await.unwrap();
+        let (chat, ann, ben) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let at = crate::store::now();
+        let ids: Vec<uuid::Uuid> = (0..4).map(|_| uuid::Uuid::now_v7()).collect();
+        let chats = Query::insert()
+            .into_table("chats")
+            .columns(["id", "kind", "created_at", "last_activity_at"])
+            .values_panic([chat.into(), "group".into(), at.into(), at.into()])
+            .to_owned();
+        // Ann read the first message; Ben read nothing.
+        let members = Query::insert()
+            .into_table("chat_members")
+            .columns(["chat_id", "user_id", "role", "joined_at", "last_read_id"])
+            .values_panic([chat.into(), ann.into(), "owner".into(), at.into(), Some(ids[0]).into()])
+            .values_panic([chat.into(), ben.into(), "member".into(), at.into(), Option::<uuid::Uuid>::None.into()])
+            .to_owned();
+        // By Ben, Ben, Ann, Ben; the second is deleted.
+        let mut messages = Query::insert()
+            .into_table("messages")
+            .columns(["id", "chat_id", "author_id", "kind", "created_at", "deleted_at"])
+            .to_owned();
+        for (i, (author, deleted)) in [(ben, false), (ben, true), (ann, false), (ben, false)].into_iter().enumerate() {
+            let deleted_at = deleted.then_some(at);
+            messages.values_panic([
+                ids[i].into(),
+                chat.into(),
+                author.into(),
+                "text".into(),
+                at.into(),
+                deleted_at.into(),
+            ]);
+        }
+        for insert in [chats, members, messages] {
+            db.execute(&insert).await.unwrap();
+        }
+        Migrator::up(&db, None).await.unwrap();
+        let select = Query::select().columns(["user_id", "unread_count"]).from("chat_members").to_owned();
+        let mut counts: Vec<(uuid::Uuid, i64)> = db
+            .query_all(&select)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.try_get("", "user_id").unwrap(), row.try_get("", "unread_count").unwrap()))
+            .collect();
+        counts.sort();
+        let mut expected = vec![(ann, 1), (ben, 1)];
+        expected.sort();
+        assert_eq!(counts, expected, "Ann: Ben's last (his deleted one and her own do not count); Ben: Ann's one");
     }
 }

@@ -377,6 +377,66 @@ async fn read_markers_only_move_forward_and_unread_counts_follow() {
 }
 
 #[tokio::test]
+async fn unread_counts_drop_deleted_messages_and_start_when_you_join() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, carol) = (app.person("alice").await, app.person("bob").await, app.person("carol").await);
+    let chat = app.group(&alice, "club", &[&bob]).await;
+    let unread = |who: &Person| {
+        let (app, chat, token) = (&app, chat.clone(), who.token.clone());
+        async move {
+            let response = app.get(&format!("/api/v1/chats/{chat}"), Some(&token)).await;
+            assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+            response.data()["chat"]["unread_count"].as_u64().unwrap()
+        }
+    };
+    let said: Vec<String> = [
+        app.say(&alice, &chat, "one").await,
+        app.say(&alice, &chat, "two").await,
+        app.say(&alice, &chat, "three").await,
+    ]
+    .iter()
+    .map(|m| m["id"].as_str().unwrap().to_owned())
+    .collect();
+    // The `created` record and three messages.
+    assert_eq!(unread(&bob).await, 4);
+    let read = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/chats/{chat}/read"),
+            json!({"message_id": said[0]}),
+            Some(&bob.token),
+        )
+        .await;
+    assert_eq!(read.data()["unread_count"], 2, "{}", read.text);
+
+    // Deleting a message bob has not read takes it off his count; one he has read changes nothing.
+    let delete = |mid: &str| {
+        let (app, path, token) = (&app, format!("/api/v1/chats/{chat}/messages/{mid}"), alice.token.clone());
+        async move { app.call(Method::DELETE, &path, &token).await }
+    };
+    assert_eq!(delete(&said[2]).await.status, StatusCode::OK);
+    assert_eq!(unread(&bob).await, 1);
+    assert_eq!(delete(&said[0]).await.status, StatusCode::OK);
+    assert_eq!(unread(&bob).await, 1);
+    assert_eq!(delete(&said[2]).await.status, StatusCode::OK, "deleting again is harmless");
+    assert_eq!(unread(&bob).await, 1);
+
+    // Carol joins: what was said before is not unread for her, the record of her joining is.
+    let add = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/chats/{chat}/members"),
+            json!({"user_ids": [carol.id]}),
+            Some(&alice.token),
+        )
+        .await;
+    assert!(add.status.is_success(), "{}", add.text);
+    assert_eq!(unread(&carol).await, 1);
+    app.say(&bob, &chat, "welcome").await;
+    assert_eq!((unread(&carol).await, unread(&bob).await, unread(&alice).await), (2, 2, 1));
+}
+
+#[tokio::test]
 async fn a_deleted_authors_messages_stay_shown_as_a_deleted_account() {
     let app = TestApp::spawn().await;
     let (alice, bob, carol) = (app.person("alice").await, app.person("bob").await, app.person("carol").await);

@@ -1,4 +1,4 @@
-//! `chat_members`: who is in which chat, with their role, read marker and pin.
+//! `chat_members`: who is in which chat, with their role, read marker, unread count and pin.
 
 use sea_orm::entity::prelude::*;
 
@@ -16,6 +16,9 @@ pub struct Model {
     pub last_read_id: Option<Uuid>,
     /// Set while the member has the chat pinned; pins sort by it.
     pub pin_order: Option<i64>,
+    /// Live messages by others after the read marker: raised by each new message, lowered when
+    /// an unread one is deleted, recounted when the marker moves.
+    pub unread_count: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
