@@ -179,6 +179,13 @@ impl Store {
         self.db.ping().await
     }
 
+    /// The connection itself, for tests and benchmarks that look at plans or bulk-load rows;
+    /// the application goes through the methods.
+    #[doc(hidden)]
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     pub fn backend(&self) -> &'static str {
         match self.db.get_database_backend() {
             sea_orm::DatabaseBackend::Postgres => "postgres",

@@ -467,3 +467,67 @@ async fn a_deleted_authors_messages_stay_shown_as_a_deleted_account() {
     assert_eq!(deleted_member.unwrap()["id"], bob.id.as_str());
     assert_eq!(texts(&app.history(&alice, &direct, "").await), ["just us"]);
 }
+
+/// A history page of a small chat beside a huge one must be a range of the `(chat_id, id)` index,
+/// also in the generic plan PostgreSQL switches prepared statements to, where statistics skewed by
+/// the huge chat once made a walk of the primary key look cheaper (m0005).
+#[tokio::test]
+async fn history_of_a_small_chat_beside_a_huge_one_uses_the_chat_index() {
+    use sea_orm::sea_query::Query;
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.person("alice").await, app.person("bob").await);
+    let (huge, small) = (app.group(&alice, "huge", &[&bob]).await, app.group(&alice, "small", &[&bob]).await);
+    let db = app.state.store.connection();
+    let author = uuid::Uuid::parse_str(&alice.id).unwrap();
+    let at = parlor::store::now();
+    for _ in 0..10 {
+        let mut insert = Query::insert()
+            .into_table("messages")
+            .columns(["id", "chat_id", "author_id", "kind", "text", "created_at"])
+            .to_owned();
+        for _ in 0..1000 {
+            let chat = uuid::Uuid::parse_str(&huge).unwrap();
+            insert.values_panic([
+                uuid::Uuid::now_v7().into(),
+                chat.into(),
+                author.into(),
+                "text".into(),
+                "x".into(),
+                at.into(),
+            ]);
+        }
+        db.execute(&insert).await.unwrap();
+    }
+    app.say(&alice, &small, "hello").await;
+    let postgres = app.state.store.backend() == "postgres";
+    // One connection for the lot: a prepared statement and a setting live on their connection.
+    let db = db.begin().await.unwrap();
+    let plan = if postgres {
+        db.execute_unprepared("ANALYZE messages").await.unwrap();
+        db.execute_unprepared("SET plan_cache_mode = force_generic_plan").await.unwrap();
+        db.execute_unprepared(
+            "PREPARE page(uuid, uuid) AS SELECT id FROM messages WHERE chat_id = $1 AND id < $2 ORDER BY id DESC LIMIT 51",
+        )
+        .await
+        .unwrap();
+        let explain = format!("EXPLAIN EXECUTE page('{small}', 'ffffffff-ffff-ffff-ffff-ffffffffffff')");
+        db.query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), explain)).await.unwrap()
+    } else {
+        db.execute_unprepared("ANALYZE messages").await.unwrap();
+        let explain = format!(
+            "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE chat_id = x'{}' AND id < x'ffffffffffffffffffffffffffffffff' ORDER BY id DESC LIMIT 51",
+            small.replace('-', "")
+        );
+        db.query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), explain)).await.unwrap()
+    };
+    let plan: Vec<String> = plan
+        .iter()
+        .map(|row| row.try_get::<String>("", if postgres { "QUERY PLAN" } else { "detail" }).unwrap())
+        .collect();
+    db.rollback().await.unwrap();
+    assert!(plan.iter().any(|line| line.contains("ix_messages_chat_id")), "{plan:#?}");
+    let page = app.get(&format!("/api/v1/chats/{small}/messages"), Some(&bob.token)).await;
+    assert_eq!(texts(&page).first().map(String::as_str), Some("hello"));
+}
