@@ -540,9 +540,9 @@ impl App {
 
     /// Moves my read marker forward to `message_id` and tells my other devices.
     pub async fn mark_read(&self, me: Uuid, chat_id: Uuid, message_id: Uuid) -> Result<ReadView, AppError> {
-        let (_, member, _) = self.message_in(me, chat_id, message_id).await?;
-        let (moved, unread_count) = self.store.mark_read(chat_id, me, message_id).await?.ok_or_else(chat_not_found)?;
-        let last_read_id = if moved { Some(message_id) } else { member.last_read_id.max(Some(message_id)) };
+        self.message_in(me, chat_id, message_id).await?;
+        let (moved, member) = self.store.mark_read(chat_id, me, message_id).await?.ok_or_else(chat_not_found)?;
+        let (last_read_id, unread_count) = (member.last_read_id, member.unread_count);
         if moved {
             let event = ChatRead { chat_id, message_id, unread_count };
             self.emit(Audience::Users(vec![me]), events::CHAT_READ, &event).await;

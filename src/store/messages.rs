@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::chats::lock_chat;
+use super::chats::{Member, lock_chat};
 use super::entity::{attachment, chat, chat_member, message, message_like};
 use super::{AuditEntry, Store, StoreError, media, now};
 use crate::domain::MessageKind;
@@ -407,8 +407,8 @@ impl Store {
     }
 
     /// Moves a member's read marker forward to `message_id` (never back) and recounts what is
-    /// unread after it. Returns whether it moved and the unread count now; `None` if `user_id`
-    /// is not a member.
+    /// unread after it. Returns whether it moved and the membership as it now is; `None` if
+    /// `user_id` is not a member.
     ///
     /// Under the chat's lock, so a message committed meanwhile is either counted here or added
     /// by its own transaction, never lost between the two. The count is a range of `(chat_id, id)`
@@ -418,7 +418,7 @@ impl Store {
         chat_id: Uuid,
         user_id: Uuid,
         message_id: Uuid,
-    ) -> Result<Option<(bool, u64)>, DbErr> {
+    ) -> Result<Option<(bool, Member)>, DbErr> {
         let txn = self.db.begin().await?;
         if lock_chat(&txn, chat_id).await?.is_none() {
             return Ok(None);
@@ -444,7 +444,7 @@ impl Store {
             return Ok(None);
         };
         txn.commit().await?;
-        Ok(Some((moved, u64::try_from(member.unread_count).unwrap_or(0))))
+        Ok(Some((moved, member.into())))
     }
 }
 
