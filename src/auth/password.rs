@@ -1,70 +1,148 @@
-//! Argon2id hashing and verification, run on the blocking pool so it never stalls the async
-//! runtime, with at most one hash per core in flight so a login burst cannot exhaust memory.
+//! Argon2id hashing and verification on a few threads of their own, one per core, so hashing
+//! never stalls the async runtime and a login burst queues instead of exhausting memory.
+//!
+//! Each thread keeps argon2's working memory (m KiB) from one hash to the next. The library's
+//! `verify_password` allocates and zeroes its 19 MiB on every call; under a stream of logins those
+//! pages were faulted in and cleared anew each time, about a tenth of the server's CPU (DESIGN §4).
+//! Argon2 writes every block before it reads it, so a buffer is reused as it is, without clearing.
+//! A thread that finishes a hash takes the next queued one itself: no other thread has to be
+//! scheduled between two hashes.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use anyhow::Context;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use tokio::sync::oneshot;
 
 use crate::config::AuthConfig;
+
+/// Bytes of random salt in every new hash, the length the PHC string format recommends.
+const SALT_LEN: usize = 16;
+
+/// Work for a hashing thread, given that thread's argon2 memory.
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon2: Arc<Argon2<'static>>,
-    permits: Arc<Semaphore>,
+    /// The queue the hashing threads take from; they end when the last hasher is dropped.
+    jobs: crossbeam_channel::Sender<Job>,
     /// A hash of a random password with the same parameters: verified against when the account
     /// does not exist, so that "no such user" costs exactly as long as "wrong password".
     dummy_hash: Arc<str>,
 }
 
 impl PasswordHasher {
+    /// A hasher with one hashing thread per core.
     pub fn new(config: &AuthConfig) -> anyhow::Result<Self> {
+        Self::with_threads(config, std::thread::available_parallelism().map_or(2, usize::from))
+    }
+
+    fn with_threads(config: &AuthConfig, threads: usize) -> anyhow::Result<Self> {
         let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism, None)
             .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let mut random = [0u8; 32];
         getrandom::fill(&mut random).context("no system randomness")?;
-        let dummy_hash = argon2.hash_password(&random).map_err(|e| anyhow::anyhow!("argon2: {e}"))?.to_string();
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        Ok(Self { argon2: Arc::new(argon2), permits: Arc::new(Semaphore::new(cores)), dummy_hash: dummy_hash.into() })
+        let dummy_hash = hash_with(&argon2, &random, &mut Vec::new())?;
+        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
+        for n in 0..threads {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    let mut memory = Vec::new();
+                    for job in queue {
+                        // A panic drops the job's answer (its caller sees an error) and keeps
+                        // the thread.
+                        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
+                    }
+                })
+                .context("cannot start a password hashing thread")?;
+        }
+        Ok(Self { argon2: Arc::new(argon2), jobs, dummy_hash: dummy_hash.into() })
     }
 
     /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) of `password` with a fresh salt.
     pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
         let argon2 = Arc::clone(&self.argon2);
         let password = password.to_owned();
-        self.run(move || {
-            argon2
-                .hash_password(password.as_bytes())
-                .map(|hash| hash.to_string())
-                .map_err(|e| anyhow::anyhow!("argon2: {e}"))
-        })
-        .await?
+        self.run(move |memory| hash_with(&argon2, password.as_bytes(), memory)).await?
     }
 
     /// Whether `password` matches `hash`; with no hash (no such account) it does the same work
     /// against the dummy hash and answers `false`.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> anyhow::Result<bool> {
-        let argon2 = Arc::clone(&self.argon2);
         let password = password.to_owned();
         let exists = hash.is_some();
         let hash = hash.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
-        let matched = self
-            .run(move || {
-                PasswordHash::new(&hash)
-                    .is_ok_and(|parsed| argon2.verify_password(password.as_bytes(), &parsed).is_ok())
-            })
-            .await?;
+        let matched = self.run(move |memory| verify_with(password.as_bytes(), &hash, memory)).await?;
         Ok(exists && matched)
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
-        let _permit = self.permits.acquire().await.context("password hasher closed")?;
-        tokio::task::spawn_blocking(work).await.context("password hashing task failed")
+    /// Queues `work` for the next free hashing thread and waits for its answer. Work whose caller
+    /// has gone away (a client that hung up while its login waited) is skipped, not computed.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |memory| {
+            if !answer.is_closed() {
+                let _ = answer.send(work(memory));
+            }
+        });
+        self.jobs.send(job).ok().context("password hashing threads stopped")?;
+        answered.await.context("password hashing failed")
     }
+}
+
+/// The first `params.block_count()` blocks of `memory`, grown to that size if it is shorter.
+fn blocks_for<'m>(params: &Params, memory: &'m mut Vec<Block>) -> &'m mut [Block] {
+    let count = params.block_count();
+    if memory.len() < count {
+        memory.resize(count, Block::new());
+    }
+    &mut memory[..count]
+}
+
+/// `argon2`'s PHC string of `password` with a fresh random salt, computed in `memory`.
+fn hash_with(argon2: &Argon2<'_>, password: &[u8], memory: &mut Vec<Block>) -> anyhow::Result<String> {
+    let params = argon2.params();
+    let mut salt = [0u8; SALT_LEN];
+    getrandom::fill(&mut salt).context("no system randomness")?;
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2
+        .hash_password_into_with_memory(password, &salt, &mut output, blocks_for(params, memory))
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| anyhow::anyhow!("argon2: {e}"))?,
+        salt: Some(Salt::new(&salt).map_err(|e| anyhow::anyhow!("argon2 salt: {e}"))?),
+        hash: Some(Output::new(&output).map_err(|e| anyhow::anyhow!("argon2 output: {e}"))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` gives the output stored in the PHC string `phc`, recomputed with the
+/// algorithm, version, parameters and salt written there. Anything unreadable is a mismatch.
+fn verify_with(password: &[u8], phc: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(stored) = PasswordHash::new(phc) else { return false };
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else { return false };
+    let Ok(algorithm) = Algorithm::try_from(stored.algorithm.as_str()) else { return false };
+    let Ok(version) = stored.version.map_or(Ok(Version::default()), Version::try_from) else { return false };
+    let Ok(params) = Params::try_from(&stored) else { return false };
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut output = [0u8; Output::MAX_LENGTH];
+    let output = &mut output[..expected.len()];
+    argon2
+        .hash_password_into_with_memory(password, salt, output, blocks_for(argon2.params(), memory))
+        .is_ok()
+        // `Output` compares in constant time.
+        && Output::new(output).is_ok_and(|computed| computed == *expected)
 }
 
 #[cfg(test)]
@@ -95,5 +173,80 @@ mod tests {
         let hasher = hasher();
         assert!(!hasher.verify("anything at all", None).await.unwrap());
         assert!(!hasher.verify("anything at all", Some("not a phc string")).await.unwrap());
+    }
+
+    /// A PHC string as the library writes it, with parameters of the caller's choosing.
+    fn library_hash(password: &str, params: Params) -> String {
+        use argon2::password_hash::PasswordHasher as _;
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params).hash_password(password.as_bytes()).unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn hashes_written_here_verify_with_the_library_and_the_library_s_verify_here() {
+        use argon2::password_hash::PasswordVerifier as _;
+        let hasher = hasher();
+        let ours = hasher.hash("correct horse battery").await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default().verify_password(b"correct horse battery", &parsed).is_ok());
+        assert!(Argon2::default().verify_password(b"correct horse batterY", &parsed).is_err());
+        // Other parameters than the configured ones, as an older hash may carry: they are read
+        // from the string.
+        let theirs = library_hash("correct horse battery", Params::new(8192, 1, 2, None).unwrap());
+        assert!(hasher.verify("correct horse battery", Some(&theirs)).await.unwrap());
+        assert!(!hasher.verify("correct horse batterY", Some(&theirs)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn damaged_or_foreign_hashes_never_verify() {
+        let hasher = hasher();
+        let hash = hasher.hash("correct horse battery").await.unwrap();
+        let (head, output) = hash.rsplit_once('$').unwrap();
+        let flipped = if output.starts_with('A') { "B" } else { "A" };
+        let damaged = format!("{head}${flipped}{}", &output[1..]);
+        let without_output = head.to_owned();
+        let foreign = hash.replacen("argon2id", "scrypt", 1);
+        for stored in [damaged, without_output, foreign] {
+            assert!(!hasher.verify("correct horse battery", Some(&stored)).await.unwrap(), "{stored}");
+        }
+    }
+
+    #[tokio::test]
+    async fn one_thread_s_memory_serves_hash_after_hash_whatever_it_held_before() {
+        let hasher = PasswordHasher::with_threads(&AuthConfig::default(), 1).unwrap();
+        let larger = library_hash("another password", Params::new(32 * 1024, 2, 1, None).unwrap());
+        let hash = hasher.hash("correct horse battery").await.unwrap();
+        for _ in 0..2 {
+            assert!(hasher.verify("another password", Some(&larger)).await.unwrap());
+            assert!(!hasher.verify("correct horse battery!", Some(&hash)).await.unwrap());
+            assert!(hasher.verify("correct horse battery", Some(&hash)).await.unwrap());
+        }
+        let kept = hasher.run(|memory| memory.len()).await.unwrap();
+        assert_eq!(kept, 32 * 1024, "grown once to the largest parameters seen, and kept");
+    }
+
+    #[tokio::test]
+    async fn work_whose_caller_went_away_is_skipped_and_a_panic_keeps_the_thread() {
+        let hasher = PasswordHasher::with_threads(&AuthConfig::default(), 1).unwrap();
+        use futures::FutureExt as _;
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, busy_started) = std::sync::mpsc::channel::<()>();
+        let busy = hasher.run(move |_| {
+            started.send(()).unwrap();
+            held.recv().unwrap();
+        });
+        let mut busy = std::pin::pin!(busy);
+        assert!((&mut busy).now_or_never().is_none());
+        busy_started.recv().unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Polled once, the work is queued behind the busy job; then the caller goes away.
+        let flag = Arc::clone(&ran);
+        let abandoned = hasher.run(move |_| flag.store(true, std::sync::atomic::Ordering::SeqCst));
+        assert!(abandoned.now_or_never().is_none());
+        release.send(()).unwrap();
+        busy.await.unwrap();
+        let panicked: anyhow::Result<()> = hasher.run(|_| panic!("inside a hash")).await;
+        assert!(panicked.is_err());
+        assert!(hasher.verify("anything at all", None).await.is_ok(), "the thread survived the panic");
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst), "the abandoned work was not run");
     }
 }
