@@ -21,8 +21,20 @@ use crate::config::AuthConfig;
 /// Bytes of random salt in every new hash, the length the PHC string format recommends.
 const SALT_LEN: usize = 16;
 
+/// Every hash Parlor writes is argon2id, version 0x13; verification follows what the stored
+/// string says.
+const ALGORITHM: Algorithm = Algorithm::Argon2id;
+const VERSION: Version = Version::V0x13;
+
 /// Work for a hashing thread, given that thread's argon2 memory.
-type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
+
+/// A hashing thread's argon2 blocks, kept between hashes up to the configured size.
+struct Memory {
+    blocks: Vec<Block>,
+    /// Blocks of the configured parameters: what is kept.
+    keep: usize,
+}
 
 #[derive(Clone)]
 pub struct PasswordHasher {
@@ -43,21 +55,23 @@ impl PasswordHasher {
     fn with_threads(config: &AuthConfig, threads: usize) -> anyhow::Result<Self> {
         let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism, None)
             .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let keep = params.block_count();
+        let argon2 = Argon2::new(ALGORITHM, VERSION, params);
         let mut random = [0u8; 32];
         getrandom::fill(&mut random).context("no system randomness")?;
-        let dummy_hash = hash_with(&argon2, &random, &mut Vec::new())?;
+        let dummy_hash = hash_with(&argon2, &random, &mut Memory::new(keep))?;
         let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
         for n in 0..threads {
             let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
-                    let mut memory = Vec::new();
+                    let mut memory = Memory::new(keep);
                     for job in queue {
                         // A panic drops the job's answer (its caller sees an error) and keeps
                         // the thread.
                         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
+                        memory.trim();
                     }
                 })
                 .context("cannot start a password hashing thread")?;
@@ -78,16 +92,13 @@ impl PasswordHasher {
         let password = password.to_owned();
         let exists = hash.is_some();
         let hash = hash.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
-        let matched = self.run(move |memory| verify_with(password.as_bytes(), &hash, memory)).await?;
+        let matched = self.run(move |memory| verify_with(password.as_bytes(), &hash, memory)).await??;
         Ok(exists && matched)
     }
 
     /// Queues `work` for the next free hashing thread and waits for its answer. Work whose caller
     /// has gone away (a client that hung up while its login waited) is skipped, not computed.
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce(&mut Memory) -> T + Send + 'static) -> anyhow::Result<T> {
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(move |memory| {
             if !answer.is_closed() {
@@ -99,27 +110,42 @@ impl PasswordHasher {
     }
 }
 
-/// The first `params.block_count()` blocks of `memory`, grown to that size if it is shorter.
-fn blocks_for<'m>(params: &Params, memory: &'m mut Vec<Block>) -> &'m mut [Block] {
-    let count = params.block_count();
-    if memory.len() < count {
-        memory.resize(count, Block::new());
+impl Memory {
+    const fn new(keep: usize) -> Self {
+        Self { blocks: Vec::new(), keep }
     }
-    &mut memory[..count]
+
+    /// The first `count` blocks, growing the buffer to that size if it is shorter. A failed
+    /// allocation is an error, not the abort `Vec::resize` would make of it.
+    fn blocks(&mut self, count: usize) -> anyhow::Result<&mut [Block]> {
+        if self.blocks.len() < count {
+            self.blocks.try_reserve_exact(count - self.blocks.len()).context("no memory for argon2")?;
+            self.blocks.resize(count, Block::new());
+        }
+        Ok(&mut self.blocks[..count])
+    }
+
+    /// Lets go of a buffer grown past the configured size, for a stored hash with a larger m
+    /// than today's configuration: such hashes get their memory for one verification only.
+    fn trim(&mut self) {
+        if self.blocks.len() > self.keep {
+            self.blocks = Vec::new();
+        }
+    }
 }
 
 /// `argon2`'s PHC string of `password` with a fresh random salt, computed in `memory`.
-fn hash_with(argon2: &Argon2<'_>, password: &[u8], memory: &mut Vec<Block>) -> anyhow::Result<String> {
+fn hash_with(argon2: &Argon2<'_>, password: &[u8], memory: &mut Memory) -> anyhow::Result<String> {
     let params = argon2.params();
     let mut salt = [0u8; SALT_LEN];
     getrandom::fill(&mut salt).context("no system randomness")?;
     let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
     argon2
-        .hash_password_into_with_memory(password, &salt, &mut output, blocks_for(params, memory))
+        .hash_password_into_with_memory(password, &salt, &mut output, memory.blocks(params.block_count())?)
         .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
     let phc = PasswordHash {
-        algorithm: Algorithm::Argon2id.ident(),
-        version: Some(Version::V0x13.into()),
+        algorithm: ALGORITHM.ident(),
+        version: Some(VERSION.into()),
         params: ParamsString::try_from(params).map_err(|e| anyhow::anyhow!("argon2: {e}"))?,
         salt: Some(Salt::new(&salt).map_err(|e| anyhow::anyhow!("argon2 salt: {e}"))?),
         hash: Some(Output::new(&output).map_err(|e| anyhow::anyhow!("argon2 output: {e}"))?),
@@ -128,21 +154,21 @@ fn hash_with(argon2: &Argon2<'_>, password: &[u8], memory: &mut Vec<Block>) -> a
 }
 
 /// Whether `password` gives the output stored in the PHC string `phc`, recomputed with the
-/// algorithm, version, parameters and salt written there. Anything unreadable is a mismatch.
-fn verify_with(password: &[u8], phc: &str, memory: &mut Vec<Block>) -> bool {
-    let Ok(stored) = PasswordHash::new(phc) else { return false };
-    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else { return false };
-    let Ok(algorithm) = Algorithm::try_from(stored.algorithm.as_str()) else { return false };
-    let Ok(version) = stored.version.map_or(Ok(Version::default()), Version::try_from) else { return false };
-    let Ok(params) = Params::try_from(&stored) else { return false };
+/// algorithm, version, parameters and salt written there. Anything unreadable is a mismatch; only
+/// a failure to get memory is an error.
+fn verify_with(password: &[u8], phc: &str, memory: &mut Memory) -> anyhow::Result<bool> {
+    let Ok(stored) = PasswordHash::new(phc) else { return Ok(false) };
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else { return Ok(false) };
+    let Ok(algorithm) = Algorithm::try_from(stored.algorithm.as_str()) else { return Ok(false) };
+    let Ok(version) = stored.version.map_or(Ok(Version::default()), Version::try_from) else { return Ok(false) };
+    let Ok(params) = Params::try_from(&stored) else { return Ok(false) };
+    let blocks = memory.blocks(params.block_count())?;
     let argon2 = Argon2::new(algorithm, version, params);
     let mut output = [0u8; Output::MAX_LENGTH];
     let output = &mut output[..expected.len()];
-    argon2
-        .hash_password_into_with_memory(password, salt, output, blocks_for(argon2.params(), memory))
-        .is_ok()
+    Ok(argon2.hash_password_into_with_memory(password, salt, output, blocks).is_ok()
         // `Output` compares in constant time.
-        && Output::new(output).is_ok_and(|computed| computed == *expected)
+        && Output::new(output).is_ok_and(|computed| computed == *expected))
 }
 
 #[cfg(test)]
@@ -173,6 +199,12 @@ mod tests {
         let hasher = hasher();
         assert!(!hasher.verify("anything at all", None).await.unwrap());
         assert!(!hasher.verify("anything at all", Some("not a phc string")).await.unwrap());
+        // The stand-in hash costs what a real one does: same algorithm and parameters.
+        let dummy = PasswordHash::new(&hasher.dummy_hash).unwrap();
+        let real = hasher.hash("anything at all").await.unwrap();
+        let real = PasswordHash::new(&real).unwrap();
+        assert_eq!((dummy.algorithm, dummy.version, &dummy.params), (real.algorithm, real.version, &real.params));
+        assert_eq!(dummy.hash.map(|h| h.len()), real.hash.map(|h| h.len()));
     }
 
     /// A PHC string as the library writes it, with parameters of the caller's choosing.
@@ -220,8 +252,9 @@ mod tests {
             assert!(!hasher.verify("correct horse battery!", Some(&hash)).await.unwrap());
             assert!(hasher.verify("correct horse battery", Some(&hash)).await.unwrap());
         }
-        let kept = hasher.run(|memory| memory.len()).await.unwrap();
-        assert_eq!(kept, 32 * 1024, "grown once to the largest parameters seen, and kept");
+        let kept = hasher.run(|memory| memory.blocks.len()).await.unwrap();
+        let configured = AuthConfig::default().argon2_memory_kib as usize;
+        assert_eq!(kept, configured, "the configured size is kept; the larger buffer was let go");
     }
 
     #[tokio::test]
