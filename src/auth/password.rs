@@ -142,13 +142,13 @@ fn hash_with(argon2: &Argon2<'_>, password: &[u8], memory: &mut Memory) -> anyho
     let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
     argon2
         .hash_password_into_with_memory(password, &salt, &mut output, memory.blocks(params.block_count())?)
-        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+        .context("argon2")?;
     let phc = PasswordHash {
         algorithm: ALGORITHM.ident(),
         version: Some(VERSION.into()),
-        params: ParamsString::try_from(params).map_err(|e| anyhow::anyhow!("argon2: {e}"))?,
-        salt: Some(Salt::new(&salt).map_err(|e| anyhow::anyhow!("argon2 salt: {e}"))?),
-        hash: Some(Output::new(&output).map_err(|e| anyhow::anyhow!("argon2 output: {e}"))?),
+        params: ParamsString::try_from(params).context("argon2 parameters")?,
+        salt: Some(Salt::new(&salt).context("argon2 salt")?),
+        hash: Some(Output::new(&output).context("argon2 output")?),
     };
     Ok(phc.to_string())
 }
