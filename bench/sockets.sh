@@ -2,13 +2,16 @@
 # Socket benchmark against a release build on loopback, one run per kind of socket:
 #   1. N idle authenticated connections; the server's RSS per connection   (goal <= 10 KiB)
 #   2. one event at a time fanned out to all of them; delivery p50/p99      (goal p99 <= 100 ms at 10k)
-# Usage: bench/sockets.sh [connections, default 19800] [events per run, default 20]
-# A process may hold at most `ulimit -Hn` descriptors (20000 on the reference machine), which
-# caps the connections one server (and one client) can hold.
+# Usage: bench/sockets.sh [connections] [events per run, default 20]
+# Connections default to 20,000, or as many as one process may hold: a process may open at most
+# `ulimit -Hn` descriptors (20,000 on the reference machine, and only root with CAP_SYS_RESOURCE
+# may raise it), and the server needs about 20 of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-count=${1:-19800}
+hard=$(ulimit -Hn)
+[[ $hard == unlimited ]] && hard=1048576
+count=${1:-$((hard - 40 < 20000 ? hard - 40 : 20000))}
 events=${2:-20}
 
 cargo build --release --quiet --bin parlor --example sockets_load
