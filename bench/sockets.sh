@@ -5,18 +5,19 @@
 # Usage: bench/sockets.sh [connections] [events per run, default 20]
 # Connections default to 20,000, or as many as one process may hold: a process may open at most
 # `ulimit -Hn` descriptors (20,000 on the reference machine, and only root with CAP_SYS_RESOURCE
-# may raise it), and the server needs about 20 of its own.
+# may raise it); 40 are left for the process's own use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 hard=$(ulimit -Hn)
 [[ $hard == unlimited ]] && hard=1048576
 count=${1:-$((hard - 40 < 20000 ? hard - 40 : 20000))}
+((count > 0)) || { echo "ulimit -Hn is $hard: too few descriptors for a socket benchmark" >&2; exit 1; }
 events=${2:-20}
 
 cargo build --release --quiet --bin parlor --example sockets_load
 target_dir=$(parlor_target_dir)
-ulimit -n "$(ulimit -Hn)"
+ulimit -n "$hard"
 
 for kind in ws sio; do
     data_dir=$(mktemp -d)

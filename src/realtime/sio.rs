@@ -22,6 +22,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::{SendError, SocketError, SocketIo};
 use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tower::ServiceBuilder;
+use tower_http::request_id::RequestId;
 
 use super::events::{self, ReadCommand, SendCommand, SocketError as ErrorEvent, TypingCommand};
 use super::hub::{session_room, user_room};
@@ -32,7 +33,7 @@ use crate::http::extract::parse_value;
 use crate::telemetry::SOCKET_IO;
 use uuid::Uuid;
 
-/// Where Socket.IO is served (socketioxide's default).
+/// Where Socket.IO is served.
 const PATH: &str = "/socket.io";
 
 /// What the hub needs of the Socket.IO server, whatever its adapter.
@@ -108,6 +109,7 @@ pub async fn mount<S: Clone + Send + Sync + 'static>(router: Router<S>, state: &
     let ping = Duration::from_secs(config.ping_interval_secs);
     let frame_bytes = config.max_frame_bytes;
     let builder = SocketIo::builder()
+        .req_path(PATH)
         .ping_interval(ping)
         .ping_timeout(ping)
         // A refused client's transport stays open this long; honest clients connect at once.
@@ -133,30 +135,45 @@ pub async fn mount<S: Clone + Send + Sync + 'static>(router: Router<S>, state: &
     Ok(router.layer(ServiceBuilder::new().map_request(own_head).layer(layer)))
 }
 
-/// A Socket.IO request with its URI and header values copied into allocations of their own.
+/// A Socket.IO request with its URI, header values and the extensions made from them copied
+/// into allocations of their own.
 ///
-/// hyper parses them as slices of the buffer the request was read into (8–16 KiB), and
-/// engineioxide keeps the handshake's head for the socket's whole life, so every idle socket kept
-/// that whole buffer alive (server RSS per idle socket: 27.5 KiB with it, 20.3 KiB without).
+/// hyper parses the URI and header values as slices of the buffer the request head was read into
+/// (8–16 KiB), and engineioxide keeps the handshake's head, extensions included, for the socket's
+/// whole life, so every idle socket used to keep that whole buffer alive (DESIGN §13).
 fn own_head(request: Request) -> Request {
     if !request.uri().path().starts_with(PATH) {
         return request;
     }
     let (mut head, body) = request.into_parts();
     if let Ok(uri) = head.uri.to_string().parse::<Uri>() {
-        // The router keeps a copy of the URI as it arrived, for nested routers.
+        // The router keeps the URI as it arrived, for nested routers.
         if head.extensions.get::<OriginalUri>().is_some() {
             head.extensions.insert(OriginalUri(uri.clone()));
         }
         head.uri = uri;
     }
     for value in head.headers.values_mut() {
-        if let Ok(mut owned) = HeaderValue::from_bytes(value.as_bytes()) {
-            owned.set_sensitive(value.is_sensitive());
-            *value = owned;
-        }
+        *value = owned(value);
+    }
+    // A client's own `x-request-id` becomes the request id as it arrived.
+    if let Some(id) = head.extensions.get::<RequestId>() {
+        let id = RequestId::new(owned(id.header_value()));
+        head.extensions.insert(id);
     }
     Request::from_parts(head, body)
+}
+
+/// A copy of `value` in an allocation of its own.
+fn owned(value: &HeaderValue) -> HeaderValue {
+    match HeaderValue::from_bytes(value.as_bytes()) {
+        Ok(mut copy) => {
+            copy.set_sensitive(value.is_sensitive());
+            copy
+        }
+        // Not reached: the bytes are those of a valid value.
+        Err(_) => value.clone(),
+    }
 }
 
 /// Connect middleware: a browser's origin, then the token, as on HTTP.
@@ -273,30 +290,46 @@ mod tests {
 
     use super::*;
 
-    /// A request as hyper hands it over: URI and header values sliced from one read buffer.
+    /// A request as hyper hands it over: the URI and every header value sliced from `buffer`
+    /// (`path_len` bytes of URI, then the key), and the extensions the router and the request-id
+    /// layer add, made from those.
     fn request_in(buffer: &Bytes, path_len: usize) -> Request {
         let uri = Uri::from_maybe_shared(buffer.slice(..path_len)).unwrap();
         let mut request = Request::builder().uri(uri.clone()).body(Body::empty()).unwrap();
         request.extensions_mut().insert(OriginalUri(uri));
         let mut key = HeaderValue::from_maybe_shared(buffer.slice(path_len..)).unwrap();
         key.set_sensitive(true);
-        request.headers_mut().insert("sec-websocket-key", key);
+        let headers = request.headers_mut();
+        headers.insert("sec-websocket-key", key);
+        headers
+            .append("x-forwarded-for", HeaderValue::from_maybe_shared(buffer.slice(path_len..path_len + 4)).unwrap());
+        headers.append("x-forwarded-for", HeaderValue::from_maybe_shared(buffer.slice(path_len + 4..)).unwrap());
+        let id = HeaderValue::from_maybe_shared(buffer.slice(path_len..path_len + 8)).unwrap();
+        request.extensions_mut().insert(RequestId::new(id));
         request
     }
 
     #[test]
     fn a_socket_io_request_keeps_nothing_of_the_buffer_it_was_read_into() {
-        let buffer = Bytes::from(b"/socket.io/?EIO=4&transport=websocketdGhlIHNhbXBsZSBub25jZQ==".to_vec());
-        let request = request_in(&buffer, 37);
-        assert!(!buffer.is_unique());
+        for (uri, rest) in [
+            ("/socket.io/?EIO=4&transport=websocket", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("http://chat.example.com/socket.io/?EIO=4&transport=polling&t=P1", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ] {
+            let buffer = Bytes::from(format!("{uri}{rest}").into_bytes());
+            let request = request_in(&buffer, uri.len());
+            assert!(!buffer.is_unique());
 
-        let owned = own_head(request);
-        assert!(buffer.is_unique(), "the request still holds the buffer it was read into");
-        assert_eq!(owned.uri(), "/socket.io/?EIO=4&transport=websocket");
-        assert_eq!(owned.extensions().get::<OriginalUri>().map(|original| &original.0), Some(owned.uri()));
-        let key = &owned.headers()["sec-websocket-key"];
-        assert_eq!(key, "dGhlIHNhbXBsZSBub25jZQ==");
-        assert!(key.is_sensitive());
+            let owned = own_head(request);
+            assert!(buffer.is_unique(), "the request for {uri} still holds the buffer it was read into");
+            assert_eq!(owned.uri(), uri);
+            assert_eq!(owned.extensions().get::<OriginalUri>().map(|original| &original.0), Some(owned.uri()));
+            let key = &owned.headers()["sec-websocket-key"];
+            assert_eq!(key, rest);
+            assert!(key.is_sensitive());
+            let forwarded: Vec<_> = owned.headers().get_all("x-forwarded-for").iter().collect();
+            assert_eq!(forwarded, [&rest[..4], &rest[4..]]);
+            assert_eq!(owned.extensions().get::<RequestId>().unwrap().header_value(), &rest[..8]);
+        }
     }
 
     #[test]
