@@ -148,8 +148,8 @@ fn own_head(request: Request) -> Request {
     let (mut head, body) = request.into_parts();
     if let Ok(uri) = head.uri.to_string().parse::<Uri>() {
         // The router keeps the URI as it arrived, for nested routers.
-        if head.extensions.get::<OriginalUri>().is_some() {
-            head.extensions.insert(OriginalUri(uri.clone()));
+        if let Some(original) = head.extensions.get_mut::<OriginalUri>() {
+            original.0 = uri.clone();
         }
         head.uri = uri;
     }
@@ -157,9 +157,8 @@ fn own_head(request: Request) -> Request {
         *value = owned(value);
     }
     // A client's own `x-request-id` becomes the request id as it arrived.
-    if let Some(id) = head.extensions.get::<RequestId>() {
-        let id = RequestId::new(owned(id.header_value()));
-        head.extensions.insert(id);
+    if let Some(id) = head.extensions.get_mut::<RequestId>() {
+        *id = RequestId::new(owned(id.header_value()));
     }
     Request::from_parts(head, body)
 }
