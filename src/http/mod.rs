@@ -15,11 +15,14 @@ pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware;
+use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tracing::Instrument;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -66,7 +69,27 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         .layer(middleware::from_fn_with_state(state.clone(), log::log_request))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::from_fn(run_to_completion))
         .with_state(state))
+}
+
+/// Runs a request that may change something to its end even when its client hangs up.
+///
+/// hyper drops a request's future when the connection closes. A transaction cut short that
+/// way rolls back, but a handler stopped after its commit would never announce the change
+/// (the message is stored, its `message.created` never sent) nor tidy up after it (the old
+/// avatar's objects wait for the sweeper). Spawned, the handler finishes and only its answer
+/// is lost, as if the network had lost it; a retry with the same `client_id` finds the stored
+/// message. Reads are dropped with their client: there is nothing of theirs to finish.
+async fn run_to_completion(request: Request, next: Next) -> Response {
+    if request.method().is_safe() {
+        return next.run(request).await;
+    }
+    match tokio::spawn(next.run(request).in_current_span()).await {
+        Ok(response) => response,
+        // Panics are answered inside (`CatchPanicLayer`); this is the runtime shutting down.
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"),
+    }
 }
 
 async fn not_found() -> AppError {

@@ -89,6 +89,17 @@ impl TestApp {
     }
 
     pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::build(adjust, None).await
+    }
+
+    /// On PostgreSQL, the application reaches its database through a proxy that holds every
+    /// answer of the server back by `delay`, so each round trip is a window a test can hit;
+    /// on SQLite the same as [`Self::with_config`].
+    pub async fn with_slow_database(delay: std::time::Duration, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::build(adjust, Some(delay)).await
+    }
+
+    async fn build(adjust: impl FnOnce(&mut Config), database_delay: Option<std::time::Duration>) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config =
             Config { data_dir: data_dir.path().to_owned(), trust_forwarded_for: true, ..Config::default() };
@@ -100,7 +111,11 @@ impl TestApp {
         }
         adjust(&mut config);
         config.validate().expect("test config is valid");
-        let store = Store::connect(&test_database_url().await).await.expect("connect");
+        let mut url = test_database_url().await;
+        if let (Some(delay), true) = (database_delay, url.starts_with("postgres")) {
+            url = DelayingProxy::in_front_of(&url, delay).await;
+        }
+        let store = Store::connect(&url).await.expect("connect");
         store.migrate().await.expect("migrate");
         let keys = TokenKeys::from_keys(&[generate_signing_key().expect("key")], &config.auth).expect("keys");
         let storage = Arc::new(FlakyStore::default());
@@ -435,4 +450,40 @@ pub fn texts(response: &TestResponse) -> Vec<String> {
         .iter()
         .map(|m| m["text"].as_str().unwrap_or("<none>").to_owned())
         .collect()
+}
+
+/// A TCP proxy in front of a database server that passes the client's bytes straight on and
+/// holds each chunk of the server's answers back by a fixed delay, in order.
+pub struct DelayingProxy;
+
+impl DelayingProxy {
+    /// Starts one for the host and port of `url` and returns `url` pointing at it.
+    pub async fn in_front_of(url: &str, delay: std::time::Duration) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (scheme, rest) = url.split_once("://").expect("a URL");
+        let (auth, rest) = rest.rsplit_once('@').map_or(("", rest), |(a, r)| (a, r));
+        let (host_port, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let upstream = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:5432") };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let local = listener.local_addr().expect("proxy address");
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                tokio::spawn(async move { tokio::io::copy(&mut client_read, &mut server_write).await });
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 64 * 1024];
+                    while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                        tokio::time::sleep(delay).await;
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        let auth = if auth.is_empty() { String::new() } else { format!("{auth}@") };
+        format!("{scheme}://{auth}{local}/{path}")
+    }
 }

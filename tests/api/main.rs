@@ -11,6 +11,7 @@ mod bad_input;
 mod chat_events;
 mod chats;
 mod deletion;
+mod hangups;
 mod helpers;
 mod limits;
 mod messages;
