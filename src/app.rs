@@ -25,7 +25,7 @@ pub struct App {
     pub media: Media,
     pub mailer: Mailer,
     pub metrics: Metrics,
-    pub realtime: Realtime,
+    pub realtime: Arc<Realtime>,
 }
 
 #[derive(Clone)]
@@ -106,11 +106,8 @@ impl AppBuilder {
         );
         let limits = Limits::new(&config.limits, limiter);
         let metrics = Metrics::new();
-        let realtime = Realtime {
-            hub: Hub::new(config.realtime.queue_len, metrics.slow_sockets.clone()),
-            bus,
-            asyncapi: crate::realtime::asyncapi::rendered(&config),
-        };
+        let hub = Hub::new(config.realtime.queue_len, metrics.slow_sockets.clone());
+        let realtime = Arc::new(Realtime::new(hub, bus, auth.session_cache(), store.clone()));
         Ok(App { config, store, auth, limits, media, mailer, metrics, realtime })
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod digest;
 pub mod domain;
 pub mod error;
+pub mod gateway;
 pub mod http;
 pub mod limits;
 pub mod mail;

@@ -91,3 +91,17 @@ impl Default for Metrics {
         Self::new()
     }
 }
+
+/// Filled in by the auth extractor, so the log line can name the user.
+#[derive(Debug, Clone, Default)]
+pub struct RequestUser(std::sync::Arc<std::sync::OnceLock<uuid::Uuid>>);
+
+impl RequestUser {
+    pub fn set(&self, user_id: uuid::Uuid) {
+        let _ = self.0.set(user_id);
+    }
+
+    pub fn get(&self) -> Option<uuid::Uuid> {
+        self.0.get().copied()
+    }
+}

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use super::{AuthFailure, Principal};
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::http::log::RequestUser;
+use crate::telemetry::RequestUser;
 
 /// The authenticated caller. Refuses with 401 and `WWW-Authenticate: Bearer` otherwise.
 #[derive(Debug, Clone, Copy)]

@@ -76,12 +76,29 @@ pub struct Principal {
     pub session_id: Uuid,
 }
 
+/// What this instance knows of sessions: id → owner while live, `None` once known dead. Clones
+/// share one cache.
+#[derive(Clone)]
+pub struct SessionCache(Cache<Uuid, Option<Uuid>>);
+
+impl SessionCache {
+    /// Marks a session dead in this instance's cache only: for news from other instances.
+    pub fn forget_locally(&self, session_id: Uuid) {
+        self.0.insert(session_id, None);
+    }
+
+    /// Empties the cache: after missing news from other instances, every session is read from
+    /// the database again.
+    pub fn forget_all_locally(&self) {
+        self.0.invalidate_all();
+    }
+}
+
 pub struct Auth {
     store: Store,
     pub hasher: PasswordHasher,
     pub keys: TokenKeys,
-    /// session id → owner while live, `None` once known dead.
-    sessions: Cache<Uuid, Option<Uuid>>,
+    sessions: SessionCache,
     /// Access tokens whose signature was already checked → their claims. Keyed by the whole
     /// token, so only the identical token hits; expiry is checked again on every hit.
     verified: Cache<String, tokens::Claims>,
@@ -96,7 +113,7 @@ impl Auth {
         cache_ttl: Duration,
         refresh_ttl: Duration,
     ) -> Self {
-        let sessions = Cache::builder().max_capacity(1_000_000).time_to_live(cache_ttl).build();
+        let sessions = SessionCache(Cache::builder().max_capacity(1_000_000).time_to_live(cache_ttl).build());
         let access_ttl = Duration::from_secs(u64::try_from(keys.access_ttl_secs()).unwrap_or(900));
         let verified = Cache::builder().max_capacity(50_000).time_to_live(access_ttl).build();
         Self { store, hasher, keys, sessions, verified, refresh_ttl }
@@ -119,7 +136,7 @@ impl Auth {
                 expires_at: self.refresh_expiry(),
             })
             .await?;
-        self.sessions.insert(session.id, Some(user_id));
+        self.sessions.0.insert(session.id, Some(user_id));
         self.pair(user_id, session.id, refresh_token)
     }
 
@@ -160,11 +177,11 @@ impl Auth {
     /// Whether a session is still live and belongs to its claimed user: from the cache, or from
     /// the database (then cached). A database failure counts as not live.
     pub async fn session_live(&self, principal: Principal) -> bool {
-        let owner = match self.sessions.get(&principal.session_id) {
+        let owner = match self.sessions.0.get(&principal.session_id) {
             Some(cached) => cached,
             None => match self.store.live_session_owner(principal.session_id).await {
                 Ok(owner) => {
-                    self.sessions.insert(principal.session_id, owner);
+                    self.sessions.0.insert(principal.session_id, owner);
                     owner
                 }
                 Err(err) => {
@@ -200,7 +217,7 @@ impl Auth {
                 Ok(true)
             }
             None => {
-                self.forget_session_locally(session_id);
+                self.sessions.forget_locally(session_id);
                 Ok(false)
             }
         }
@@ -209,19 +226,13 @@ impl Auth {
     /// Marks an ended session dead here and reports it, so every instance does the same and
     /// closes its sockets.
     pub fn forget_session(&self, user_id: Uuid, session_id: Uuid) {
-        self.forget_session_locally(session_id);
+        self.sessions.forget_locally(session_id);
         self.store.report_stale(Stale::Session { user_id, session_id });
     }
 
-    /// Marks a session dead in this instance's cache only: for news from other instances.
-    pub fn forget_session_locally(&self, session_id: Uuid) {
-        self.sessions.insert(session_id, None);
-    }
-
-    /// Empties the session cache: after missing news from other instances, every session is
-    /// read from the database again.
-    pub fn forget_all_locally(&self) {
-        self.sessions.invalidate_all();
+    /// This instance's session cache, for the real-time side to act on other instances' news.
+    pub fn session_cache(&self) -> SessionCache {
+        self.sessions.clone()
     }
 
     /// The session a refresh token belongs to, whether live or already rotated.

@@ -13,7 +13,6 @@ use super::ClientInfo;
 use crate::app::{App, AppState};
 use crate::domain::{Email, Identifier, NewPassword};
 use crate::error::AppError;
-use crate::profile::own_identifiers;
 use crate::store::{ResetOutcome, now};
 
 /// A code is good for this long.
@@ -106,7 +105,7 @@ impl App {
         if self.store.check_reset_code(user.id, &hash, MAX_TRIES).await? != ResetOutcome::Valid {
             return Err(failed().await);
         }
-        let password = NewPassword::parse(new_password, &own_identifiers(&user))
+        let password = NewPassword::parse(new_password, &user.own_identifiers())
             .map_err(|m| AppError::invalid("new_password", m))?;
         let password_hash = self.auth.hasher.hash(password.expose()).await?;
         let Some(ended) = self.store.redeem_reset_code(user.id, &hash, password_hash).await? else {

@@ -8,6 +8,7 @@
 //! more from the moment the removal commits.
 
 pub mod attachment;
+pub mod events;
 pub mod view;
 
 use serde::Serialize;
@@ -19,8 +20,8 @@ use crate::domain::chat::{Action, allowed};
 use crate::domain::{ChatTitle, ClientId, MessageKind, MessageText, Role};
 use crate::error::AppError;
 use crate::realtime::Audience;
-use crate::realtime::events::{self, ChatChanged, ChatRead, LikeChanged, MemberRemoved, MessageCreated};
 use crate::store::{Chat, Cursor, Forwarded, Member, Message, NewMessage, Removal};
+use events::{ChatChanged, ChatRead, LikeChanged, MemberRemoved, MessageCreated};
 
 /// Most users one request may add to a group.
 pub const MAX_MEMBERS_PER_REQUEST: usize = 1000;
@@ -199,7 +200,7 @@ impl App {
     async fn tell_members(&self, chat_id: Uuid, event: &str, data: &impl Serialize) -> Result<(), AppError> {
         let members = self.store.member_ids(chat_id).await?;
         if !members.is_empty() {
-            self.emit(Audience::Users(members), event, data).await;
+            self.realtime.emit(Audience::Users(members), event, data).await;
         }
         Ok(())
     }
@@ -230,7 +231,7 @@ impl App {
         let created = self.store.open_direct_chat(me, other).await?;
         let view = self.my_chat(created.chat.id, me).await?;
         if created.created {
-            self.emit(Audience::Users(vec![me, other]), events::CHAT_CREATED, &shared(&view)).await;
+            self.realtime.emit(Audience::Users(vec![me, other]), events::CHAT_CREATED, &shared(&view)).await;
         }
         Ok((view, created.created))
     }
@@ -241,7 +242,7 @@ impl App {
         let created = self.store.create_group(me, title, &others).await?;
         let view = self.my_chat(created.chat.id, me).await?;
         let everyone = created.members.iter().map(|m| m.user_id).collect();
-        self.emit(Audience::Users(everyone), events::CHAT_CREATED, &shared(&view)).await;
+        self.realtime.emit(Audience::Users(everyone), events::CHAT_CREATED, &shared(&view)).await;
         tracing::info!(chat_id = %view.id, members = created.members.len(), "group created");
         Ok(view)
     }
@@ -280,7 +281,9 @@ impl App {
         require(&chat, &member, Action::DeleteChat)?;
         let members = self.store.member_ids(chat_id).await?;
         let garbage = self.store.delete_chat(chat_id, me).await?.ok_or_else(chat_not_found)?;
-        self.emit(Audience::Users(members), events::CHAT_DELETED, &events::ChatDeleted { chat_id, by: me }).await;
+        self.realtime
+            .emit(Audience::Users(members), events::CHAT_DELETED, &events::ChatDeleted { chat_id, by: me })
+            .await;
         for prefix in garbage {
             self.collect_media(&prefix, 0).await;
         }
@@ -300,7 +303,7 @@ impl App {
             let members = view.members.iter().filter(|m| new_ids.contains(&m.id)).cloned().collect();
             let event = events::MembersAdded { chat_id, members, by: me };
             self.tell_members(chat_id, events::CHAT_MEMBER_ADDED, &event).await?;
-            self.emit(Audience::Users(new_ids), events::CHAT_CREATED, &shared(&view)).await;
+            self.realtime.emit(Audience::Users(new_ids), events::CHAT_CREATED, &shared(&view)).await;
             self.announce_message(message, me).await?;
         }
         Ok(view)
@@ -338,7 +341,7 @@ impl App {
         removal: Removal,
     ) -> Result<(), AppError> {
         let event = MemberRemoved { chat_id, user_id, by };
-        self.emit(Audience::Users(audience), events::CHAT_MEMBER_REMOVED, &event).await;
+        self.realtime.emit(Audience::Users(audience), events::CHAT_MEMBER_REMOVED, &event).await;
         if removal.chat_deleted {
             for prefix in removal.garbage {
                 self.collect_media(&prefix, 0).await;
@@ -545,7 +548,7 @@ impl App {
         let (last_read_id, unread_count) = (member.last_read_id, member.unread_count);
         if moved {
             let event = ChatRead { chat_id, message_id, unread_count };
-            self.emit(Audience::Users(vec![me]), events::CHAT_READ, &event).await;
+            self.realtime.emit(Audience::Users(vec![me]), events::CHAT_READ, &event).await;
         }
         Ok(ReadView { chat_id, last_read_id, unread_count })
     }
@@ -559,7 +562,7 @@ impl App {
         }
         let others: Vec<Uuid> = self.store.member_ids(chat_id).await?.into_iter().filter(|id| *id != me).collect();
         if !others.is_empty() {
-            self.emit(Audience::Users(others), events::TYPING, &events::Typing { chat_id, user_id: me }).await;
+            self.realtime.emit(Audience::Users(others), events::TYPING, &events::Typing { chat_id, user_id: me }).await;
         }
         Ok(())
     }

@@ -48,3 +48,10 @@ pub struct User {
     pub is_active: bool,
     pub created_at: OffsetDateTime,
 }
+
+impl User {
+    /// The account's own identifiers, which its password must not equal.
+    pub fn own_identifiers(&self) -> Vec<&str> {
+        [self.username.as_deref(), self.email.as_deref(), self.phone.as_deref()].into_iter().flatten().collect()
+    }
+}

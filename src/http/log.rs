@@ -1,34 +1,18 @@
 //! One structured log line and one metrics sample per request.
 
-use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Uri;
 use axum::middleware::Next;
 use axum::response::Response;
-use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::telemetry::RequestLabels;
+use crate::telemetry::{RequestLabels, RequestUser};
 
 /// Query parameters whose values never reach a log.
 const SECRET_PARAMS: &[&str] =
     &["access_token", "refresh_token", "token", "code", "password", "client_secret", "id_token"];
-
-/// Filled in by the auth extractor, so the log line can name the user.
-#[derive(Debug, Clone, Default)]
-pub struct RequestUser(Arc<OnceLock<Uuid>>);
-
-impl RequestUser {
-    pub fn set(&self, user_id: Uuid) {
-        let _ = self.0.set(user_id);
-    }
-
-    pub fn get(&self) -> Option<Uuid> {
-        self.0.get().copied()
-    }
-}
 
 pub async fn log_request(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();

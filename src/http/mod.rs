@@ -13,13 +13,13 @@ pub mod oauth;
 pub mod ops;
 pub mod users;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::middleware::Next;
 use axum::response::Response;
+use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::Instrument;
@@ -40,8 +40,8 @@ fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .merge(chats::router())
         .merge(messages::router())
         .merge(attachments::router(config))
-        .merge(crate::realtime::ws::router())
-        .merge(crate::realtime::asyncapi::router());
+        .merge(crate::gateway::ws::router())
+        .merge(crate::gateway::asyncapi::router());
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi()).nest("/api/v1", v1).merge(oauth::router()).merge(ops::router())
 }
 
@@ -61,9 +61,10 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     // Socket.IO answers `/socket.io/` itself, before routing; everything else passes through.
-    let routes = crate::realtime::sio::mount(routes, &state).await?;
-    crate::realtime::start(&state);
+    let routes = crate::gateway::sio::mount(routes, &state).await?;
+    crate::realtime::start(&state.realtime);
     Ok(routes
+        .layer(Extension(crate::gateway::asyncapi::Rendered::new(&state.config)))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_panic| error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")))
         .layer(middleware::from_fn_with_state(state.clone(), log::log_request))

@@ -7,6 +7,9 @@
 
 use axum::http::StatusCode;
 use bytes::Bytes;
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::app::App;
@@ -14,10 +17,32 @@ use crate::auth::accounts::account_gone;
 use crate::domain::User;
 use crate::error::AppError;
 use crate::media::image::ImageError;
-use crate::media::{UPLOAD_GRACE, retry_backoff};
+use crate::media::{AvatarUrls, UPLOAD_GRACE, retry_backoff};
 use crate::realtime::Audience;
-use crate::realtime::events::{self, AvatarUpdated};
 use crate::store::now;
+
+pub const AVATAR_UPDATED: &str = "user.avatar_updated";
+
+/// A user's avatar changed or was removed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "user_id": "01936b2e-8f7c-7cc3-a2e1-4bd2f1d0c9aa",
+    "avatar": {
+        "original": "http://127.0.0.1:8080/media/avatars/01936b2e…/0193a1f0…/original.jpg",
+        "50x50": "http://127.0.0.1:8080/media/avatars/01936b2e…/0193a1f0…/50x50.jpg",
+        "100x100": "http://127.0.0.1:8080/media/avatars/01936b2e…/0193a1f0…/100x100.jpg",
+        "400x400": "http://127.0.0.1:8080/media/avatars/01936b2e…/0193a1f0…/400x400.jpg"
+    },
+    "at": "2026-11-21T10:15:02.481516Z"
+}))]
+pub struct AvatarUpdated {
+    pub user_id: Uuid,
+    /// The new avatar's URLs, or `null` when it was removed.
+    pub avatar: Option<AvatarUrls>,
+    /// When the change was committed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
 
 /// How many queued prefixes one sweep handles.
 const SWEEP_BATCH: u64 = 100;
@@ -68,7 +93,7 @@ impl App {
                 vec![user.id]
             }
         };
-        self.emit(Audience::Users(audience), events::AVATAR_UPDATED, &event).await;
+        self.realtime.emit(Audience::Users(audience), AVATAR_UPDATED, &event).await;
     }
 
     /// Deletes the objects under a queued prefix and unqueues it; on failure, schedules a retry.

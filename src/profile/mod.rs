@@ -3,7 +3,7 @@
 
 mod avatar;
 
-pub use avatar::image_error;
+pub use avatar::{AVATAR_UPDATED, AvatarUpdated, image_error};
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -99,7 +99,7 @@ impl App {
             return Err(AppError::invalid("new_password", "must differ from the current password"));
         }
         let password =
-            NewPassword::parse(new, &own_identifiers(&user)).map_err(|m| AppError::invalid("new_password", m))?;
+            NewPassword::parse(new, &user.own_identifiers()).map_err(|m| AppError::invalid("new_password", m))?;
         let hash = self.auth.hasher.hash(password.expose()).await?;
         let ended = self.store.set_password(me.user_id, hash, Some(me.session_id), "change_password").await?;
         for session_id in &ended {
@@ -115,7 +115,7 @@ impl App {
         let DeletedUser { session_ids, avatar_key, left_groups } =
             self.store.delete_user(user_id, actor).await?.ok_or_else(account_gone)?;
         // Tokens refused and sockets closed here and on every other instance.
-        self.publish(crate::realtime::Message::UserDeleted { user_id, session_ids }).await;
+        self.realtime.publish(crate::realtime::Message::UserDeleted { user_id, session_ids }).await;
         self.after_account_deleted(user_id, left_groups).await;
         if let Some(prefix) = &avatar_key {
             self.collect_media(prefix, 0).await;
@@ -123,9 +123,4 @@ impl App {
         tracing::info!(%user_id, "account deleted");
         Ok(())
     }
-}
-
-/// The account's own identifiers, which its password must not equal.
-pub fn own_identifiers(user: &User) -> Vec<&str> {
-    [user.username.as_deref(), user.email.as_deref(), user.phone.as_deref()].into_iter().flatten().collect()
 }

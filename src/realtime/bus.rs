@@ -14,8 +14,7 @@ use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Message;
-use crate::app::App;
+use super::{Message, Realtime};
 
 pub struct Bus {
     /// This instance, to recognise its own messages.
@@ -88,7 +87,7 @@ impl Bus {
 
     /// Applies other instances' messages to `app` until it is dropped; resubscribes after a
     /// lost connection.
-    pub fn listen(&self, app: Weak<App>) {
+    pub fn listen(&self, app: Weak<Realtime>) {
         let Some(redis) = &self.redis else { return };
         let (client, channel, node) = (redis.client.clone(), redis.channel.clone(), self.node);
         tokio::spawn(async move {
@@ -98,8 +97,7 @@ impl Bus {
                     Ok(pubsub) => {
                         backoff = Duration::from_millis(100);
                         let Some(live) = app.upgrade() else { return };
-                        live.auth.forget_all_locally();
-                        live.store.forget_all_users_locally();
+                        live.forget_all_locally();
                         drop(live);
                         let mut messages = pubsub.into_on_message();
                         while let Some(msg) = messages.next().await {

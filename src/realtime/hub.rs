@@ -20,7 +20,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
 use super::Audience;
-use super::sio::SocketIoRooms;
 use crate::auth::Principal;
 use crate::telemetry::{SOCKET_IO, SocketLabels, WEBSOCKET};
 
@@ -94,6 +93,17 @@ impl WsConnection {
     }
 }
 
+/// What the hub needs of the Socket.IO server, whatever its adapter (the gateway implements it).
+pub trait SocketIoRooms: Send + Sync {
+    /// Emits to this instance's sockets in `room`; a socket whose queue is full is disconnected.
+    /// Returns how many were.
+    fn emit(&self, room: &str, event: &str, data: &RawValue) -> usize;
+    /// Disconnects this instance's sockets in `room`.
+    fn disconnect(&self, room: &str);
+    /// Sockets connected to this instance.
+    fn count(&self) -> usize;
+}
+
 pub struct Hub {
     ws: RwLock<HashMap<Uuid, Vec<WsHandle>>>,
     sio: OnceLock<Box<dyn SocketIoRooms>>,
@@ -109,7 +119,7 @@ impl Hub {
     }
 
     /// Connects the Socket.IO server; done once, when the router is built.
-    pub(super) fn attach_socketio(&self, io: Box<dyn SocketIoRooms>) {
+    pub fn attach_socketio(&self, io: Box<dyn SocketIoRooms>) {
         if self.sio.set(io).is_err() {
             tracing::error!("a second Socket.IO server was attached to one hub; it gets no events");
         }

@@ -8,30 +8,21 @@
 //! has a bounded queue, and a connection whose queue is full is closed rather than allowed to
 //! hold up the others.
 
-pub mod asyncapi;
 mod bus;
 pub mod events;
 mod hub;
-pub mod sio;
-pub mod ws;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
 pub use bus::Bus;
-pub use hub::{CloseReason, Hub, WsConnection};
+pub use hub::{CloseReason, Hub, Outbound, SocketIoRooms, WsConnection, session_room, user_room, ws_frame};
 
-use crate::app::{App, AppState};
-use crate::store::Stale;
+use std::sync::Arc;
 
-/// Whether a socket handshake may proceed: a browser (it sends `Origin`) must come from an allowed
-/// origin; other clients send none and are not affected.
-pub fn origin_allowed(config: &crate::config::Config, headers: &axum::http::HeaderMap) -> bool {
-    headers
-        .get(axum::http::header::ORIGIN)
-        .is_none_or(|origin| origin.to_str().is_ok_and(|origin| config.origin_allowed(origin)))
-}
+use crate::auth::SessionCache;
+use crate::store::{Stale, Store};
 
 /// Who an event is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,7 +38,7 @@ pub enum Audience {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Message {
-    /// A client-visible event (`event` names it, as listed in [`events::catalogue`]).
+    /// A client-visible event (`event` names it, as listed in `gateway::events::catalogue`).
     Event { to: Audience, event: String, data: Box<RawValue> },
     /// Sessions ended: refuse their tokens, tell their sockets `session.revoked`, close them.
     SessionsEnded { user_id: Uuid, session_ids: Vec<Uuid> },
@@ -64,19 +55,24 @@ impl Message {
     }
 }
 
-/// The real-time side of an [`App`]: the bus to other instances and this instance's connections.
+/// The real-time side of the application: the bus to other instances, this instance's
+/// connections, and the caches other instances' news invalidates. It knows audiences, not chats.
 pub struct Realtime {
     pub hub: Hub,
     pub bus: Bus,
-    /// The AsyncAPI document as served; it depends on the configuration only.
-    pub asyncapi: bytes::Bytes,
+    sessions: SessionCache,
+    store: Store,
 }
 
-impl App {
+impl Realtime {
+    pub fn new(hub: Hub, bus: Bus, sessions: SessionCache, store: Store) -> Self {
+        Self { hub, bus, sessions, store }
+    }
+
     /// Acts on `message` here and sends it to every other instance.
     pub async fn publish(&self, message: Message) {
         self.apply(&message);
-        self.realtime.bus.publish(&message).await;
+        self.bus.publish(&message).await;
     }
 
     /// Sends a client-visible event; a payload that cannot be serialised is a bug, logged.
@@ -89,12 +85,12 @@ impl App {
 
     /// What a message means on this instance.
     pub fn apply(&self, message: &Message) {
-        let hub = &self.realtime.hub;
+        let hub = &self.hub;
         match message {
             Message::Event { to, event, data } => hub.deliver(to, event, data),
             Message::SessionsEnded { user_id, session_ids } => {
                 for session_id in session_ids {
-                    self.auth.forget_session_locally(*session_id);
+                    self.sessions.forget_locally(*session_id);
                     let notice = events::SessionRevoked { session_id: *session_id };
                     hub.close(*user_id, Some(*session_id), CloseReason::SessionRevoked, &notice);
                 }
@@ -102,32 +98,39 @@ impl App {
             Message::UserDeleted { user_id, session_ids } => {
                 self.store.forget_user_locally(*user_id);
                 for session_id in session_ids {
-                    self.auth.forget_session_locally(*session_id);
+                    self.sessions.forget_locally(*session_id);
                 }
                 hub.close(*user_id, None, CloseReason::UserDeleted, &events::UserDeleted { user_id: *user_id });
             }
             Message::UserChanged { user_id } => self.store.forget_user_locally(*user_id),
         }
     }
+
+    /// After news from other instances may have been missed: every session and user is read
+    /// from the database again.
+    fn forget_all_locally(&self) {
+        self.sessions.forget_all_locally();
+        self.store.forget_all_users_locally();
+    }
 }
 
 /// Starts the background work of the real-time side: forwarding stale caches to the bus and,
-/// with Redis, listening to the other instances. Call once per [`App`].
-pub fn start(state: &AppState) {
-    if let Some(mut stale) = state.store.watch_stale() {
-        let app = std::sync::Arc::downgrade(&state.0);
+/// with Redis, listening to the other instances. Call once per application.
+pub fn start(realtime: &Arc<Realtime>) {
+    if let Some(mut stale) = realtime.store.watch_stale() {
+        let weak = Arc::downgrade(realtime);
         tokio::spawn(async move {
             while let Some(fact) = stale.recv().await {
-                let Some(app) = app.upgrade() else { return };
+                let Some(realtime) = weak.upgrade() else { return };
                 let message = match fact {
                     Stale::Session { user_id, session_id } => {
                         Message::SessionsEnded { user_id, session_ids: vec![session_id] }
                     }
                     Stale::User(user_id) => Message::UserChanged { user_id },
                 };
-                app.publish(message).await;
+                realtime.publish(message).await;
             }
         });
     }
-    state.realtime.bus.listen(std::sync::Arc::downgrade(&state.0));
+    realtime.bus.listen(Arc::downgrade(realtime));
 }

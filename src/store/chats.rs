@@ -1,14 +1,14 @@
 //! Chats and their members: creation, renames, membership and roles, pins, deletion, and the
 //! reads the chat list is built from (a fixed number of queries however many chats there are).
 //!
-//! Every write to a chat starts by locking its row ([`lock_chat`]): changes to one chat (members,
+//! Every write to a chat starts by locking its row (`members::lock_chat`): changes to one chat (members,
 //! messages) are serialised, which keeps ownership hand-overs and message order exact, and on
 //! SQLite it makes the transaction a writer from its first statement, so it waits its turn
 //! instead of failing when another writer commits first.
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::entity::{attachment, chat, chat_member, message};
+use super::members::{Member, lock_chat};
 use super::messages::{NewMessage, SystemEvent, insert_message_in};
 use super::{AuditEntry, Message, Store, StoreError, media, now};
 use crate::domain::{ChatKind, ChatTitle, Role};
@@ -41,32 +42,6 @@ impl From<chat::Model> for Chat {
             created_at: row.created_at,
             last_activity_at: row.last_activity_at,
             last_message_id: row.last_message_id,
-        }
-    }
-}
-
-/// One member of one chat.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub chat_id: Uuid,
-    pub user_id: Uuid,
-    pub role: Role,
-    pub joined_at: OffsetDateTime,
-    pub last_read_id: Option<Uuid>,
-    pub pin_order: Option<i64>,
-    pub unread_count: u64,
-}
-
-impl From<chat_member::Model> for Member {
-    fn from(row: chat_member::Model) -> Self {
-        Self {
-            chat_id: row.chat_id,
-            user_id: row.user_id,
-            role: Role::parse(&row.role).unwrap_or(Role::Member),
-            joined_at: row.joined_at,
-            last_read_id: row.last_read_id,
-            pin_order: row.pin_order,
-            unread_count: u64::try_from(row.unread_count).unwrap_or(0),
         }
     }
 }
@@ -108,20 +83,6 @@ fn member_snapshot(member: &Member) -> Option<serde_json::Value> {
     Some(serde_json::json!({
         "chat_id": member.chat_id, "user_id": member.user_id, "role": member.role.as_str(),
     }))
-}
-
-/// Locks a chat's row for the rest of the transaction and reads it; `None` if it is gone.
-pub(super) async fn lock_chat(txn: &DatabaseTransaction, chat_id: Uuid) -> Result<Option<chat::Model>, DbErr> {
-    // A no-op write: a row lock on PostgreSQL, the database's write lock on SQLite.
-    let touch = Query::update()
-        .table(chat::Entity)
-        .value(chat::Column::LastActivityAt, Expr::col(chat::Column::LastActivityAt))
-        .and_where(chat::Column::Id.eq(chat_id))
-        .to_owned();
-    if txn.execute(&touch).await?.rows_affected() == 0 {
-        return Ok(None);
-    }
-    chat::Entity::find_by_id(chat_id).one(txn).await
 }
 
 fn direct_key(a: Uuid, b: Uuid) -> String {

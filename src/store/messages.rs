@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::chats::{Member, lock_chat};
 use super::entity::{attachment, chat, chat_member, message, message_like};
+use super::members::{Member, lock_chat};
 use super::{AuditEntry, Store, StoreError, media, now};
 use crate::domain::MessageKind;
 

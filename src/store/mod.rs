@@ -6,6 +6,7 @@ mod audit;
 mod chats;
 pub mod entity;
 mod media;
+mod members;
 mod messages;
 pub mod migration;
 mod resets;
@@ -21,8 +22,9 @@ use time::OffsetDateTime;
 
 pub use attachments::Attachment;
 pub use audit::{AuditEntry, AuditRecord};
-pub use chats::{Chat, CreatedChat, LeftGroup, Member, Removal};
+pub use chats::{Chat, CreatedChat, LeftGroup, Removal};
 pub use media::Garbage;
+pub use members::Member;
 pub use messages::{Cursor, Forwarded, Likes, Message, NewMessage, Page, SystemEvent};
 pub use resets::ResetOutcome;
 pub use sessions::{NewSession, Rotation, SessionInfo};

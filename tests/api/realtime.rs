@@ -255,7 +255,7 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_still_hear() {
     let to = parlor::realtime::Audience::Users(vec![alice]);
     let mut heard = 0;
     for _ in 0..200 {
-        app.state.emit(to.clone(), "test.tick", &payload).await;
+        app.state.realtime.emit(to.clone(), "test.tick", &payload).await;
         let Seen::Event(name, _) = ws_next(&mut reader).await else { panic!("the reader was closed") };
         assert_eq!(name, "test.tick");
         heard += 1;

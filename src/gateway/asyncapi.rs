@@ -1,7 +1,7 @@
 //! The AsyncAPI 3.0 document of every socket event, built from the event catalogue and the same
 //! payload schemas the code serialises (utoipa), served at `/api/v1/asyncapi.json`.
 
-use axum::extract::State;
+use axum::Extension;
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
@@ -21,13 +21,18 @@ pub fn router() -> OpenApiRouter<AppState> {
     get, path = "/asyncapi.json", tag = "realtime",
     responses((status = 200, description = "AsyncAPI 3.0 document", content_type = "application/json")),
 )]
-async fn serve(State(app): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], app.realtime.asyncapi.clone())
+async fn serve(Extension(document): Extension<Rendered>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], document.0)
 }
 
-/// [`document`], serialised once at start.
-pub fn rendered(config: &Config) -> bytes::Bytes {
-    serde_json::to_vec(&document(config)).unwrap_or_default().into()
+/// [`document`], serialised once when the router is built; served from a request extension.
+#[derive(Clone)]
+pub struct Rendered(bytes::Bytes);
+
+impl Rendered {
+    pub fn new(config: &Config) -> Self {
+        Self(serde_json::to_vec(&document(config)).unwrap_or_default().into())
+    }
 }
 
 /// The document for a server reachable at `config.public_url()`.

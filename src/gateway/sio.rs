@@ -25,27 +25,17 @@ use tower::ServiceBuilder;
 use tower_http::request_id::RequestId;
 
 use super::events::{self, ReadCommand, SendCommand, SocketError as ErrorEvent, TypingCommand};
-use super::hub::{session_room, user_room};
 use crate::app::{App, AppState};
 use crate::auth::{AuthFailure, Principal};
+use crate::chat::events::{CHAT_READ, TYPING};
 use crate::error::AppError;
 use crate::http::extract::parse_value;
+use crate::realtime::{SocketIoRooms, session_room, user_room};
 use crate::telemetry::SOCKET_IO;
 use uuid::Uuid;
 
 /// Where Socket.IO is served.
 const PATH: &str = "/socket.io";
-
-/// What the hub needs of the Socket.IO server, whatever its adapter.
-pub trait SocketIoRooms: Send + Sync {
-    /// Emits to this instance's sockets in `room`; a socket whose queue is full is disconnected.
-    /// Returns how many were.
-    fn emit(&self, room: &str, event: &str, data: &RawValue) -> usize;
-    /// Disconnects this instance's sockets in `room`.
-    fn disconnect(&self, room: &str);
-    /// Sockets connected to this instance.
-    fn count(&self) -> usize;
-}
 
 impl<A: Adapter> SocketIoRooms for SocketIo<A> {
     fn emit(&self, room: &str, event: &str, data: &RawValue) -> usize {
@@ -196,8 +186,8 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(parlor): State<Parlo
     let Some(me) = socket.extensions.get::<Principal>() else { return };
     socket.join([user_room(me.user_id), session_room(me.session_id)]);
     socket.on(events::CMD_MESSAGE_SEND, send_message);
-    socket.on(events::TYPING, typing);
-    socket.on(events::CHAT_READ, chat_read);
+    socket.on(TYPING, typing);
+    socket.on(CHAT_READ, chat_read);
     socket.on_fallback(unknown_event);
     if let Ok(app) = parlor.app() {
         let open = app.metrics.sockets.get_or_create(&SOCKET_IO).clone();

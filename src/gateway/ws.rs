@@ -19,11 +19,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::events::{self, SocketError};
-use super::hub::{CloseReason, Outbound, ws_frame};
 use crate::app::AppState;
 use crate::auth::{AuthFailure, Principal};
 use crate::error::AppError;
-use crate::http::log::RequestUser;
+use crate::realtime::{CloseReason, Outbound, ws_frame};
+use crate::telemetry::RequestUser;
 use crate::telemetry::WEBSOCKET;
 
 pub fn router() -> OpenApiRouter<AppState> {
