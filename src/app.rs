@@ -56,18 +56,12 @@ pub struct AppBuilder {
     config: Config,
     store: Store,
     keys: TokenKeys,
-    limiter: Option<Box<dyn RateLimiter>>,
     media: Option<Media>,
 }
 
 impl AppBuilder {
     pub fn new(config: Config, store: Store, keys: TokenKeys) -> Self {
-        Self { config, store, keys, limiter: None, media: None }
-    }
-
-    pub fn limiter(mut self, limiter: Box<dyn RateLimiter>) -> Self {
-        self.limiter = Some(limiter);
-        self
+        Self { config, store, keys, media: None }
     }
 
     pub fn media(mut self, media: Media) -> Self {
@@ -78,7 +72,7 @@ impl AppBuilder {
     /// Connects to Redis when `redis_url` is set: the bus, the Socket.IO adapter and the rate
     /// limiter then span every instance on it.
     pub async fn build(self) -> anyhow::Result<App> {
-        let Self { config, store, keys, limiter, media } = self;
+        let Self { config, store, keys, media } = self;
         let bus = match &config.redis_url {
             None => Bus::local(),
             Some(url) => {
@@ -86,10 +80,9 @@ impl AppBuilder {
                 Bus::redis(client, &config.redis_prefix).await.context("connecting to Redis (redis_url)")?
             }
         };
-        let limiter = match (limiter, bus.redis_client()) {
-            (Some(limiter), _) => limiter,
-            (None, Some(client)) => Box::new(RedisLimiter::new(client.clone(), &config.redis_prefix).await?),
-            (None, None) => Box::new(MemoryLimiter::default()),
+        let limiter: Box<dyn RateLimiter> = match bus.redis_client() {
+            Some(client) => Box::new(RedisLimiter::new(client.clone(), &config.redis_prefix).await?),
+            None => Box::new(MemoryLimiter::default()),
         };
         let media = match media {
             Some(media) => media,

@@ -156,9 +156,13 @@ fn www_authenticate(reason: &str) -> HeaderValue {
     HeaderValue::from_static(value)
 }
 
-/// `{"status":"success","data":…}`
-pub fn success<T: Serialize>(status: StatusCode, data: T) -> Response {
-    JSend { status: "success", data, http: status }.into_response()
+/// The JSend body of a command's outcome, for a socket acknowledgement: the same envelope the
+/// HTTP route answers. A payload that does not serialise is a 500, logged.
+pub fn jsend_of<T: Serialize>(outcome: Result<T, AppError>) -> Value {
+    match outcome.and_then(|data| serde_json::to_value(data).map_err(|err| AppError::Internal(err.into()))) {
+        Ok(data) => json!({ "status": "success", "data": data }),
+        Err(err) => err.jsend(),
+    }
 }
 
 /// `{"status":"error","message":…}`

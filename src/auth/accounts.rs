@@ -55,7 +55,7 @@ impl App {
     /// first session.
     pub async fn register(&self, input: Registration, client: &ClientInfo) -> Result<(User, TokenPair), AppError> {
         let limits = &self.limits;
-        limits.limiter.acquire(limits.register, &client.ip.to_string()).await.map_err(AppError::RateLimited)?;
+        limits.acquire(limits.register, &client.ip.to_string()).await?;
 
         let mut errors = FieldErrors::new();
         let mut check = |field: &str, result: Result<(), String>| {
@@ -146,8 +146,8 @@ impl App {
         };
         let (user, hash) = found.map_or((None, None), |(user, hash)| (Some(user), Some(hash)));
         if !self.auth.hasher.verify(password, hash.as_deref()).await? {
-            limits.limiter.record(limits.login_per_account, &per_account).await;
-            limits.limiter.record(limits.login_per_address, &ip).await;
+            limits.record(limits.login_per_account, &per_account).await;
+            limits.record(limits.login_per_address, &ip).await;
             return Err(LoginError::InvalidCredentials);
         }
         let Some(user) = user.filter(|u| u.is_active) else { return Err(LoginError::Disabled) };

@@ -42,10 +42,10 @@ impl AppState {
     pub async fn request_password_reset(&self, email: &str, client: &ClientInfo) -> Result<(), AppError> {
         let limits = &self.limits;
         let ip = client.ip.to_string();
-        limits.limiter.acquire(limits.reset_per_address, &ip).await.map_err(AppError::RateLimited)?;
+        limits.acquire(limits.reset_per_address, &ip).await?;
         let email = Email::parse(email).map_err(|m| AppError::invalid("email", m))?;
         // Keyed by the address as given, account or not, so a 429 says nothing about existence.
-        limits.limiter.acquire(limits.reset_per_account, email.as_str()).await.map_err(AppError::RateLimited)?;
+        limits.acquire(limits.reset_per_account, email.as_str()).await?;
         let state = self.clone();
         tokio::spawn(async move {
             if let Err(err) = state.send_reset_code(&email).await {
@@ -88,10 +88,10 @@ impl App {
     ) -> Result<(), AppError> {
         let limits = &self.limits;
         let ip = client.ip.to_string();
-        limits.limiter.check(limits.reset_per_address, &ip).await.map_err(AppError::RateLimited)?;
+        limits.check(limits.reset_per_address, &ip).await?;
         let email = Email::parse(email).map_err(|m| AppError::invalid("email", m))?;
         let failed = || async {
-            limits.limiter.record(limits.reset_per_address, &ip).await;
+            limits.record(limits.reset_per_address, &ip).await;
             invalid_code()
         };
         let code = code.trim();

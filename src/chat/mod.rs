@@ -382,7 +382,7 @@ impl App {
     pub async fn send_message(&self, me: Uuid, chat_id: Uuid, draft: Draft) -> Result<(MessageView, bool), AppError> {
         self.member_of(chat_id, me).await?;
         let limits = &self.limits;
-        limits.limiter.acquire(limits.messages, &me.to_string()).await.map_err(AppError::RateLimited)?;
+        limits.acquire(limits.messages, &me.to_string()).await?;
         let new = NewMessage {
             chat_id,
             author_id: me,
@@ -519,7 +519,7 @@ impl App {
             return Err(AppError::invalid("message_id", "system messages cannot be forwarded"));
         }
         let limits = &self.limits;
-        limits.limiter.acquire(limits.messages, &me.to_string()).await.map_err(AppError::RateLimited)?;
+        limits.acquire(limits.messages, &me.to_string()).await?;
         // A forward of a forward still names the first author.
         let origin = original.forwarded.unwrap_or(Forwarded {
             chat_id: original.chat_id,

@@ -2,11 +2,13 @@
 //! may hold. No I/O; the store keeps these facts and the chat service asks these functions.
 
 use serde::{Deserialize, Serialize};
+use strum::{EnumString, IntoStaticStr};
 use utoipa::ToSchema;
 
 /// A direct chat has exactly two members and is unique per pair; a group has a title and roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoStaticStr, EnumString)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ChatKind {
     Direct,
     Group,
@@ -14,24 +16,20 @@ pub enum ChatKind {
 
 impl ChatKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Direct => "direct",
-            Self::Group => "group",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "direct" => Some(Self::Direct),
-            "group" => Some(Self::Group),
-            _ => None,
-        }
+        raw.parse().ok()
     }
 }
 
 /// A member's standing in a chat. Both members of a direct chat are `member`s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema, IntoStaticStr, EnumString,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Role {
     Member,
     Admin,
@@ -40,20 +38,11 @@ pub enum Role {
 
 impl Role {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Member => "member",
-            Self::Admin => "admin",
-            Self::Owner => "owner",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "member" => Some(Self::Member),
-            "admin" => Some(Self::Admin),
-            "owner" => Some(Self::Owner),
-            _ => None,
-        }
+        raw.parse().ok()
     }
 }
 
@@ -86,8 +75,9 @@ pub fn allowed(kind: ChatKind, role: Role, action: Action) -> bool {
 }
 
 /// Message types. Clients send `text`, `image` and `file`; only the server writes `system`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoStaticStr, EnumString)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum MessageKind {
     Text,
     Image,
@@ -97,22 +87,11 @@ pub enum MessageKind {
 
 impl MessageKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Text => "text",
-            Self::Image => "image",
-            Self::File => "file",
-            Self::System => "system",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "text" => Some(Self::Text),
-            "image" => Some(Self::Image),
-            "file" => Some(Self::File),
-            "system" => Some(Self::System),
-            _ => None,
-        }
+        raw.parse().ok()
     }
 }
 
@@ -202,6 +181,27 @@ impl ClientId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_and_roles_are_stored_and_read_by_their_lowercase_names() {
+        for (kind, name) in [(ChatKind::Direct, "direct"), (ChatKind::Group, "group")] {
+            assert_eq!((kind.as_str(), ChatKind::parse(name)), (name, Some(kind)));
+        }
+        for (role, name) in [(Role::Member, "member"), (Role::Admin, "admin"), (Role::Owner, "owner")] {
+            assert_eq!((role.as_str(), Role::parse(name)), (name, Some(role)));
+        }
+        let kinds = [
+            (MessageKind::Text, "text"),
+            (MessageKind::Image, "image"),
+            (MessageKind::File, "file"),
+            (MessageKind::System, "system"),
+        ];
+        for (kind, name) in kinds {
+            assert_eq!((kind.as_str(), MessageKind::parse(name)), (name, Some(kind)));
+        }
+        assert_eq!(Role::parse("Owner"), None, "names are exact");
+        assert_eq!(ChatKind::parse(""), None);
+    }
 
     #[test]
     fn only_owners_and_admins_manage_groups_and_nobody_manages_a_direct_chat() {

@@ -1,12 +1,14 @@
 //! A user account as the rest of the program sees it (never with its password hash).
 
 use serde::{Deserialize, Serialize};
+use strum::{EnumString, IntoStaticStr};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema, IntoStaticStr, EnumString)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Gender {
     Female,
     Male,
@@ -16,20 +18,11 @@ pub enum Gender {
 
 impl Gender {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Female => "female",
-            Self::Male => "male",
-            Self::Unspecified => "unspecified",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Result<Self, String> {
-        match raw {
-            "female" => Ok(Self::Female),
-            "male" => Ok(Self::Male),
-            "unspecified" => Ok(Self::Unspecified),
-            _ => Err("must be one of female, male, unspecified".to_owned()),
-        }
+        raw.parse().map_err(|_| "must be one of female, male, unspecified".to_owned())
     }
 }
 
@@ -53,5 +46,20 @@ impl User {
     /// The account's own identifiers, which its password must not equal.
     pub fn own_identifiers(&self) -> Vec<&str> {
         [self.username.as_deref(), self.email.as_deref(), self.phone.as_deref()].into_iter().flatten().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn genders_are_stored_by_their_lowercase_names_and_anything_else_is_refused() {
+        for (gender, name) in [(Gender::Female, "female"), (Gender::Male, "male"), (Gender::Unspecified, "unspecified")]
+        {
+            assert_eq!(gender.as_str(), name);
+            assert_eq!(Gender::parse(name), Ok(gender));
+        }
+        assert_eq!(Gender::parse("Female"), Err("must be one of female, male, unspecified".to_owned()));
     }
 }

@@ -28,7 +28,7 @@ use super::events::{self, ReadCommand, SendCommand, SocketError as ErrorEvent, T
 use crate::app::{App, AppState};
 use crate::auth::{AuthFailure, Principal};
 use crate::chat::events::{CHAT_READ, TYPING};
-use crate::error::AppError;
+use crate::error::{AppError, jsend_of};
 use crate::http::extract::parse_value;
 use crate::realtime::{SocketIoRooms, session_room, user_room};
 use crate::telemetry::SOCKET_IO;
@@ -222,11 +222,7 @@ where
         run(app, me.user_id, parse_value::<T>(data)?).await
     }
     .await;
-    let reply = match result {
-        Ok(data) => serde_json::json!({ "status": "success", "data": data }),
-        Err(err) => err.jsend(),
-    };
-    let _ = ack.send(&reply);
+    let _ = ack.send(&jsend_of(result));
 }
 
 async fn send_message<A: Adapter>(

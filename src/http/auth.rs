@@ -188,7 +188,7 @@ async fn refresh(
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<JSend<Tokens>, AppError> {
     let limits = &app.limits;
-    limits.limiter.acquire(limits.refresh, &client.ip.to_string()).await.map_err(AppError::RateLimited)?;
+    limits.acquire(limits.refresh, &client.ip.to_string()).await?;
     match app.auth.refresh(&body.refresh_token).await? {
         Ok(pair) => Ok(JSend::ok(pair.into())),
         Err(RefreshFailure::Invalid) => Err(AppError::unauthorized(

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use crate::config::LimitsConfig;
+use crate::error::AppError;
 
 mod redis;
 pub use self::redis::RedisLimiter;
@@ -88,6 +89,24 @@ impl Limits {
             // Clients repeat the notice every few seconds while someone types.
             typing: Rule { name: "typing", max: 5, window: Duration::from_secs(10) },
         }
+    }
+}
+
+impl Limits {
+    /// Counts one event for `key` under `rule`, or refuses with 429 and when to try again.
+    pub async fn acquire(&self, rule: Rule, key: &str) -> Result<(), AppError> {
+        self.limiter.acquire(rule, key).await.map_err(AppError::RateLimited)
+    }
+
+    /// Refuses with 429 if `key` is over `rule`; counts nothing (for limits on failures, which
+    /// [`Self::record`] counts once they happen).
+    pub async fn check(&self, rule: Rule, key: &str) -> Result<(), AppError> {
+        self.limiter.check(rule, key).await.map_err(AppError::RateLimited)
+    }
+
+    /// Counts one event for `key` under `rule`.
+    pub async fn record(&self, rule: Rule, key: &str) {
+        self.limiter.record(rule, key).await;
     }
 }
 

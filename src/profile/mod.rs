@@ -88,11 +88,11 @@ impl App {
         // Guessing the current password with a stolen token is a login attempt by other means.
         let limits = &self.limits;
         let key = format!("{}|{}", me.user_id, client.ip);
-        limits.limiter.check(limits.login_per_account, &key).await.map_err(AppError::RateLimited)?;
+        limits.check(limits.login_per_account, &key).await?;
         let user = self.current_user(me.user_id).await?;
         let hash = self.store.password_hash(me.user_id).await?.ok_or_else(account_gone)?;
         if !self.auth.hasher.verify(current, Some(&hash)).await? {
-            limits.limiter.record(limits.login_per_account, &key).await;
+            limits.record(limits.login_per_account, &key).await;
             return Err(AppError::invalid("current_password", "is incorrect"));
         }
         if current == new {
