@@ -90,12 +90,6 @@ impl AppError {
     }
 }
 
-impl From<sea_orm::DbErr> for AppError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        Self::Internal(err.into())
-    }
-}
-
 impl AppError {
     /// The JSend body of this error: what an HTTP response carries, and a socket
     /// acknowledgement too. A 5xx is logged here in full and answered without internals.

@@ -225,7 +225,7 @@ impl App {
         reader: Uuid,
         people: impl IntoIterator<Item = Uuid>,
         messages: &[Message],
-    ) -> Result<Lookup<'_>, sea_orm::DbErr> {
+    ) -> Result<Lookup<'_>, crate::store::StoreError> {
         let users = self.store.users(people.into_iter().chain(messages.iter().flat_map(people_of))).await?;
         let ids: Vec<Uuid> = messages.iter().filter(|m| m.deleted_at.is_none()).map(|m| m.id).collect();
         let likes = self.store.likes(&ids, reader).await?;
@@ -240,7 +240,7 @@ impl App {
         &self,
         reader: Uuid,
         messages: Vec<Message>,
-    ) -> Result<Vec<MessageView>, sea_orm::DbErr> {
+    ) -> Result<Vec<MessageView>, crate::store::StoreError> {
         let lookup = self.lookup(reader, [], &messages).await?;
         Ok(messages.into_iter().map(|m| lookup.message(m)).collect())
     }
@@ -252,7 +252,7 @@ impl App {
         &self,
         reader: Uuid,
         chats: Vec<(Chat, Member)>,
-    ) -> Result<Vec<ChatView>, sea_orm::DbErr> {
+    ) -> Result<Vec<ChatView>, crate::store::StoreError> {
         let ids: Vec<Uuid> = chats.iter().map(|(chat, _)| chat.id).collect();
         let mut members = self.store.members_of_chats(&ids).await?;
         let last_ids: Vec<Uuid> = chats.iter().filter_map(|(chat, _)| chat.last_message_id).collect();

@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::StoreError;
 use super::entity::attachment;
 use super::{Store, now};
 
@@ -47,7 +48,7 @@ impl From<attachment::Model> for Attachment {
 impl Store {
     /// Records an upload whose objects are stored (their prefix stays queued as garbage until a
     /// message carries it).
-    pub async fn create_attachment(&self, new: Attachment) -> Result<Attachment, DbErr> {
+    pub async fn create_attachment(&self, new: Attachment) -> Result<Attachment, StoreError> {
         let row = attachment::ActiveModel {
             id: Set(new.id),
             uploader_id: Set(new.uploader_id),
@@ -67,7 +68,7 @@ impl Store {
     }
 
     /// Attachments by id.
-    pub async fn attachments(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Attachment>, DbErr> {
+    pub async fn attachments(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Attachment>, StoreError> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }

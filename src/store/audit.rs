@@ -5,6 +5,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::StoreError;
 use super::entity::audit_log;
 use super::{Store, now};
 
@@ -90,7 +91,7 @@ pub(super) async fn scrub_subject(conn: &impl ConnectionTrait, subject: Uuid) ->
 
 impl Store {
     /// The history of one record, oldest first.
-    pub async fn audit_trail(&self, entity: &str, entity_id: &str) -> Result<Vec<AuditRecord>, DbErr> {
+    pub async fn audit_trail(&self, entity: &str, entity_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = audit_log::Entity::find()
             .filter(audit_log::Column::Entity.eq(entity))
             .filter(audit_log::Column::EntityId.eq(entity_id))

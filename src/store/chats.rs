@@ -127,7 +127,7 @@ impl Store {
         Ok(CreatedChat { chat: row.into(), members, created: true })
     }
 
-    async fn direct_chat(&self, key: &str) -> Result<Option<CreatedChat>, DbErr> {
+    async fn direct_chat(&self, key: &str) -> Result<Option<CreatedChat>, StoreError> {
         let Some(row) = chat::Entity::find().filter(chat::Column::DirectKey.eq(key)).one(&self.db).await? else {
             return Ok(None);
         };
@@ -171,7 +171,7 @@ impl Store {
     }
 
     /// The chat and `user_id`'s membership of it, or `None` if either is missing.
-    pub async fn membership(&self, chat_id: Uuid, user_id: Uuid) -> Result<Option<(Chat, Member)>, DbErr> {
+    pub async fn membership(&self, chat_id: Uuid, user_id: Uuid) -> Result<Option<(Chat, Member)>, StoreError> {
         let Some(member) = chat_member::Entity::find_by_id((chat_id, user_id)).one(&self.db).await? else {
             return Ok(None);
         };
@@ -180,12 +180,12 @@ impl Store {
     }
 
     /// A chat's members, oldest first.
-    pub async fn members(&self, chat_id: Uuid) -> Result<Vec<Member>, DbErr> {
+    pub async fn members(&self, chat_id: Uuid) -> Result<Vec<Member>, StoreError> {
         Ok(self.members_of_chats(&[chat_id]).await?.remove(&chat_id).unwrap_or_default())
     }
 
     /// The members of several chats in one query, oldest first within each chat.
-    pub async fn members_of_chats(&self, chat_ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<Member>>, DbErr> {
+    pub async fn members_of_chats(&self, chat_ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<Member>>, StoreError> {
         let mut by_chat: HashMap<Uuid, Vec<Member>> = HashMap::new();
         if chat_ids.is_empty() {
             return Ok(by_chat);
@@ -203,35 +203,35 @@ impl Store {
     }
 
     /// Who is in a chat: the audience of its events.
-    pub async fn member_ids(&self, chat_id: Uuid) -> Result<Vec<Uuid>, DbErr> {
-        chat_member::Entity::find()
+    pub async fn member_ids(&self, chat_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        Ok(chat_member::Entity::find()
             .select_only()
             .column(chat_member::Column::UserId)
             .filter(chat_member::Column::ChatId.eq(chat_id))
             .into_tuple()
             .all(&self.db)
-            .await
+            .await?)
     }
 
     /// Everyone who shares at least one chat with `user_id`, `user_id` included.
-    pub async fn chat_partners(&self, user_id: Uuid) -> Result<Vec<Uuid>, DbErr> {
+    pub async fn chat_partners(&self, user_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
         let my_chats = Query::select()
             .column(chat_member::Column::ChatId)
             .from(chat_member::Entity)
             .and_where(chat_member::Column::UserId.eq(user_id))
             .to_owned();
-        chat_member::Entity::find()
+        Ok(chat_member::Entity::find()
             .select_only()
             .column(chat_member::Column::UserId)
             .distinct()
             .filter(chat_member::Column::ChatId.in_subquery(my_chats))
             .into_tuple()
             .all(&self.db)
-            .await
+            .await?)
     }
 
     /// Every chat `user_id` is in, with their membership (unordered).
-    pub async fn chats_of(&self, user_id: Uuid) -> Result<Vec<(Chat, Member)>, DbErr> {
+    pub async fn chats_of(&self, user_id: Uuid) -> Result<Vec<(Chat, Member)>, StoreError> {
         let memberships =
             chat_member::Entity::find().filter(chat_member::Column::UserId.eq(user_id)).all(&self.db).await?;
         let ids: Vec<Uuid> = memberships.iter().map(|m| m.chat_id).collect();
@@ -252,7 +252,12 @@ impl Store {
     }
 
     /// Renames a group and records it with a system message.
-    pub async fn rename_chat(&self, chat_id: Uuid, actor: Uuid, title: ChatTitle) -> Result<Option<Message>, DbErr> {
+    pub async fn rename_chat(
+        &self,
+        chat_id: Uuid,
+        actor: Uuid,
+        title: ChatTitle,
+    ) -> Result<Option<Message>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
         let before = row.clone();
@@ -273,7 +278,7 @@ impl Store {
         chat_id: Uuid,
         actor: Uuid,
         user_ids: &[Uuid],
-    ) -> Result<Option<(Vec<Member>, Option<Message>)>, DbErr> {
+    ) -> Result<Option<(Vec<Member>, Option<Message>)>, StoreError> {
         let at = now();
         let txn = self.db.begin().await?;
         let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
@@ -308,7 +313,12 @@ impl Store {
     /// Removes a member (`actor` removing them, or leaving when `actor == user_id`). An owner who
     /// goes hands the chat to the longest-standing admin, else member; a group nobody is left in
     /// is deleted. `None` if the chat or the membership is gone.
-    pub async fn remove_member(&self, chat_id: Uuid, user_id: Uuid, actor: Uuid) -> Result<Option<Removal>, DbErr> {
+    pub async fn remove_member(
+        &self,
+        chat_id: Uuid,
+        user_id: Uuid,
+        actor: Uuid,
+    ) -> Result<Option<Removal>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(removal) = remove_member_in(&txn, chat_id, user_id, actor).await? else { return Ok(None) };
         txn.commit().await?;
@@ -323,7 +333,7 @@ impl Store {
         user_id: Uuid,
         role: Role,
         actor: Uuid,
-    ) -> Result<Option<Vec<Member>>, DbErr> {
+    ) -> Result<Option<Vec<Member>>, StoreError> {
         let txn = self.db.begin().await?;
         if lock_chat(&txn, chat_id).await?.is_none() {
             return Ok(None);
@@ -352,7 +362,7 @@ impl Store {
 
     /// Pins the chat for the member at the end of their pins, or unpins it. Returns whether the
     /// membership exists.
-    pub async fn set_pinned(&self, chat_id: Uuid, user_id: Uuid, pinned: bool) -> Result<bool, DbErr> {
+    pub async fn set_pinned(&self, chat_id: Uuid, user_id: Uuid, pinned: bool) -> Result<bool, StoreError> {
         let Some(row) = chat_member::Entity::find_by_id((chat_id, user_id)).one(&self.db).await? else {
             return Ok(false);
         };
@@ -379,7 +389,7 @@ impl Store {
 
     /// Deletes a chat with its members, messages and likes; attachments only it used are queued
     /// for deletion, and their prefixes returned. `None` if it was already gone.
-    pub async fn delete_chat(&self, chat_id: Uuid, actor: Uuid) -> Result<Option<Vec<String>>, DbErr> {
+    pub async fn delete_chat(&self, chat_id: Uuid, actor: Uuid) -> Result<Option<Vec<String>>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
         let garbage = delete_chat_in(&txn, row, actor).await?;

@@ -10,6 +10,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use time::OffsetDateTime;
 
+use super::StoreError;
 use super::entity::media_garbage;
 use super::{Store, now};
 
@@ -52,12 +53,12 @@ pub(super) async fn keep_in(conn: &impl ConnectionTrait, prefix: &str) -> Result
 impl Store {
     /// Queues `prefix` for deletion at `not_before`, outside any other change: called before
     /// an upload writes its objects, with a grace period longer than any upload takes.
-    pub async fn discard_media(&self, prefix: &str, not_before: OffsetDateTime) -> Result<(), DbErr> {
-        discard_in(&self.db, prefix, not_before).await
+    pub async fn discard_media(&self, prefix: &str, not_before: OffsetDateTime) -> Result<(), StoreError> {
+        Ok(discard_in(&self.db, prefix, not_before).await?)
     }
 
     /// Up to `limit` queued prefixes that are due, oldest first.
-    pub async fn due_media_garbage(&self, limit: u64) -> Result<Vec<Garbage>, DbErr> {
+    pub async fn due_media_garbage(&self, limit: u64) -> Result<Vec<Garbage>, StoreError> {
         let rows = media_garbage::Entity::find()
             .filter(media_garbage::Column::NotBefore.lte(now()))
             .order_by_asc(media_garbage::Column::NotBefore)
@@ -71,12 +72,17 @@ impl Store {
     }
 
     /// The objects under `prefix` are gone.
-    pub async fn media_collected(&self, prefix: &str) -> Result<(), DbErr> {
-        keep_in(&self.db, prefix).await
+    pub async fn media_collected(&self, prefix: &str) -> Result<(), StoreError> {
+        Ok(keep_in(&self.db, prefix).await?)
     }
 
     /// Deleting failed: try again at `retry_at`.
-    pub async fn media_retry_at(&self, prefix: &str, attempts: u32, retry_at: OffsetDateTime) -> Result<(), DbErr> {
+    pub async fn media_retry_at(
+        &self,
+        prefix: &str,
+        attempts: u32,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         media_garbage::Entity::update_many()
             .col_expr(media_garbage::Column::NotBefore, sea_orm::sea_query::Expr::value(retry_at))
             .col_expr(

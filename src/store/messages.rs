@@ -246,13 +246,13 @@ impl Store {
     }
 
     /// One message of a chat, tombstones included.
-    pub async fn message(&self, chat_id: Uuid, message_id: Uuid) -> Result<Option<Message>, DbErr> {
+    pub async fn message(&self, chat_id: Uuid, message_id: Uuid) -> Result<Option<Message>, StoreError> {
         let row = message::Entity::find_by_id(message_id).one(&self.db).await?;
         Ok(row.filter(|row| row.chat_id == chat_id).map(Message::from))
     }
 
     /// Messages by id, in no particular order.
-    pub async fn messages_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Message>, DbErr> {
+    pub async fn messages_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Message>, StoreError> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
@@ -261,7 +261,7 @@ impl Store {
     }
 
     /// A page of a chat's history, newest first: one range scan of `(chat_id, id)`.
-    pub async fn history(&self, chat_id: Uuid, cursor: Cursor, limit: u64) -> Result<Page, DbErr> {
+    pub async fn history(&self, chat_id: Uuid, cursor: Cursor, limit: u64) -> Result<Page, StoreError> {
         let query = message::Entity::find().filter(message::Column::ChatId.eq(chat_id)).limit(limit + 1);
         let query = match cursor {
             Cursor::Latest => query.order_by_desc(message::Column::Id),
@@ -284,7 +284,7 @@ impl Store {
         message_id: Uuid,
         text: String,
         editor: Uuid,
-    ) -> Result<Option<Message>, DbErr> {
+    ) -> Result<Option<Message>, StoreError> {
         let txn = self.db.begin().await?;
         if lock_chat(&txn, chat_id).await?.is_none() {
             return Ok(None);
@@ -311,7 +311,7 @@ impl Store {
         chat_id: Uuid,
         message_id: Uuid,
         actor: Uuid,
-    ) -> Result<Option<(Message, Option<String>)>, DbErr> {
+    ) -> Result<Option<(Message, Option<String>)>, StoreError> {
         let txn = self.db.begin().await?;
         if lock_chat(&txn, chat_id).await?.is_none() {
             return Ok(None);
@@ -354,7 +354,7 @@ impl Store {
     }
 
     /// Likes a message; `false` if `user_id` already did.
-    pub async fn like(&self, message_id: Uuid, user_id: Uuid) -> Result<bool, DbErr> {
+    pub async fn like(&self, message_id: Uuid, user_id: Uuid) -> Result<bool, StoreError> {
         let insert = Query::insert()
             .into_table(message_like::Entity)
             .columns([message_like::Column::MessageId, message_like::Column::UserId, message_like::Column::CreatedAt])
@@ -369,13 +369,13 @@ impl Store {
     }
 
     /// Takes a like back; `false` if there was none.
-    pub async fn unlike(&self, message_id: Uuid, user_id: Uuid) -> Result<bool, DbErr> {
+    pub async fn unlike(&self, message_id: Uuid, user_id: Uuid) -> Result<bool, StoreError> {
         let deleted = message_like::Entity::delete_by_id((message_id, user_id)).exec(&self.db).await?;
         Ok(deleted.rows_affected > 0)
     }
 
     /// Like counts of these messages and whether `reader` likes each, in two queries.
-    pub async fn likes(&self, message_ids: &[Uuid], reader: Uuid) -> Result<HashMap<Uuid, Likes>, DbErr> {
+    pub async fn likes(&self, message_ids: &[Uuid], reader: Uuid) -> Result<HashMap<Uuid, Likes>, StoreError> {
         let mut likes: HashMap<Uuid, Likes> = HashMap::new();
         if message_ids.is_empty() {
             return Ok(likes);
@@ -418,7 +418,7 @@ impl Store {
         chat_id: Uuid,
         user_id: Uuid,
         message_id: Uuid,
-    ) -> Result<Option<(bool, Member)>, DbErr> {
+    ) -> Result<Option<(bool, Member)>, StoreError> {
         let txn = self.db.begin().await?;
         if lock_chat(&txn, chat_id).await?.is_none() {
             return Ok(None);

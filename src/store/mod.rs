@@ -48,7 +48,7 @@ impl From<StoreError> for crate::error::AppError {
         match err {
             StoreError::Taken(field) => Self::taken(field),
             StoreError::Invalid(field, message) => Self::invalid(field, message),
-            StoreError::Db(db) => db.into(),
+            StoreError::Db(db) => Self::Internal(db.into()),
         }
     }
 }
@@ -106,7 +106,7 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Connects by URL: `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…`.
-    pub async fn connect(url: &str) -> Result<Self, DbErr> {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let mut options = ConnectOptions::new(url.to_owned());
         // No ping before each checkout: on SQLite that is an extra round trip to the connection's
         // worker thread for every query; a dead connection surfaces as a query error anyway.
@@ -137,8 +137,8 @@ impl Store {
         Ok(Self { db, users, stale: Default::default(), queries })
     }
 
-    pub async fn migrate(&self) -> Result<(), DbErr> {
-        migration::Migrator::up(&self.db, None).await
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        Ok(migration::Migrator::up(&self.db, None).await?)
     }
 
     /// Drops a user from the cache, here and (through [`Self::watch_stale`]) everywhere; every
@@ -177,8 +177,8 @@ impl Store {
     }
 
     /// For `/readyz`.
-    pub async fn ping(&self) -> Result<(), DbErr> {
-        self.db.ping().await
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        Ok(self.db.ping().await?)
     }
 
     /// The connection itself, for tests and benchmarks that look at plans or bulk-load rows;

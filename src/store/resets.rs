@@ -1,10 +1,11 @@
 //! Password-reset codes: one live code per account, stored as a hash, with a try counter.
 
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::StoreError;
 use super::entity::password_reset;
 use super::users::set_password_in;
 use super::{Store, now};
@@ -27,7 +28,7 @@ impl Store {
         user_id: Uuid,
         code_hash: String,
         expires_at: OffsetDateTime,
-    ) -> Result<(), DbErr> {
+    ) -> Result<(), StoreError> {
         let row = password_reset::ActiveModel {
             user_id: Set(user_id),
             code_hash: Set(code_hash),
@@ -58,7 +59,7 @@ impl Store {
         user_id: Uuid,
         code_hash: &str,
         max_tries: u32,
-    ) -> Result<ResetOutcome, DbErr> {
+    ) -> Result<ResetOutcome, StoreError> {
         let txn = self.db.begin().await?;
         let Some(row) = password_reset::Entity::find_by_id(user_id).one(&txn).await? else {
             return Ok(ResetOutcome::Dead);
@@ -91,7 +92,7 @@ impl Store {
         user_id: Uuid,
         code_hash: &str,
         password_hash: String,
-    ) -> Result<Option<Vec<Uuid>>, DbErr> {
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
         let txn = self.db.begin().await?;
         let consumed = password_reset::Entity::delete_many()
             .filter(password_reset::Column::UserId.eq(user_id))

@@ -7,6 +7,7 @@ use sea_orm::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::StoreError;
 use super::entity::{refresh_token, session, user};
 use super::{AuditEntry, Store, now};
 
@@ -61,7 +62,7 @@ fn session_snapshot(row: &session::Model) -> Option<serde_json::Value> {
 }
 
 impl Store {
-    pub async fn create_session(&self, new: NewSession) -> Result<SessionInfo, DbErr> {
+    pub async fn create_session(&self, new: NewSession) -> Result<SessionInfo, StoreError> {
         let at = now();
         let txn = self.db.begin().await?;
         let row = session::ActiveModel {
@@ -107,7 +108,7 @@ impl Store {
         old_hash: &str,
         new_hash: String,
         expires_at: OffsetDateTime,
-    ) -> Result<Rotation, DbErr> {
+    ) -> Result<Rotation, StoreError> {
         let at = now();
         let txn = self.db.begin().await?;
         let claimed = refresh_token::Entity::update_many()
@@ -164,7 +165,7 @@ impl Store {
     }
 
     /// The owner of a live session, if it is live and its account active: the per-request check.
-    pub async fn live_session_owner(&self, session_id: Uuid) -> Result<Option<Uuid>, DbErr> {
+    pub async fn live_session_owner(&self, session_id: Uuid) -> Result<Option<Uuid>, StoreError> {
         let found = session::Entity::find_by_id(session_id).find_also_related(user::Entity).one(&self.db).await?;
         Ok(match found {
             Some((session, Some(owner))) if session.expires_at > now() && owner.is_active => Some(owner.id),
@@ -173,16 +174,16 @@ impl Store {
     }
 
     /// The session a refresh token (live or rotated) belongs to, for RFC 7009 revocation.
-    pub async fn session_of_refresh_token(&self, token_hash: &str) -> Result<Option<Uuid>, DbErr> {
+    pub async fn session_of_refresh_token(&self, token_hash: &str) -> Result<Option<Uuid>, StoreError> {
         Ok(refresh_token::Entity::find_by_id(token_hash).one(&self.db).await?.map(|t| t.session_id))
     }
 
-    pub async fn session(&self, session_id: Uuid) -> Result<Option<SessionInfo>, DbErr> {
+    pub async fn session(&self, session_id: Uuid) -> Result<Option<SessionInfo>, StoreError> {
         Ok(session::Entity::find_by_id(session_id).one(&self.db).await?.map(SessionInfo::from))
     }
 
     /// The user's sessions, newest first.
-    pub async fn sessions_of(&self, user_id: Uuid) -> Result<Vec<SessionInfo>, DbErr> {
+    pub async fn sessions_of(&self, user_id: Uuid) -> Result<Vec<SessionInfo>, StoreError> {
         let rows = session::Entity::find()
             .filter(session::Column::UserId.eq(user_id))
             .order_by_desc(session::Column::CreatedAt)
@@ -197,7 +198,7 @@ impl Store {
         session_id: Uuid,
         actor: Option<Uuid>,
         action: &'static str,
-    ) -> Result<Option<Uuid>, DbErr> {
+    ) -> Result<Option<Uuid>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(row) = session::Entity::find_by_id(session_id).one(&txn).await? else {
             return Ok(None);

@@ -122,7 +122,7 @@ impl Store {
     }
 
     /// The account an identifier names, with its password hash, for login.
-    pub async fn find_login(&self, identifier: &Identifier) -> Result<Option<(User, String)>, DbErr> {
+    pub async fn find_login(&self, identifier: &Identifier) -> Result<Option<(User, String)>, StoreError> {
         let column = match identifier {
             Identifier::Username(_) => user::Column::UsernameKey,
             Identifier::Email(_) => user::Column::Email,
@@ -136,7 +136,7 @@ impl Store {
     }
 
     /// One account, served from the in-process cache when possible.
-    pub async fn user(&self, id: Uuid) -> Result<Option<User>, DbErr> {
+    pub async fn user(&self, id: Uuid) -> Result<Option<User>, StoreError> {
         if let Some(user) = self.users.get(&id) {
             return Ok(Some(user));
         }
@@ -197,7 +197,7 @@ impl Store {
         password_hash: String,
         keep: Option<Uuid>,
         action: &'static str,
-    ) -> Result<Vec<Uuid>, DbErr> {
+    ) -> Result<Vec<Uuid>, StoreError> {
         let txn = self.db.begin().await?;
         let ended = set_password_in(&txn, user_id, password_hash, keep, action).await?;
         txn.commit().await?;
@@ -213,7 +213,7 @@ impl Store {
         &self,
         user_id: Uuid,
         new_key: Option<String>,
-    ) -> Result<Option<(User, Option<String>)>, DbErr> {
+    ) -> Result<Option<(User, Option<String>)>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(row) = user::Entity::find_by_id(user_id).one(&txn).await? else { return Ok(None) };
         let old_key = row.avatar_key.clone();
@@ -238,7 +238,7 @@ impl Store {
     /// Deletes an account and everything that is only its own, in one transaction: the row,
     /// so its identifiers are free again; its sessions, refresh tokens and reset codes (by
     /// cascade); its avatar (queued for deletion). Audit rows stay, scrubbed of its personal data.
-    pub async fn delete_user(&self, user_id: Uuid, actor: Option<Uuid>) -> Result<Option<DeletedUser>, DbErr> {
+    pub async fn delete_user(&self, user_id: Uuid, actor: Option<Uuid>) -> Result<Option<DeletedUser>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(row) = user::Entity::find_by_id(user_id).one(&txn).await? else { return Ok(None) };
         let session_ids: Vec<Uuid> = session::Entity::find()
@@ -273,7 +273,7 @@ impl Store {
     }
 
     /// Every account id, oldest first, and the count of each gender, counted by the database.
-    pub async fn directory(&self) -> Result<Directory, DbErr> {
+    pub async fn directory(&self) -> Result<Directory, StoreError> {
         let user_ids: Vec<Uuid> = user::Entity::find()
             .select_only()
             .column(user::Column::Id)
@@ -303,7 +303,7 @@ impl Store {
 
     /// Accounts by id, from the cache where possible and one query for the rest. Ids of deleted
     /// accounts are absent.
-    pub async fn users(&self, ids: impl IntoIterator<Item = Uuid>) -> Result<HashMap<Uuid, User>, DbErr> {
+    pub async fn users(&self, ids: impl IntoIterator<Item = Uuid>) -> Result<HashMap<Uuid, User>, StoreError> {
         let mut found = HashMap::new();
         let mut missing = std::collections::HashSet::new();
         for id in ids {
@@ -327,7 +327,7 @@ impl Store {
     }
 
     /// The account's password hash, for re-checking the current password.
-    pub async fn password_hash(&self, user_id: Uuid) -> Result<Option<String>, DbErr> {
+    pub async fn password_hash(&self, user_id: Uuid) -> Result<Option<String>, StoreError> {
         Ok(user::Entity::find_by_id(user_id).one(&self.db).await?.map(|row| row.password_hash))
     }
 }
