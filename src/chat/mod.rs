@@ -131,14 +131,6 @@ pub fn message_not_found() -> AppError {
 }
 
 /// A chat id from a path or payload: anything unparsable names no chat.
-pub fn parse_chat_id(raw: &str) -> Result<Uuid, AppError> {
-    raw.parse().map_err(|_| chat_not_found())
-}
-
-pub fn parse_message_id(raw: &str) -> Result<Uuid, AppError> {
-    raw.parse().map_err(|_| message_not_found())
-}
-
 /// A chat as events carry it: each reader's own pin, unread count and like are theirs to keep,
 /// so they come as `false` and `0`.
 fn shared(view: &ChatView) -> ChatChanged {

@@ -1,7 +1,7 @@
 //! `/api/v1/chats`: my chats, creating them, renaming, members and roles, pins, deletion.
 //! Every rule lives in [`crate::chat`]; these handlers read the request and shape the answer.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -11,10 +11,10 @@ use uuid::Uuid;
 use super::extract::ApiJson;
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::chat::parse_chat_id;
 use crate::chat::view::ChatView;
 use crate::domain::{ChatKind, ChatTitle, Role};
 use crate::error::{AppError, JSend, JSendFail};
+use crate::http::ids::{ChatPath, MemberPath};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -126,9 +126,9 @@ async fn create_chat(
 async fn get_chat(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    ChatPath(chat_id): ChatPath,
 ) -> Result<JSend<ChatData>, AppError> {
-    let (chat, member) = app.member_of(parse_chat_id(&id)?, me.user_id).await?;
+    let (chat, member) = app.member_of(chat_id, me.user_id).await?;
     Ok(chat_data(app.chat_view(me.user_id, chat, member).await?))
 }
 
@@ -158,10 +158,9 @@ struct Rename {
 async fn rename_chat(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    ChatPath(chat_id): ChatPath,
     ApiJson(body): ApiJson<Rename>,
 ) -> Result<JSend<ChatData>, AppError> {
-    let chat_id = parse_chat_id(&id)?;
     let title = ChatTitle::parse(&body.title).map_err(|m| AppError::invalid("title", m))?;
     Ok(chat_data(app.rename_chat(me.user_id, chat_id, title).await?))
 }
@@ -182,9 +181,9 @@ async fn rename_chat(
 async fn delete_chat(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    ChatPath(chat_id): ChatPath,
 ) -> Result<JSend<Option<String>>, AppError> {
-    app.delete_chat(me.user_id, parse_chat_id(&id)?).await?;
+    app.delete_chat(me.user_id, chat_id).await?;
     Ok(JSend::ok(None))
 }
 
@@ -214,16 +213,10 @@ struct AddMembers {
 async fn add_members(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    ChatPath(chat_id): ChatPath,
     ApiJson(body): ApiJson<AddMembers>,
 ) -> Result<JSend<ChatData>, AppError> {
-    Ok(chat_data(app.add_members(me.user_id, parse_chat_id(&id)?, body.user_ids).await?))
-}
-
-/// A chat id and a member id from the path.
-fn member_path(chat: &str, user: &str) -> Result<(Uuid, Uuid), AppError> {
-    let user = user.parse().map_err(|_| AppError::not_found("member_not_found", "no such member"))?;
-    Ok((parse_chat_id(chat)?, user))
+    Ok(chat_data(app.add_members(me.user_id, chat_id, body.user_ids).await?))
 }
 
 /// Remove a member (owner: anyone but themself; admin: members), or leave (my own id).
@@ -245,9 +238,8 @@ fn member_path(chat: &str, user: &str) -> Result<(Uuid, Uuid), AppError> {
 async fn remove_member(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path((id, user_id)): Path<(String, String)>,
+    MemberPath(chat_id, user_id): MemberPath,
 ) -> Result<JSend<Option<String>>, AppError> {
-    let (chat_id, user_id) = member_path(&id, &user_id)?;
     app.remove_member(me.user_id, chat_id, user_id).await?;
     Ok(JSend::ok(None))
 }
@@ -278,10 +270,9 @@ struct RoleChange {
 async fn change_role(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path((id, user_id)): Path<(String, String)>,
+    MemberPath(chat_id, user_id): MemberPath,
     ApiJson(body): ApiJson<RoleChange>,
 ) -> Result<JSend<ChatData>, AppError> {
-    let (chat_id, user_id) = member_path(&id, &user_id)?;
     let role = Role::parse(&body.role).ok_or_else(|| AppError::invalid("role", "must be member, admin or owner"))?;
     Ok(chat_data(app.set_role(me.user_id, chat_id, user_id, role).await?))
 }
@@ -300,9 +291,9 @@ async fn change_role(
 async fn pin_chat(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    ChatPath(chat_id): ChatPath,
 ) -> Result<JSend<ChatData>, AppError> {
-    Ok(chat_data(app.pin_chat(me.user_id, parse_chat_id(&id)?, true).await?))
+    Ok(chat_data(app.pin_chat(me.user_id, chat_id, true).await?))
 }
 
 /// Unpin a chat for me.
@@ -319,7 +310,7 @@ async fn pin_chat(
 async fn unpin_chat(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    ChatPath(chat_id): ChatPath,
 ) -> Result<JSend<ChatData>, AppError> {
-    Ok(chat_data(app.pin_chat(me.user_id, parse_chat_id(&id)?, false).await?))
+    Ok(chat_data(app.pin_chat(me.user_id, chat_id, false).await?))
 }

@@ -1,6 +1,8 @@
 //! `/api/v1/me`: the caller's own account — profile, password, sessions, avatar, deletion.
 
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
+
+use crate::http::ids::{SessionPath, session_not_found};
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -268,16 +270,14 @@ async fn list_sessions(State(app): State<AppState>, AuthUser(me): AuthUser) -> R
 async fn delete_session(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    SessionPath(id): SessionPath,
 ) -> Result<JSend<Option<String>>, AppError> {
-    let not_found = || AppError::not_found("session_not_found", "no such session");
-    let id: Uuid = id.parse().map_err(|_| not_found())?;
     match app.store.session(id).await? {
         Some(session) if session.user_id == me.user_id => {
             app.auth.revoke_session(id, Some(me.user_id), "revoke_session").await?;
             Ok(JSend::ok(None))
         }
-        _ => Err(not_found()),
+        _ => Err(session_not_found()),
     }
 }
 

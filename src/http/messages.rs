@@ -1,7 +1,7 @@
 //! `/api/v1/chats/{id}/messages` and `/read`: history, sending, editing, deleting, likes,
 //! forwarding and read markers. Every rule lives in [`crate::chat`].
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -12,9 +12,10 @@ use super::extract::ApiJson;
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::chat::view::MessageView;
-use crate::chat::{DEFAULT_PAGE, HistoryView, MAX_PAGE, ReadView, SendMessage, parse_chat_id, parse_message_id};
+use crate::chat::{DEFAULT_PAGE, HistoryView, MAX_PAGE, ReadView, SendMessage};
 use crate::domain::MessageText;
 use crate::error::{AppError, FieldErrors, JSend, JSendFail};
+use crate::http::ids::{ChatPath, MessagePath};
 use crate::store::Cursor;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -33,11 +34,6 @@ pub struct MessageData {
 
 fn message_data(message: MessageView) -> JSend<MessageData> {
     JSend::ok(MessageData { message })
-}
-
-/// A chat id and a message id from the path.
-fn message_path(chat: &str, message: &str) -> Result<(Uuid, Uuid), AppError> {
-    Ok((parse_chat_id(chat)?, parse_message_id(message)?))
 }
 
 /// Where a history page starts and how long it is.
@@ -111,10 +107,9 @@ fn parse_history_query(raw: Option<&str>) -> Result<(Cursor, u64), AppError> {
 async fn history(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    ChatPath(chat_id): ChatPath,
     RawQuery(query): RawQuery,
 ) -> Result<JSend<HistoryView>, AppError> {
-    let chat_id = parse_chat_id(&id)?;
     let (cursor, limit) = parse_history_query(query.as_deref())?;
     Ok(JSend::ok(app.history(me.user_id, chat_id, cursor, limit).await?))
 }
@@ -143,10 +138,9 @@ async fn history(
 async fn send_message(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    ChatPath(chat_id): ChatPath,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> Result<JSend<MessageData>, AppError> {
-    let chat_id = parse_chat_id(&id)?;
     let (message, created) = app.send_message(me.user_id, chat_id, body.draft()?).await?;
     Ok(if created { JSend::created(MessageData { message }) } else { message_data(message) })
 }
@@ -178,10 +172,9 @@ struct Edit {
 async fn edit_message(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path((id, mid)): Path<(String, String)>,
+    MessagePath(chat_id, message_id): MessagePath,
     ApiJson(body): ApiJson<Edit>,
 ) -> Result<JSend<MessageData>, AppError> {
-    let (chat_id, message_id) = message_path(&id, &mid)?;
     let text = MessageText::parse(&body.text).map_err(|m| AppError::invalid("text", m))?;
     Ok(message_data(app.edit_message(me.user_id, chat_id, message_id, text).await?))
 }
@@ -201,9 +194,8 @@ async fn edit_message(
 async fn delete_message(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path((id, mid)): Path<(String, String)>,
+    MessagePath(chat_id, message_id): MessagePath,
 ) -> Result<JSend<MessageData>, AppError> {
-    let (chat_id, message_id) = message_path(&id, &mid)?;
     Ok(message_data(app.delete_message(me.user_id, chat_id, message_id).await?))
 }
 
@@ -222,9 +214,8 @@ async fn delete_message(
 async fn like(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path((id, mid)): Path<(String, String)>,
+    MessagePath(chat_id, message_id): MessagePath,
 ) -> Result<JSend<MessageData>, AppError> {
-    let (chat_id, message_id) = message_path(&id, &mid)?;
     Ok(message_data(app.set_like(me.user_id, chat_id, message_id, true).await?))
 }
 
@@ -243,9 +234,8 @@ async fn like(
 async fn unlike(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path((id, mid)): Path<(String, String)>,
+    MessagePath(chat_id, message_id): MessagePath,
 ) -> Result<JSend<MessageData>, AppError> {
-    let (chat_id, message_id) = message_path(&id, &mid)?;
     Ok(message_data(app.set_like(me.user_id, chat_id, message_id, false).await?))
 }
 
@@ -279,10 +269,9 @@ struct Forward {
 async fn forward(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path((id, mid)): Path<(String, String)>,
+    MessagePath(chat_id, message_id): MessagePath,
     ApiJson(body): ApiJson<Forward>,
 ) -> Result<JSend<MessageData>, AppError> {
-    let (chat_id, message_id) = message_path(&id, &mid)?;
     let message = app.forward_message(me.user_id, chat_id, message_id, body.to_chat_id).await?;
     Ok(JSend::created(MessageData { message }))
 }
@@ -311,10 +300,10 @@ struct ReadMarker {
 async fn mark_read(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    ChatPath(chat_id): ChatPath,
     ApiJson(body): ApiJson<ReadMarker>,
 ) -> Result<JSend<ReadView>, AppError> {
-    Ok(JSend::ok(app.mark_read(me.user_id, parse_chat_id(&id)?, body.message_id).await?))
+    Ok(JSend::ok(app.mark_read(me.user_id, chat_id, body.message_id).await?))
 }
 
 #[cfg(test)]

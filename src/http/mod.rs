@@ -5,6 +5,7 @@ pub mod auth;
 pub mod chats;
 pub mod docs;
 pub mod extract;
+pub mod ids;
 pub mod log;
 pub mod me;
 pub mod media;

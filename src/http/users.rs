@@ -1,6 +1,8 @@
 //! `/api/v1/users`: other people's public profiles and the directory.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::http::ids::{UserPath, user_not_found};
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -96,9 +98,7 @@ async fn list_users(State(app): State<AppState>, AuthUser(_me): AuthUser) -> Res
         (status = 404, description = "No such user (`user_not_found`)", body = JSendFail),
     )
 )]
-async fn get_user(State(app): State<AppState>, Path(id): Path<String>) -> Result<JSend<PublicUserData>, AppError> {
-    let not_found = || AppError::not_found("user_not_found", "no such user");
-    let id: Uuid = id.parse().map_err(|_| not_found())?;
-    let user = app.store.user(id).await?.ok_or_else(not_found)?;
+async fn get_user(State(app): State<AppState>, UserPath(id): UserPath) -> Result<JSend<PublicUserData>, AppError> {
+    let user = app.store.user(id).await?.ok_or_else(user_not_found)?;
     Ok(JSend::ok(PublicUserData { user: PublicUserView::new(&app, user) }))
 }

@@ -385,3 +385,33 @@ async fn the_chat_list_costs_the_same_number_of_queries_for_3_chats_as_for_30() 
     assert_eq!(count_for[0], count_for[1], "queries for 3 chats vs 30: {count_for:?}");
     assert!(count_for[1] <= 10, "{count_for:?}");
 }
+
+#[tokio::test]
+async fn a_malformed_id_in_any_path_is_the_404_of_what_it_names() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.person("alice").await, app.person("bob").await);
+    let chat = app.group(&alice, "Ids", &[&bob]).await;
+    let mid = app.say(&alice, &chat, "hello").await["id"].as_str().unwrap().to_owned();
+    let requests = [
+        (Method::GET, "/api/v1/chats/not-a-uuid".to_owned(), None, "chat_not_found"),
+        (Method::POST, "/api/v1/chats/42/messages".to_owned(), Some(json!({"text": "hi"})), "chat_not_found"),
+        (Method::PUT, format!("/api/v1/chats/x/messages/{mid}/like"), None, "chat_not_found"),
+        (Method::PATCH, format!("/api/v1/chats/{chat}/messages/x"), Some(json!({"text": "hi"})), "message_not_found"),
+        (Method::PUT, format!("/api/v1/chats/{chat}/messages/{mid}x/like"), None, "message_not_found"),
+        (Method::DELETE, format!("/api/v1/chats/{chat}/members/bob"), None, "member_not_found"),
+        (Method::PATCH, format!("/api/v1/chats/{chat}/members/x"), Some(json!({"role": "admin"})), "member_not_found"),
+        (Method::GET, "/api/v1/users/alice".to_owned(), None, "user_not_found"),
+        (Method::DELETE, "/api/v1/me/sessions/current".to_owned(), None, "session_not_found"),
+    ];
+    for (method, path, body, reason) in requests {
+        let response = match body {
+            Some(body) => app.send_json(method.clone(), &path, body, Some(&alice.token)).await,
+            None => app.call(method.clone(), &path, &alice.token).await,
+        };
+        response.assert_fail(StatusCode::NOT_FOUND);
+        assert_eq!(response.reason(), reason, "{method} {path}: {}", response.text);
+    }
+    let page = app.history(&bob, &chat, "").await;
+    assert_eq!(page.data()["messages"][0]["text"], "hello", "nothing changed");
+    assert_eq!(page.data()["messages"][0]["like_count"], 0);
+}

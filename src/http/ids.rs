@@ -1,0 +1,94 @@
+//! Ids in the path, parsed by extractors: a malformed id answers the JSend 404 of the thing it
+//! names, as an unknown one would, so no route writes the parse and the refusal again.
+
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use uuid::Uuid;
+
+use crate::chat::{chat_not_found, message_not_found};
+use crate::error::AppError;
+
+/// `/chats/{id}/…`
+pub struct ChatPath(pub Uuid);
+/// `/chats/{id}/messages/{mid}/…`: the chat, then the message.
+pub struct MessagePath(pub Uuid, pub Uuid);
+/// `/chats/{id}/members/{user_id}`: the chat, then the member.
+pub struct MemberPath(pub Uuid, pub Uuid);
+/// `/users/{id}`
+pub struct UserPath(pub Uuid);
+/// `/me/sessions/{id}`
+pub struct SessionPath(pub Uuid);
+
+fn member_not_found() -> AppError {
+    AppError::not_found("member_not_found", "no such member")
+}
+
+pub fn user_not_found() -> AppError {
+    AppError::not_found("user_not_found", "no such user")
+}
+
+pub fn session_not_found() -> AppError {
+    AppError::not_found("session_not_found", "no such session")
+}
+
+/// The route's path parameters in order, each parsed as a UUID or refused with its own 404.
+async fn ids<S: Send + Sync, const N: usize>(
+    parts: &mut Parts,
+    state: &S,
+    refusals: [fn() -> AppError; N],
+) -> Result<[Uuid; N], AppError> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| AppError::not_found("route_not_found", "no such route"))?;
+    let mut values = params.iter().map(|(_, value)| value);
+    let mut ids = [Uuid::nil(); N];
+    for (id, refuse) in ids.iter_mut().zip(refusals) {
+        *id = values.next().and_then(|raw| raw.parse().ok()).ok_or_else(refuse)?;
+    }
+    Ok(ids)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ChatPath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let [chat] = ids(parts, state, [chat_not_found]).await?;
+        Ok(Self(chat))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for MessagePath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let [chat, message] = ids(parts, state, [chat_not_found, message_not_found]).await?;
+        Ok(Self(chat, message))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for MemberPath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let [chat, member] = ids(parts, state, [chat_not_found, member_not_found]).await?;
+        Ok(Self(chat, member))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for UserPath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let [user] = ids(parts, state, [user_not_found]).await?;
+        Ok(Self(user))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionPath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let [session] = ids(parts, state, [session_not_found]).await?;
+        Ok(Self(session))
+    }
+}
