@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod json;
 pub mod limits;
 pub mod mail;
 pub mod media;

@@ -29,7 +29,7 @@ use crate::app::{App, AppState};
 use crate::auth::{AuthFailure, Principal};
 use crate::chat::events::{CHAT_READ, TYPING};
 use crate::error::{AppError, jsend_of};
-use crate::http::extract::parse_value;
+use crate::json::parse_value;
 use crate::realtime::{SocketIoRooms, session_room, user_room};
 use crate::telemetry::SOCKET_IO;
 use uuid::Uuid;

@@ -15,12 +15,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{ApiJson, has_content_type, multipart_file, parse_json, read_body};
+use super::extract::{ApiJson, has_content_type, multipart_file, read_body};
 use crate::app::{App, AppState};
 use crate::auth::{AuthUser, ClientInfo};
 use crate::config::Config;
 use crate::domain::{Gender, User};
 use crate::error::{AppError, JSend, JSendFail};
+use crate::json::parse_json;
 use crate::media::AvatarUrls;
 use crate::profile::parse_profile_change;
 use crate::store::SessionInfo;
