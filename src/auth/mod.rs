@@ -7,7 +7,6 @@
 //! cross-instance bus can drive the same invalidation on every instance.
 
 pub mod accounts;
-mod extract;
 pub mod password;
 pub mod reset;
 pub mod tokens;
@@ -18,11 +17,32 @@ use moka::sync::Cache;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use extract::{AuthUser, ClientInfo, bearer_token};
 pub use password::PasswordHasher;
 pub use tokens::{TokenError, TokenKeys};
 
 use crate::store::{NewSession, Rotation, Stale, Store};
+
+/// The caller's address and user agent, for sessions and rate limits.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub ip: std::net::IpAddr,
+    pub user_agent: Option<String>,
+}
+
+/// The token of an `Authorization: Bearer …` header (the scheme is case-insensitive).
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// 401 with `WWW-Authenticate: Bearer` and the failure's reason.
+impl From<AuthFailure> for crate::error::AppError {
+    fn from(failure: AuthFailure) -> Self {
+        Self::unauthorized(failure.reason(), failure.message())
+    }
+}
 
 /// What a successful login, registration or refresh hands out.
 #[derive(Debug, Clone)]

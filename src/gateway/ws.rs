@@ -68,7 +68,7 @@ async fn connect(
             "this origin may not open sockets here",
         ));
     }
-    let token = crate::auth::bearer_token(&parts).map(str::to_owned).or(query.access_token);
+    let token = crate::auth::bearer_token(&parts.headers).map(str::to_owned).or(query.access_token);
     let token = token.filter(|t| !t.is_empty()).ok_or(AuthFailure::Missing)?;
     let me = app.auth.authenticate(&token).await?;
     if let Some(slot) = parts.extensions.get::<RequestUser>() {

@@ -8,11 +8,11 @@ use utoipa_axum::routes;
 
 use super::extract::multipart_file;
 use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::chat::attachment::clean_file_name;
 use crate::chat::view::AttachmentView;
 use crate::config::Config;
 use crate::error::{AppError, JSend, JSendFail};
+use crate::http::principal::AuthUser;
 
 pub fn router(config: &Config) -> OpenApiRouter<AppState> {
     // Room for the file plus the multipart framing.

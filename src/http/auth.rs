@@ -10,9 +10,10 @@ use super::extract::ApiJson;
 use super::me::UserView;
 use crate::app::{App, AppState};
 use crate::auth::accounts::{LoginError, Registration};
-use crate::auth::{AuthUser, ClientInfo, RefreshFailure, TokenPair};
+use crate::auth::{ClientInfo, RefreshFailure, TokenPair};
 use crate::domain::User;
 use crate::error::{AppError, JSend, JSendFail};
+use crate::http::principal::AuthUser;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

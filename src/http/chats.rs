@@ -10,11 +10,11 @@ use uuid::Uuid;
 
 use super::extract::ApiJson;
 use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::chat::view::ChatView;
 use crate::domain::{ChatKind, ChatTitle, Role};
 use crate::error::{AppError, JSend, JSendFail};
 use crate::http::ids::{ChatPath, MemberPath};
+use crate::http::principal::AuthUser;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -17,10 +17,11 @@ use uuid::Uuid;
 
 use super::extract::{ApiJson, has_content_type, multipart_file, read_body};
 use crate::app::{App, AppState};
-use crate::auth::{AuthUser, ClientInfo};
+use crate::auth::ClientInfo;
 use crate::config::Config;
 use crate::domain::{Gender, User};
 use crate::error::{AppError, JSend, JSendFail};
+use crate::http::principal::AuthUser;
 use crate::json::parse_json;
 use crate::media::AvatarUrls;
 use crate::profile::parse_profile_change;

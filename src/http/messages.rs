@@ -10,12 +10,12 @@ use uuid::Uuid;
 
 use super::extract::ApiJson;
 use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::chat::view::MessageView;
 use crate::chat::{DEFAULT_PAGE, HistoryView, MAX_PAGE, ReadView, SendMessage};
 use crate::domain::MessageText;
 use crate::error::{AppError, FieldErrors, JSend, JSendFail};
 use crate::http::ids::{ChatPath, MessagePath};
+use crate::http::principal::AuthUser;
 use crate::store::Cursor;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -12,6 +12,7 @@ pub mod media;
 pub mod messages;
 pub mod oauth;
 pub mod ops;
+pub mod principal;
 pub mod users;
 
 use std::future::Future;

@@ -11,9 +11,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::{App, AppState};
-use crate::auth::AuthUser;
 use crate::domain::{Gender, User};
 use crate::error::{AppError, JSend, JSendFail};
+use crate::http::principal::AuthUser;
 use crate::media::AvatarUrls;
 
 pub fn router() -> OpenApiRouter<AppState> {

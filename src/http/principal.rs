@@ -1,4 +1,5 @@
-//! Request extractors: the one way a handler learns who is calling and from where.
+//! Who is calling and from where: the `AuthUser` and `ClientInfo` extractors, the one way a
+//! handler learns either.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -6,8 +7,8 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 
-use super::{AuthFailure, Principal};
 use crate::app::AppState;
+use crate::auth::{AuthFailure, ClientInfo, Principal, bearer_token};
 use crate::error::AppError;
 use crate::telemetry::RequestUser;
 
@@ -19,35 +20,13 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts).ok_or(AuthFailure::Missing)?;
+        let token = bearer_token(&parts.headers).ok_or(AuthFailure::Missing)?;
         let principal = state.auth.authenticate(token).await?;
         if let Some(slot) = parts.extensions.get::<RequestUser>() {
             slot.set(principal.user_id);
         }
         Ok(Self(principal))
     }
-}
-
-/// 401 with `WWW-Authenticate: Bearer` and the failure's reason.
-impl From<AuthFailure> for AppError {
-    fn from(failure: AuthFailure) -> Self {
-        AppError::unauthorized(failure.reason(), failure.message())
-    }
-}
-
-/// The token of an `Authorization: Bearer …` header (the scheme is case-insensitive).
-pub fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// The caller's address and user agent, for sessions and rate limits.
-#[derive(Debug, Clone)]
-pub struct ClientInfo {
-    pub ip: IpAddr,
-    pub user_agent: Option<String>,
 }
 
 impl FromRequestParts<AppState> for ClientInfo {
