@@ -102,9 +102,20 @@ pub struct Principal {
 pub struct SessionCache(Cache<Uuid, Option<Uuid>>);
 
 impl SessionCache {
+    /// What is known of a session: `Some(owner)` while live, `Some(None)` once dead, `None` if
+    /// nothing is cached.
+    fn owner(&self, session_id: Uuid) -> Option<Option<Uuid>> {
+        self.0.get(&session_id)
+    }
+
+    /// Caches what the database said of a session.
+    fn remember(&self, session_id: Uuid, owner: Option<Uuid>) {
+        self.0.insert(session_id, owner);
+    }
+
     /// Marks a session dead in this instance's cache only: for news from other instances.
     pub fn forget_locally(&self, session_id: Uuid) {
-        self.0.insert(session_id, None);
+        self.remember(session_id, None);
     }
 
     /// Empties the cache: after missing news from other instances, every session is read from
@@ -156,7 +167,7 @@ impl Auth {
                 expires_at: self.refresh_expiry(),
             })
             .await?;
-        self.sessions.0.insert(session.id, Some(user_id));
+        self.sessions.remember(session.id, Some(user_id));
         self.pair(user_id, session.id, refresh_token)
     }
 
@@ -197,11 +208,11 @@ impl Auth {
     /// Whether a session is still live and belongs to its claimed user: from the cache, or from
     /// the database (then cached). A database failure counts as not live.
     pub async fn session_live(&self, principal: Principal) -> bool {
-        let owner = match self.sessions.0.get(&principal.session_id) {
+        let owner = match self.sessions.owner(principal.session_id) {
             Some(cached) => cached,
             None => match self.store.live_session_owner(principal.session_id).await {
                 Ok(owner) => {
-                    self.sessions.0.insert(principal.session_id, owner);
+                    self.sessions.remember(principal.session_id, owner);
                     owner
                 }
                 Err(err) => {
