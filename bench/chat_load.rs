@@ -92,7 +92,7 @@ impl Bench {
 
     async fn group(&self, owner: &Person, members: &[Uuid]) -> Uuid {
         let title = ChatTitle::parse("bench").unwrap();
-        self.app.create_group(owner.id, title, members.to_vec()).await.unwrap().id
+        self.app.chats.create_group(owner.id, title, members.to_vec()).await.unwrap().id
     }
 }
 
@@ -215,7 +215,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // 2. Sending between two.
-    let direct = bench.app.open_direct_chat(alice.id, bob.id).await.unwrap().0.id;
+    let direct = bench.app.chats.open_direct_chat(alice.id, bob.id).await.unwrap().0.id;
     let path = format!("/api/v1/chats/{direct}/messages");
     let started = Instant::now();
     for i in 0..2000 {
@@ -301,7 +301,7 @@ async fn main() -> anyhow::Result<()> {
             reply_to: None,
             client_id: None,
         };
-        bench.app.send_message(others[0], chat, draft.draft().unwrap()).await.unwrap();
+        bench.app.chats.send_message(others[0], chat, draft.draft().unwrap()).await.unwrap();
     }
     let (p50, p99) = timed(200, || bench.fetch(Method::GET, "/api/v1/chats", &busy.token, None)).await;
     let (_, body) = bench.call(Method::GET, "/api/v1/chats", &busy.token, None).await;

@@ -1,5 +1,8 @@
-//! `App`: everything a request may need, built once at start. `AppState(Arc<App>)` is the one
-//! piece of shared state; tests build an `App` with their own parts through [`AppBuilder`].
+//! `App`: the resources and services a request may need, built once at start, and no use case
+//! of its own. Handlers, socket commands and pages call the services (`app.accounts`,
+//! `app.profiles`, `app.chats`); the resources are there for what the interfaces do themselves
+//! (authenticate, count, serve media). `AppState(Arc<App>)` is the one piece of shared state;
+//! tests build an `App` with their own parts through [`AppBuilder`].
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -8,24 +11,31 @@ use std::time::Duration;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
-use crate::auth::{Auth, PasswordHasher, TokenKeys};
+use crate::auth::{Accounts, Auth, PasswordHasher, TokenKeys};
+use crate::chat::Chats;
 use crate::config::Config;
 use crate::limits::{Limits, MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::mail::Mailer;
-use crate::media::Media;
+use crate::media::{Collector, Media};
+use crate::profile::Profiles;
 use crate::realtime::{Bus, Hub, Realtime};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
 pub struct App {
+    // Resources.
     pub config: Config,
     pub store: Store,
-    pub auth: Auth,
-    pub limits: Limits,
-    pub media: Media,
-    pub mailer: Mailer,
+    pub auth: Arc<Auth>,
+    pub limits: Arc<Limits>,
+    pub media: Arc<Media>,
     pub metrics: Metrics,
     pub realtime: Arc<Realtime>,
+    // Services.
+    pub accounts: Accounts,
+    pub profiles: Profiles,
+    pub chats: Chats,
+    pub collector: Collector,
 }
 
 #[derive(Clone)]
@@ -84,24 +94,37 @@ impl AppBuilder {
             Some(client) => Box::new(RedisLimiter::new(client.clone(), &config.redis_prefix).await?),
             None => Box::new(MemoryLimiter::default()),
         };
-        let media = match media {
+        let media = Arc::new(match media {
             Some(media) => media,
             None => Media::from_config(&config)?,
-        };
-        let mailer = Mailer::from_config(&config)?;
+        });
+        let mailer = Arc::new(Mailer::from_config(&config)?);
         let hasher = PasswordHasher::new(&config.auth)?;
-        let auth = Auth::new(
+        let auth = Arc::new(Auth::new(
             store.clone(),
             hasher,
             keys,
             Duration::from_secs(config.auth.session_cache_secs),
             Duration::from_secs(config.auth.refresh_ttl_days * 24 * 3600),
-        );
-        let limits = Limits::new(&config.limits, limiter);
+        ));
+        let limits = Arc::new(Limits::new(&config.limits, limiter));
         let metrics = Metrics::new();
         let hub = Hub::new(config.realtime.queue_len, metrics.slow_sockets.clone());
         let realtime = Arc::new(Realtime::new(hub, bus, auth.session_cache(), store.clone()));
-        Ok(App { config, store, auth, limits, media, mailer, metrics, realtime })
+
+        let collector = Collector::new(store.clone(), media.clone());
+        let accounts = Accounts::new(store.clone(), auth.clone(), limits.clone(), mailer);
+        let chats = Chats::new(store.clone(), limits.clone(), media.clone(), realtime.clone(), collector.clone());
+        let profiles = Profiles::new(
+            store.clone(),
+            auth.clone(),
+            limits.clone(),
+            media.clone(),
+            realtime.clone(),
+            collector.clone(),
+            chats.clone(),
+        );
+        Ok(App { config, store, auth, limits, media, metrics, realtime, accounts, profiles, chats, collector })
     }
 }
 

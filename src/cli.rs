@@ -74,7 +74,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "parlor is listening"
     );
     let state = AppState(Arc::new(app));
-    tokio::spawn(sweep_media_garbage(state.clone()));
+    tokio::spawn(sweep_media_garbage(state.collector.clone()));
     let router = crate::http::router(state).await?;
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
@@ -85,12 +85,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// Retries deletions of stored media that failed or were interrupted, once a minute. With
 /// several instances each sweeps; deleting an object twice is harmless.
-async fn sweep_media_garbage(state: AppState) {
+async fn sweep_media_garbage(collector: crate::media::Collector) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        match state.sweep_media_garbage().await {
+        match collector.sweep().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(prefixes = n, "media sweep"),
             Err(err) => tracing::warn!(error = %err, "media sweep failed"),

@@ -58,6 +58,20 @@ impl AppError {
         Self::fail(StatusCode::NOT_FOUND, reason, message)
     }
 
+    pub fn conflict(reason: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::fail(StatusCode::CONFLICT, reason, message)
+    }
+
+    /// 415: a body of a type the route does not take.
+    pub fn unsupported_media_type(reason: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::fail(StatusCode::UNSUPPORTED_MEDIA_TYPE, reason, message)
+    }
+
+    /// 422 with a reason, for a body that is well-formed but cannot be used.
+    pub fn unprocessable(reason: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::fail(StatusCode::UNPROCESSABLE_ENTITY, reason, message)
+    }
+
     /// 422 for one field.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::invalid_fields(FieldErrors::from([(field.to_owned(), message.into())]))

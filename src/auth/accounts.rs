@@ -1,14 +1,15 @@
-//! The register and login use cases, shared by the JSON API and the OAuth token endpoint.
+//! The register and login use cases ([`Accounts`]), shared by the JSON API and the OAuth token
+//! endpoint; password reset is in `reset.rs`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use uuid::Uuid;
-
-use super::{ClientInfo, TokenPair};
-use crate::app::App;
+use super::{Auth, ClientInfo, TokenPair};
 use crate::domain::{Email, Gender, Identifier, NewPassword, Phone, User, Username};
 use crate::error::{AppError, FieldErrors};
-use crate::store::NewUser;
+use crate::limits::Limits;
+use crate::mail::Mailer;
+use crate::store::{NewUser, Store};
 
 /// A registration as received, before validation.
 #[derive(Debug, Default, Clone)]
@@ -50,7 +51,20 @@ pub fn parse_name(raw: Option<&str>) -> Result<Option<String>, String> {
     Ok(Some(name.to_owned()))
 }
 
-impl App {
+/// Registration, login and password reset. Cheap to clone.
+#[derive(Clone)]
+pub struct Accounts {
+    pub(super) store: Store,
+    pub(super) auth: Arc<Auth>,
+    pub(super) limits: Arc<Limits>,
+    pub(super) mailer: Arc<Mailer>,
+}
+
+impl Accounts {
+    pub fn new(store: Store, auth: Arc<Auth>, limits: Arc<Limits>, mailer: Arc<Mailer>) -> Self {
+        Self { store, auth, limits, mailer }
+    }
+
     /// Validates every field (reporting all problems at once), creates the account and opens its
     /// first session.
     pub async fn register(&self, input: Registration, client: &ClientInfo) -> Result<(User, TokenPair), AppError> {
@@ -153,11 +167,6 @@ impl App {
         let Some(user) = user.filter(|u| u.is_active) else { return Err(LoginError::Disabled) };
         let pair = self.auth.open_session(user.id, client).await?;
         Ok((user, pair))
-    }
-
-    /// The account behind a principal (gone if deleted meanwhile).
-    pub async fn current_user(&self, user_id: Uuid) -> Result<User, AppError> {
-        self.store.user(user_id).await?.ok_or_else(account_gone)
     }
 }
 

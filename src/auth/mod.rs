@@ -17,6 +17,7 @@ use moka::sync::Cache;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use accounts::Accounts;
 pub use password::PasswordHasher;
 pub use tokens::{TokenError, TokenKeys};
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::ClientInfo;
-use crate::app::{App, AppState};
+use super::accounts::Accounts;
 use crate::domain::{Email, Identifier, NewPassword};
 use crate::error::AppError;
 use crate::store::{ResetOutcome, now};
@@ -37,7 +37,7 @@ fn invalid_code() -> AppError {
     AppError::bad_request("invalid_code", "the code is wrong or has expired; request a new one")
 }
 
-impl AppState {
+impl Accounts {
     /// Validates the request and rate limits it; the rest happens in the background.
     pub async fn request_password_reset(&self, email: &str, client: &ClientInfo) -> Result<(), AppError> {
         let limits = &self.limits;
@@ -46,17 +46,15 @@ impl AppState {
         let email = Email::parse(email).map_err(|m| AppError::invalid("email", m))?;
         // Keyed by the address as given, account or not, so a 429 says nothing about existence.
         limits.acquire(limits.reset_per_account, email.as_str()).await?;
-        let state = self.clone();
+        let accounts = self.clone();
         tokio::spawn(async move {
-            if let Err(err) = state.send_reset_code(&email).await {
+            if let Err(err) = accounts.send_reset_code(&email).await {
                 tracing::error!(error = ?err, "password reset mail failed");
             }
         });
         Ok(())
     }
-}
 
-impl App {
     async fn send_reset_code(&self, email: &Email) -> anyhow::Result<()> {
         let Some((user, _)) = self.store.find_login(&Identifier::Email(email.clone())).await? else {
             tracing::info!("password reset asked for an address without an account");

@@ -4,7 +4,6 @@
 use bytes::Bytes;
 use uuid::Uuid;
 
-use crate::app::App;
 use crate::error::AppError;
 use crate::media::ATTACH_WITHIN;
 use crate::media::image::sniff;
@@ -21,7 +20,7 @@ pub fn clean_file_name(raw: Option<&str>) -> String {
     if name.is_empty() || name == "." || name == ".." { "file".to_owned() } else { name.to_owned() }
 }
 
-impl App {
+impl super::Chats {
     /// Stores an upload for a later `image` or `file` message of `me`'s. Pictures Parlor can
     /// decode become `image`s (oriented, stripped of metadata, with a preview); anything else,
     /// a damaged picture included, is kept byte for byte as a `file` of its sniffed type.
@@ -55,7 +54,7 @@ impl App {
             let stored_type = if name == "file" { content_type.as_str() } else { "image/jpeg" };
             if let Err(err) = self.media.put_file(&format!("{prefix}/{name}"), bytes, stored_type).await {
                 tracing::error!(%prefix, error = %err, "storing an attachment failed");
-                self.collect_media(&prefix, 0).await;
+                self.collector.collect(&prefix, 0).await;
                 return Err(AppError::Unavailable("media storage"));
             }
         }

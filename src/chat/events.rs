@@ -1,5 +1,5 @@
-//! The events the messenger raises, with their names and payloads. The gateways' AsyncAPI
-//! catalogue lists them; `App::emit` sends them.
+//! The events the messenger raises: [`ChatEvent`] names each one and its payload, and is what
+//! [`crate::realtime::Realtime::emit`] sends and the gateways' AsyncAPI document lists.
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -8,18 +8,38 @@ use uuid::Uuid;
 
 use super::view::{ChatView, MemberView, MessageView};
 
-pub const CHAT_CREATED: &str = "chat.created";
-pub const CHAT_UPDATED: &str = "chat.updated";
-pub const CHAT_DELETED: &str = "chat.deleted";
-pub const CHAT_MEMBER_ADDED: &str = "chat.member_added";
-pub const CHAT_MEMBER_REMOVED: &str = "chat.member_removed";
-pub const CHAT_READ: &str = "chat.read";
-pub const MESSAGE_CREATED: &str = "message.created";
-pub const MESSAGE_UPDATED: &str = "message.updated";
-pub const MESSAGE_DELETED: &str = "message.deleted";
-pub const MESSAGE_LIKED: &str = "message.liked";
-pub const MESSAGE_UNLIKED: &str = "message.unliked";
-pub const TYPING: &str = "typing";
+crate::events! {
+    /// What the messenger tells the members of a chat.
+    pub enum ChatEvent {
+        /// A chat appeared for you: you created it, opened a direct chat, or were added to a group.
+        Created(ChatChanged) = "chat.created",
+            to: "Every member of the new chat (for an added member: that member).",
+        /// A group was renamed or its roles changed (including an owner handing over).
+        Updated(ChatChanged) = "chat.updated", to: "Every member of the chat.",
+        /// A chat was deleted with its messages.
+        Deleted(ChatDeleted) = "chat.deleted", to: "Every member it had.",
+        /// Members were added to a group.
+        MembersAdded(MembersAdded) = "chat.member_added", to: "Every member of the chat, the new ones included.",
+        /// A member left or was removed; from then on they hear nothing of the chat.
+        MemberRemoved(MemberRemoved) = "chat.member_removed",
+            to: "Every remaining member, and the one who left or was removed.",
+        /// A message was sent, or the server recorded a change (`type: system`).
+        MessageCreated(MessageCreated) = "message.created",
+            to: "Every member of the chat, the sender's own connections included.",
+        /// A message's text was edited.
+        MessageUpdated(MessageUpdated) = "message.updated", to: "Every member of the chat.",
+        /// A message was deleted and is now a tombstone.
+        MessageDeleted(MessageDeleted) = "message.deleted", to: "Every member of the chat.",
+        /// Someone liked a message.
+        MessageLiked(LikeChanged) = "message.liked", to: "Every member of the chat.",
+        /// Someone took a like back.
+        MessageUnliked(LikeChanged) = "message.unliked", to: "Every member of the chat.",
+        /// Someone is typing.
+        Typing(Typing) = "typing", to: "Every other member of the chat.",
+        /// You read a chat up to a message on one of your devices; unread counts follow.
+        Read(ChatRead) = "chat.read", to: "Every connection of yours.",
+    }
+}
 
 /// A chat appeared for me: I created it or was added to it. Also the payload of `chat.updated`.
 #[derive(Debug, Clone, Serialize, ToSchema)]

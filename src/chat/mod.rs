@@ -1,7 +1,7 @@
 //! The messenger: what members do to chats and messages, who may do it, and the events that tell
 //! everyone concerned. HTTP handlers and Socket.IO commands both call in here.
 //!
-//! Authorization lives in one place: [`App::member_of`] answers 404 `chat_not_found` to anyone
+//! Authorization lives in one place: [`Chats::member_of`] answers 404 `chat_not_found` to anyone
 //! who is not a member (a chat's existence is nobody else's business), and [`require`] checks a
 //! member's role against [`crate::domain::chat::allowed`]. Events are addressed to the chat's
 //! members at the moment of the change, on every instance, so a removed member hears nothing
@@ -11,17 +11,20 @@ pub mod attachment;
 pub mod events;
 pub mod view;
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use uuid::Uuid;
 
 use self::view::{ChatView, MessageView};
-use crate::app::App;
 use crate::domain::chat::{Action, allowed};
 use crate::domain::{ChatTitle, ClientId, MessageKind, MessageText, Role};
 use crate::error::AppError;
-use crate::realtime::Audience;
-use crate::store::{Chat, Cursor, Forwarded, Member, Message, NewMessage, Removal};
-use events::{ChatChanged, ChatRead, LikeChanged, MemberRemoved, MessageCreated};
+use crate::limits::Limits;
+use crate::media::{Collector, Media};
+use crate::realtime::{Audience, Realtime};
+use crate::store::{Chat, Cursor, Forwarded, Member, Message, NewMessage, Removal, Store};
+use events::{ChatChanged, ChatEvent, ChatRead, LikeChanged, MemberRemoved, MessageCreated};
 
 /// Most users one request may add to a group.
 pub const MAX_MEMBERS_PER_REQUEST: usize = 1000;
@@ -130,7 +133,6 @@ pub fn message_not_found() -> AppError {
     AppError::not_found("message_not_found", "no such message in this chat")
 }
 
-/// A chat id from a path or payload: anything unparsable names no chat.
 /// A chat as events carry it: each reader's own pin, unread count and like are theirs to keep,
 /// so they come as `false` and `0`.
 fn shared(view: &ChatView) -> ChatChanged {
@@ -163,7 +165,27 @@ pub fn require(chat: &Chat, member: &Member, action: Action) -> Result<(), AppEr
     Err(AppError::forbidden("not_allowed", message))
 }
 
-impl App {
+/// The messenger's use cases: one method per thing a member does. Cheap to clone.
+#[derive(Clone)]
+pub struct Chats {
+    store: Store,
+    limits: Arc<Limits>,
+    media: Arc<Media>,
+    realtime: Arc<Realtime>,
+    collector: Collector,
+}
+
+impl Chats {
+    pub fn new(
+        store: Store,
+        limits: Arc<Limits>,
+        media: Arc<Media>,
+        realtime: Arc<Realtime>,
+        collector: Collector,
+    ) -> Self {
+        Self { store, limits, media, realtime, collector }
+    }
+
     /// The chat and my membership, or 404 for anyone else: the one check every chat route makes.
     pub async fn member_of(&self, chat_id: Uuid, me: Uuid) -> Result<(Chat, Member), AppError> {
         self.store.membership(chat_id, me).await?.ok_or_else(chat_not_found)
@@ -184,15 +206,15 @@ impl App {
     /// Renders the chat for `reader` and tells every member `chat.updated`; returns the view.
     async fn announce_chat(&self, chat_id: Uuid, reader: Uuid) -> Result<ChatView, AppError> {
         let view = self.my_chat(chat_id, reader).await?;
-        self.tell_members(chat_id, events::CHAT_UPDATED, &shared(&view)).await?;
+        self.tell_members(chat_id, ChatEvent::Updated(shared(&view))).await?;
         Ok(view)
     }
 
     /// Tells every current member of a chat.
-    async fn tell_members(&self, chat_id: Uuid, event: &str, data: &impl Serialize) -> Result<(), AppError> {
+    async fn tell_members(&self, chat_id: Uuid, event: ChatEvent) -> Result<(), AppError> {
         let members = self.store.member_ids(chat_id).await?;
         if !members.is_empty() {
-            self.realtime.emit(Audience::Users(members), event, data).await;
+            self.realtime.emit(Audience::Users(members), &event).await;
         }
         Ok(())
     }
@@ -202,7 +224,7 @@ impl App {
         let view = self.render_messages(reader, vec![message]).await?.pop().ok_or_else(message_not_found)?;
         let mut shared = view.clone();
         shared.liked_by_me = false;
-        self.tell_members(chat_id, events::MESSAGE_CREATED, &MessageCreated { message: shared }).await?;
+        self.tell_members(chat_id, ChatEvent::MessageCreated(MessageCreated { message: shared })).await?;
         Ok(view)
     }
 
@@ -223,7 +245,7 @@ impl App {
         let created = self.store.open_direct_chat(me, other).await?;
         let view = self.my_chat(created.chat.id, me).await?;
         if created.created {
-            self.realtime.emit(Audience::Users(vec![me, other]), events::CHAT_CREATED, &shared(&view)).await;
+            self.realtime.emit(Audience::Users(vec![me, other]), &ChatEvent::Created(shared(&view))).await;
         }
         Ok((view, created.created))
     }
@@ -234,7 +256,7 @@ impl App {
         let created = self.store.create_group(me, title, &others).await?;
         let view = self.my_chat(created.chat.id, me).await?;
         let everyone = created.members.iter().map(|m| m.user_id).collect();
-        self.realtime.emit(Audience::Users(everyone), events::CHAT_CREATED, &shared(&view)).await;
+        self.realtime.emit(Audience::Users(everyone), &ChatEvent::Created(shared(&view))).await;
         tracing::info!(chat_id = %view.id, members = created.members.len(), "group created");
         Ok(view)
     }
@@ -273,11 +295,10 @@ impl App {
         require(&chat, &member, Action::DeleteChat)?;
         let members = self.store.member_ids(chat_id).await?;
         let garbage = self.store.delete_chat(chat_id, me).await?.ok_or_else(chat_not_found)?;
-        self.realtime
-            .emit(Audience::Users(members), events::CHAT_DELETED, &events::ChatDeleted { chat_id, by: me })
-            .await;
+        let event = ChatEvent::Deleted(events::ChatDeleted { chat_id, by: me });
+        self.realtime.emit(Audience::Users(members), &event).await;
         for prefix in garbage {
-            self.collect_media(&prefix, 0).await;
+            self.collector.collect(&prefix, 0).await;
         }
         tracing::info!(%chat_id, "chat deleted");
         Ok(())
@@ -293,9 +314,9 @@ impl App {
         if let Some(message) = message {
             let new_ids: Vec<Uuid> = added.iter().map(|m| m.user_id).collect();
             let members = view.members.iter().filter(|m| new_ids.contains(&m.id)).cloned().collect();
-            let event = events::MembersAdded { chat_id, members, by: me };
-            self.tell_members(chat_id, events::CHAT_MEMBER_ADDED, &event).await?;
-            self.realtime.emit(Audience::Users(new_ids), events::CHAT_CREATED, &shared(&view)).await;
+            let event = ChatEvent::MembersAdded(events::MembersAdded { chat_id, members, by: me });
+            self.tell_members(chat_id, event).await?;
+            self.realtime.emit(Audience::Users(new_ids), &ChatEvent::Created(shared(&view))).await;
             self.announce_message(message, me).await?;
         }
         Ok(view)
@@ -306,11 +327,7 @@ impl App {
     pub async fn remove_member(&self, me: Uuid, chat_id: Uuid, user_id: Uuid) -> Result<(), AppError> {
         let (chat, member) = self.member_of(chat_id, me).await?;
         if chat.kind == crate::domain::ChatKind::Direct {
-            return Err(AppError::fail(
-                axum::http::StatusCode::CONFLICT,
-                "direct_chat",
-                "nobody leaves a direct chat; delete it instead",
-            ));
+            return Err(AppError::conflict("direct_chat", "nobody leaves a direct chat; delete it instead"));
         }
         if user_id != me {
             let target = self.store.membership(chat_id, user_id).await?;
@@ -332,11 +349,11 @@ impl App {
         audience: Vec<Uuid>,
         removal: Removal,
     ) -> Result<(), AppError> {
-        let event = MemberRemoved { chat_id, user_id, by };
-        self.realtime.emit(Audience::Users(audience), events::CHAT_MEMBER_REMOVED, &event).await;
+        let event = ChatEvent::MemberRemoved(MemberRemoved { chat_id, user_id, by });
+        self.realtime.emit(Audience::Users(audience), &event).await;
         if removal.chat_deleted {
             for prefix in removal.garbage {
-                self.collect_media(&prefix, 0).await;
+                self.collector.collect(&prefix, 0).await;
             }
             return Ok(());
         }
@@ -423,7 +440,7 @@ impl App {
 
     fn refuse_tombstone(message: &Message) -> Result<(), AppError> {
         if message.deleted_at.is_some() {
-            return Err(AppError::fail(axum::http::StatusCode::CONFLICT, "message_deleted", "the message was deleted"));
+            return Err(AppError::conflict("message_deleted", "the message was deleted"));
         }
         Ok(())
     }
@@ -443,13 +460,13 @@ impl App {
         }
         let edited = self.store.edit_message(chat_id, message_id, text.into_inner(), me).await?;
         let edited = edited.ok_or_else(message_not_found)?;
-        let event = events::MessageUpdated {
+        let event = ChatEvent::MessageUpdated(events::MessageUpdated {
             chat_id,
             message_id,
             text: edited.text.clone(),
             edited_at: edited.edited_at.unwrap_or_else(crate::store::now),
-        };
-        self.tell_members(chat_id, events::MESSAGE_UPDATED, &event).await?;
+        });
+        self.tell_members(chat_id, event).await?;
         self.render_messages(me, vec![edited]).await?.pop().ok_or_else(message_not_found)
     }
 
@@ -463,11 +480,11 @@ impl App {
         let (tombstone, garbage) =
             self.store.delete_message(chat_id, message_id, me).await?.ok_or_else(message_not_found)?;
         if was_live {
-            let event = events::MessageDeleted { chat_id, message_id, by: me };
-            self.tell_members(chat_id, events::MESSAGE_DELETED, &event).await?;
+            let event = ChatEvent::MessageDeleted(events::MessageDeleted { chat_id, message_id, by: me });
+            self.tell_members(chat_id, event).await?;
         }
         if let Some(prefix) = garbage {
-            self.collect_media(&prefix, 0).await;
+            self.collector.collect(&prefix, 0).await;
         }
         self.render_messages(me, vec![tombstone]).await?.pop().ok_or_else(message_not_found)
     }
@@ -486,9 +503,9 @@ impl App {
             if like { self.store.like(message_id, me).await? } else { self.store.unlike(message_id, me).await? };
         let view = self.render_messages(me, vec![message]).await?.pop().ok_or_else(message_not_found)?;
         if changed {
-            let event = LikeChanged { chat_id, message_id, user_id: me, like_count: view.like_count };
-            let name = if like { events::MESSAGE_LIKED } else { events::MESSAGE_UNLIKED };
-            self.tell_members(chat_id, name, &event).await?;
+            let change = LikeChanged { chat_id, message_id, user_id: me, like_count: view.like_count };
+            let event = if like { ChatEvent::MessageLiked(change) } else { ChatEvent::MessageUnliked(change) };
+            self.tell_members(chat_id, event).await?;
         }
         Ok(view)
     }
@@ -539,8 +556,8 @@ impl App {
         let (moved, member) = self.store.mark_read(chat_id, me, message_id).await?.ok_or_else(chat_not_found)?;
         let (last_read_id, unread_count) = (member.last_read_id, member.unread_count);
         if moved {
-            let event = ChatRead { chat_id, message_id, unread_count };
-            self.realtime.emit(Audience::Users(vec![me]), events::CHAT_READ, &event).await;
+            let event = ChatEvent::Read(ChatRead { chat_id, message_id, unread_count });
+            self.realtime.emit(Audience::Users(vec![me]), &event).await;
         }
         Ok(ReadView { chat_id, last_read_id, unread_count })
     }
@@ -554,7 +571,8 @@ impl App {
         }
         let others: Vec<Uuid> = self.store.member_ids(chat_id).await?.into_iter().filter(|id| *id != me).collect();
         if !others.is_empty() {
-            self.realtime.emit(Audience::Users(others), events::TYPING, &events::Typing { chat_id, user_id: me }).await;
+            let event = ChatEvent::Typing(events::Typing { chat_id, user_id: me });
+            self.realtime.emit(Audience::Users(others), &event).await;
         }
         Ok(())
     }

@@ -8,9 +8,8 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::app::App;
 use crate::domain::{ChatKind, MessageKind, Role, User};
-use crate::media::AvatarUrls;
+use crate::media::{AvatarUrls, Media};
 use crate::store::{Attachment, Chat, Likes, Member, Message, SystemEvent};
 
 /// Someone in a chat: a member or an author. A deleted account keeps only its id, with
@@ -66,14 +65,14 @@ pub struct AttachmentView {
 }
 
 impl AttachmentView {
-    pub fn new(app: &App, attachment: &Attachment) -> Self {
+    pub fn new(media: &Media, attachment: &Attachment) -> Self {
         let prefix = &attachment.storage_key;
         let image = attachment.kind == "image";
         Self {
             id: attachment.id,
             kind: attachment.kind.clone(),
-            url: app.media.url(&format!("{prefix}/{}", if image { "original.jpg" } else { "file" })),
-            preview_url: image.then(|| app.media.url(&format!("{prefix}/preview.jpg"))),
+            url: media.url(&format!("{prefix}/{}", if image { "original.jpg" } else { "file" })),
+            preview_url: image.then(|| media.url(&format!("{prefix}/preview.jpg"))),
             file_name: attachment.file_name.clone(),
             content_type: attachment.content_type.clone(),
             size: attachment.size,
@@ -161,7 +160,7 @@ pub struct ChatView {
 
 /// Everything rendering needs beyond the rows themselves, fetched in one go.
 struct Lookup<'a> {
-    app: &'a App,
+    media: &'a Media,
     users: HashMap<Uuid, User>,
     likes: HashMap<Uuid, Likes>,
     attachments: HashMap<Uuid, Attachment>,
@@ -170,12 +169,9 @@ struct Lookup<'a> {
 impl Lookup<'_> {
     fn person(&self, id: Uuid) -> PersonView {
         match self.users.get(&id) {
-            Some(user) => PersonView {
-                id,
-                username: user.username.clone(),
-                avatar: self.app.media.avatar_of(user),
-                deleted: false,
-            },
+            Some(user) => {
+                PersonView { id, username: user.username.clone(), avatar: self.media.avatar_of(user), deleted: false }
+            }
             None => PersonView { id, username: None, avatar: None, deleted: true },
         }
     }
@@ -197,7 +193,7 @@ impl Lookup<'_> {
             attachment: message
                 .attachment_id
                 .and_then(|id| self.attachments.get(&id))
-                .map(|a| AttachmentView::new(self.app, a)),
+                .map(|a| AttachmentView::new(self.media, a)),
             reply_to: message.reply_to,
             forwarded_from: message.forwarded.map(|f| ForwardedView {
                 chat_id: f.chat_id,
@@ -219,7 +215,7 @@ fn people_of(message: &Message) -> impl Iterator<Item = Uuid> {
     message.author_id.into_iter().chain(message.forwarded.and_then(|f| f.author_id))
 }
 
-impl App {
+impl super::Chats {
     async fn lookup(
         &self,
         reader: Uuid,
@@ -231,7 +227,7 @@ impl App {
         let likes = self.store.likes(&ids, reader).await?;
         let attachment_ids: Vec<Uuid> = messages.iter().filter_map(|m| m.attachment_id).collect();
         let attachments = self.store.attachments(&attachment_ids).await?;
-        Ok(Lookup { app: self, users, likes, attachments })
+        Ok(Lookup { media: &self.media, users, likes, attachments })
     }
 
     /// Messages as `reader` sees them: four queries (authors, like counts, own likes,

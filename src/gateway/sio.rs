@@ -24,12 +24,12 @@ use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tower::ServiceBuilder;
 use tower_http::request_id::RequestId;
 
-use super::events::{self, ReadCommand, SendCommand, SocketError as ErrorEvent, TypingCommand};
+use super::events::{self, GatewayEvent, ReadCommand, SendCommand, SocketError as ErrorEvent, TypingCommand};
 use crate::app::{App, AppState};
 use crate::auth::{AuthFailure, Principal};
-use crate::chat::events::{CHAT_READ, TYPING};
 use crate::error::{AppError, jsend_of};
 use crate::json::parse_value;
+use crate::realtime::Event as _;
 use crate::realtime::{SocketIoRooms, session_room, user_room};
 use crate::telemetry::SOCKET_IO;
 use uuid::Uuid;
@@ -186,8 +186,8 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(parlor): State<Parlo
     let Some(me) = socket.extensions.get::<Principal>() else { return };
     socket.join([user_room(me.user_id), session_room(me.session_id)]);
     socket.on(events::CMD_MESSAGE_SEND, send_message);
-    socket.on(TYPING, typing);
-    socket.on(CHAT_READ, chat_read);
+    socket.on(events::CMD_TYPING, typing);
+    socket.on(events::CMD_CHAT_READ, chat_read);
     socket.on_fallback(unknown_event);
     if let Ok(app) = parlor.app() {
         let open = app.metrics.sockets.get_or_create(&SOCKET_IO).clone();
@@ -232,7 +232,7 @@ async fn send_message<A: Adapter>(
     State(parlor): State<Parlor>,
 ) {
     command(socket, data, ack, parlor, async |app: Arc<App>, me, cmd: SendCommand| {
-        let (message, _) = app.send_message(me, cmd.chat_id, cmd.message.draft()?).await?;
+        let (message, _) = app.chats.send_message(me, cmd.chat_id, cmd.message.draft()?).await?;
         Ok(serde_json::json!({ "message": message }))
     })
     .await;
@@ -245,7 +245,7 @@ async fn typing<A: Adapter>(
     State(parlor): State<Parlor>,
 ) {
     command(socket, data, ack, parlor, async |app: Arc<App>, me, cmd: TypingCommand| {
-        app.typing(me, cmd.chat_id).await?;
+        app.chats.typing(me, cmd.chat_id).await?;
         Ok(serde_json::Value::Null)
     })
     .await;
@@ -258,14 +258,15 @@ async fn chat_read<A: Adapter>(
     State(parlor): State<Parlor>,
 ) {
     command(socket, data, ack, parlor, async |app: Arc<App>, me, cmd: ReadCommand| {
-        app.mark_read(me, cmd.chat_id, cmd.message_id).await
+        app.chats.mark_read(me, cmd.chat_id, cmd.message_id).await
     })
     .await;
 }
 
 async fn unknown_event<A: Adapter>(socket: SocketRef<A>, Event(event): Event, Data(_): Data<serde_json::Value>) {
-    let error = ErrorEvent { reason: "unknown_event", message: format!("no such event: `{event}`") };
-    let _ = socket.emit(events::ERROR, &error);
+    let error =
+        GatewayEvent::Error(ErrorEvent { reason: "unknown_event", message: format!("no such event: `{event}`") });
+    let _ = socket.emit(error.name(), &error);
 }
 
 #[cfg(test)]

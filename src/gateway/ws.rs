@@ -18,10 +18,11 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::events::{self, SocketError};
+use super::events::{GatewayEvent, SocketError};
 use crate::app::AppState;
 use crate::auth::{AuthFailure, Principal};
 use crate::error::AppError;
+use crate::realtime::Event as _;
 use crate::realtime::{CloseReason, Outbound, ws_frame};
 use crate::telemetry::RequestUser;
 use crate::telemetry::WEBSOCKET;
@@ -191,8 +192,9 @@ fn truncate(text: &str, chars: usize) -> String {
 }
 
 fn error_frame(reason: &'static str, message: String) -> axum::extract::ws::Utf8Bytes {
-    match serde_json::value::to_raw_value(&SocketError { reason, message }) {
-        Ok(data) => ws_frame(events::ERROR, &data),
+    let error = GatewayEvent::Error(SocketError { reason, message });
+    match serde_json::value::to_raw_value(&error) {
+        Ok(data) => ws_frame(error.name(), &data),
         Err(_) => axum::extract::ws::Utf8Bytes::from_static(r#"{"event":"error","data":{"reason":"bad_frame"}}"#),
     }
 }

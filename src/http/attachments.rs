@@ -61,6 +61,6 @@ async fn upload(
     request: Request,
 ) -> Result<JSend<AttachmentData>, AppError> {
     let (name, bytes) = multipart_file(request, &app, "file", app.config.media.attachment_bytes).await?;
-    let attachment = app.upload_attachment(me.user_id, clean_file_name(name.as_deref()), bytes).await?;
-    Ok(JSend::created(AttachmentData { attachment: AttachmentView::new(&app, &attachment) }))
+    let attachment = app.chats.upload_attachment(me.user_id, clean_file_name(name.as_deref()), bytes).await?;
+    Ok(JSend::created(AttachmentData { attachment: AttachmentView::new(&app.media, &attachment) }))
 }

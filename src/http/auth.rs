@@ -130,7 +130,7 @@ async fn register(
         last_name: body.last_name,
         gender: body.gender,
     };
-    let (user, pair) = app.register(input, &client).await?;
+    let (user, pair) = app.accounts.register(input, &client).await?;
     Ok(JSend::created(Session::new(&app, user, pair)))
 }
 
@@ -157,7 +157,7 @@ async fn login(
     if body.identifier.trim().is_empty() {
         return Err(AppError::invalid("identifier", "must not be empty"));
     }
-    let (user, pair) = app.login(&body.identifier, &body.password, &client).await.map_err(login_error)?;
+    let (user, pair) = app.accounts.login(&body.identifier, &body.password, &client).await.map_err(login_error)?;
     Ok(JSend::ok(Session::new(&app, user, pair)))
 }
 
@@ -255,7 +255,7 @@ async fn request_password_reset(
     client: ClientInfo,
     ApiJson(body): ApiJson<PasswordResetRequest>,
 ) -> Result<JSend<Option<String>>, AppError> {
-    app.request_password_reset(&body.email, &client).await?;
+    app.accounts.request_password_reset(&body.email, &client).await?;
     Ok(JSend { http: axum::http::StatusCode::ACCEPTED, ..JSend::ok(None) })
 }
 
@@ -279,6 +279,6 @@ async fn confirm_password_reset(
     client: ClientInfo,
     ApiJson(body): ApiJson<PasswordResetConfirm>,
 ) -> Result<JSend<Option<String>>, AppError> {
-    app.confirm_password_reset(&body.email, &body.code, &body.new_password, &client).await?;
+    app.accounts.confirm_password_reset(&body.email, &body.code, &body.new_password, &client).await?;
     Ok(JSend::ok(None))
 }

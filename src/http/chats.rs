@@ -53,7 +53,7 @@ fn chat_data(chat: ChatView) -> JSend<ChatData> {
     )
 )]
 async fn list_chats(State(app): State<AppState>, AuthUser(me): AuthUser) -> Result<JSend<ChatsData>, AppError> {
-    Ok(JSend::ok(ChatsData { chats: app.list_chats(me.user_id).await? }))
+    Ok(JSend::ok(ChatsData { chats: app.chats.list_chats(me.user_id).await? }))
 }
 
 /// A new chat: `{"type": "direct", "user_id"}` or `{"type": "group", "title", "member_ids"}`.
@@ -99,13 +99,13 @@ async fn create_chat(
     match ChatKind::parse(&body.kind) {
         Some(ChatKind::Direct) => {
             let other = body.user_id.ok_or_else(|| invalid("user_id", "is required for a direct chat"))?;
-            let (chat, created) = app.open_direct_chat(me.user_id, other).await?;
+            let (chat, created) = app.chats.open_direct_chat(me.user_id, other).await?;
             Ok(if created { JSend::created(ChatData { chat }) } else { chat_data(chat) })
         }
         Some(ChatKind::Group) => {
             let title = body.title.as_deref().ok_or_else(|| "is required for a group".to_owned());
             let title = title.and_then(ChatTitle::parse).map_err(|message| invalid("title", &message))?;
-            let chat = app.create_group(me.user_id, title, body.member_ids).await?;
+            let chat = app.chats.create_group(me.user_id, title, body.member_ids).await?;
             Ok(JSend::created(ChatData { chat }))
         }
         None => Err(invalid("type", "must be direct or group")),
@@ -128,8 +128,8 @@ async fn get_chat(
     AuthUser(me): AuthUser,
     ChatPath(chat_id): ChatPath,
 ) -> Result<JSend<ChatData>, AppError> {
-    let (chat, member) = app.member_of(chat_id, me.user_id).await?;
-    Ok(chat_data(app.chat_view(me.user_id, chat, member).await?))
+    let (chat, member) = app.chats.member_of(chat_id, me.user_id).await?;
+    Ok(chat_data(app.chats.chat_view(me.user_id, chat, member).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -162,7 +162,7 @@ async fn rename_chat(
     ApiJson(body): ApiJson<Rename>,
 ) -> Result<JSend<ChatData>, AppError> {
     let title = ChatTitle::parse(&body.title).map_err(|m| AppError::invalid("title", m))?;
-    Ok(chat_data(app.rename_chat(me.user_id, chat_id, title).await?))
+    Ok(chat_data(app.chats.rename_chat(me.user_id, chat_id, title).await?))
 }
 
 /// Delete a chat with its messages and attachments (a group: its owner; a direct chat: either
@@ -183,7 +183,7 @@ async fn delete_chat(
     AuthUser(me): AuthUser,
     ChatPath(chat_id): ChatPath,
 ) -> Result<JSend<Option<String>>, AppError> {
-    app.delete_chat(me.user_id, chat_id).await?;
+    app.chats.delete_chat(me.user_id, chat_id).await?;
     Ok(JSend::ok(None))
 }
 
@@ -216,7 +216,7 @@ async fn add_members(
     ChatPath(chat_id): ChatPath,
     ApiJson(body): ApiJson<AddMembers>,
 ) -> Result<JSend<ChatData>, AppError> {
-    Ok(chat_data(app.add_members(me.user_id, chat_id, body.user_ids).await?))
+    Ok(chat_data(app.chats.add_members(me.user_id, chat_id, body.user_ids).await?))
 }
 
 /// Remove a member (owner: anyone but themself; admin: members), or leave (my own id).
@@ -240,7 +240,7 @@ async fn remove_member(
     AuthUser(me): AuthUser,
     MemberPath(chat_id, user_id): MemberPath,
 ) -> Result<JSend<Option<String>>, AppError> {
-    app.remove_member(me.user_id, chat_id, user_id).await?;
+    app.chats.remove_member(me.user_id, chat_id, user_id).await?;
     Ok(JSend::ok(None))
 }
 
@@ -274,7 +274,7 @@ async fn change_role(
     ApiJson(body): ApiJson<RoleChange>,
 ) -> Result<JSend<ChatData>, AppError> {
     let role = Role::parse(&body.role).ok_or_else(|| AppError::invalid("role", "must be member, admin or owner"))?;
-    Ok(chat_data(app.set_role(me.user_id, chat_id, user_id, role).await?))
+    Ok(chat_data(app.chats.set_role(me.user_id, chat_id, user_id, role).await?))
 }
 
 /// Pin a chat for me; it goes after my other pins.
@@ -293,7 +293,7 @@ async fn pin_chat(
     AuthUser(me): AuthUser,
     ChatPath(chat_id): ChatPath,
 ) -> Result<JSend<ChatData>, AppError> {
-    Ok(chat_data(app.pin_chat(me.user_id, chat_id, true).await?))
+    Ok(chat_data(app.chats.pin_chat(me.user_id, chat_id, true).await?))
 }
 
 /// Unpin a chat for me.
@@ -312,5 +312,5 @@ async fn unpin_chat(
     AuthUser(me): AuthUser,
     ChatPath(chat_id): ChatPath,
 ) -> Result<JSend<ChatData>, AppError> {
-    Ok(chat_data(app.pin_chat(me.user_id, chat_id, false).await?))
+    Ok(chat_data(app.chats.pin_chat(me.user_id, chat_id, false).await?))
 }

@@ -98,7 +98,7 @@ impl UserData {
     )
 )]
 async fn get_me(State(app): State<AppState>, AuthUser(me): AuthUser) -> Result<JSend<UserData>, AppError> {
-    let user = app.current_user(me.user_id).await?;
+    let user = app.profiles.current_user(me.user_id).await?;
     Ok(UserData::new(&app, user))
 }
 
@@ -144,7 +144,7 @@ async fn patch_me(
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> Result<JSend<UserData>, AppError> {
     let change = parse_profile_change(&body)?;
-    let user = app.update_profile(me.user_id, change).await?;
+    let user = app.profiles.update_profile(me.user_id, change).await?;
     Ok(UserData::new(&app, user))
 }
 
@@ -162,7 +162,7 @@ async fn patch_me(
     )
 )]
 async fn delete_me(State(app): State<AppState>, AuthUser(me): AuthUser) -> Result<JSend<Option<String>>, AppError> {
-    app.delete_account(me.user_id, Some(me.user_id)).await?;
+    app.profiles.delete_account(me.user_id, Some(me.user_id)).await?;
     Ok(JSend::ok(None))
 }
 
@@ -195,7 +195,7 @@ async fn change_password(
     client: ClientInfo,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<JSend<Option<String>>, AppError> {
-    app.change_password(me, &body.current_password, &body.new_password, &client).await?;
+    app.profiles.change_password(me, &body.current_password, &body.new_password, &client).await?;
     Ok(JSend::ok(None))
 }
 
@@ -340,7 +340,7 @@ async fn put_avatar(
     request: Request,
 ) -> Result<JSend<AvatarData>, AppError> {
     let bytes = read_avatar(&app, request).await?;
-    let user = app.set_avatar(me.user_id, bytes).await?;
+    let user = app.profiles.set_avatar(me.user_id, bytes).await?;
     let avatar =
         app.media.avatar_of(&user).ok_or_else(|| AppError::internal(anyhow::anyhow!("avatar not recorded")))?;
     Ok(JSend::ok(AvatarData { url: avatar.original.clone(), avatar }))
@@ -356,7 +356,7 @@ async fn put_avatar(
     )
 )]
 async fn delete_avatar(State(app): State<AppState>, AuthUser(me): AuthUser) -> Result<JSend<UserData>, AppError> {
-    let user = app.remove_avatar(me.user_id).await?;
+    let user = app.profiles.remove_avatar(me.user_id).await?;
     Ok(UserData::new(&app, user))
 }
 

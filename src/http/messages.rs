@@ -111,7 +111,7 @@ async fn history(
     RawQuery(query): RawQuery,
 ) -> Result<JSend<HistoryView>, AppError> {
     let (cursor, limit) = parse_history_query(query.as_deref())?;
-    Ok(JSend::ok(app.history(me.user_id, chat_id, cursor, limit).await?))
+    Ok(JSend::ok(app.chats.history(me.user_id, chat_id, cursor, limit).await?))
 }
 
 /// Send a message.
@@ -141,7 +141,7 @@ async fn send_message(
     ChatPath(chat_id): ChatPath,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> Result<JSend<MessageData>, AppError> {
-    let (message, created) = app.send_message(me.user_id, chat_id, body.draft()?).await?;
+    let (message, created) = app.chats.send_message(me.user_id, chat_id, body.draft()?).await?;
     Ok(if created { JSend::created(MessageData { message }) } else { message_data(message) })
 }
 
@@ -176,7 +176,7 @@ async fn edit_message(
     ApiJson(body): ApiJson<Edit>,
 ) -> Result<JSend<MessageData>, AppError> {
     let text = MessageText::parse(&body.text).map_err(|m| AppError::invalid("text", m))?;
-    Ok(message_data(app.edit_message(me.user_id, chat_id, message_id, text).await?))
+    Ok(message_data(app.chats.edit_message(me.user_id, chat_id, message_id, text).await?))
 }
 
 /// Delete a message (mine; in a group, the owner and admins may delete any), leaving a tombstone.
@@ -196,7 +196,7 @@ async fn delete_message(
     AuthUser(me): AuthUser,
     MessagePath(chat_id, message_id): MessagePath,
 ) -> Result<JSend<MessageData>, AppError> {
-    Ok(message_data(app.delete_message(me.user_id, chat_id, message_id).await?))
+    Ok(message_data(app.chats.delete_message(me.user_id, chat_id, message_id).await?))
 }
 
 /// Like a message (once; liking again changes nothing).
@@ -216,7 +216,7 @@ async fn like(
     AuthUser(me): AuthUser,
     MessagePath(chat_id, message_id): MessagePath,
 ) -> Result<JSend<MessageData>, AppError> {
-    Ok(message_data(app.set_like(me.user_id, chat_id, message_id, true).await?))
+    Ok(message_data(app.chats.set_like(me.user_id, chat_id, message_id, true).await?))
 }
 
 /// Take my like back (unliking twice changes nothing).
@@ -236,7 +236,7 @@ async fn unlike(
     AuthUser(me): AuthUser,
     MessagePath(chat_id, message_id): MessagePath,
 ) -> Result<JSend<MessageData>, AppError> {
-    Ok(message_data(app.set_like(me.user_id, chat_id, message_id, false).await?))
+    Ok(message_data(app.chats.set_like(me.user_id, chat_id, message_id, false).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -272,7 +272,7 @@ async fn forward(
     MessagePath(chat_id, message_id): MessagePath,
     ApiJson(body): ApiJson<Forward>,
 ) -> Result<JSend<MessageData>, AppError> {
-    let message = app.forward_message(me.user_id, chat_id, message_id, body.to_chat_id).await?;
+    let message = app.chats.forward_message(me.user_id, chat_id, message_id, body.to_chat_id).await?;
     Ok(JSend::created(MessageData { message }))
 }
 
@@ -303,7 +303,7 @@ async fn mark_read(
     ChatPath(chat_id): ChatPath,
     ApiJson(body): ApiJson<ReadMarker>,
 ) -> Result<JSend<ReadView>, AppError> {
-    Ok(JSend::ok(app.mark_read(me.user_id, chat_id, body.message_id).await?))
+    Ok(JSend::ok(app.chats.mark_read(me.user_id, chat_id, body.message_id).await?))
 }
 
 #[cfg(test)]

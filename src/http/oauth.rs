@@ -156,7 +156,7 @@ async fn token(State(app): State<AppState>, client: ClientInfo, req: Request) ->
 async fn password_grant(app: &AppState, form: &TokenForm, client: &ClientInfo) -> Result<Response, OAuthError> {
     let username = require(&form.username, "username")?;
     let password = require(&form.password, "password")?;
-    match app.login(username, password, client).await {
+    match app.accounts.login(username, password, client).await {
         Ok((_, pair)) => Ok(issued(pair)),
         Err(LoginError::InvalidCredentials) => {
             Err(OAuthError::bad("invalid_grant", "identifier or password is incorrect"))

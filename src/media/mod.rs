@@ -4,7 +4,10 @@
 //! configuration, in memory for tests. Keys are versioned (`avatars/<user>/<uuid v7>/400x400.jpg`),
 //! so a URL always names the same bytes and can be cached forever; a new avatar gets new keys.
 
+mod garbage;
 pub mod image;
+
+pub use garbage::Collector;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,23 +5,28 @@
 //! transaction; only then are the old objects deleted. A crash or a storage error at any step
 //! leaves the old avatar intact and every written object queued for the sweeper.
 
-use axum::http::StatusCode;
 use bytes::Bytes;
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::app::App;
 use crate::auth::accounts::account_gone;
 use crate::domain::User;
 use crate::error::AppError;
 use crate::media::image::ImageError;
-use crate::media::{AvatarUrls, UPLOAD_GRACE, retry_backoff};
+use crate::media::{AvatarUrls, UPLOAD_GRACE};
 use crate::realtime::Audience;
 use crate::store::now;
 
-pub const AVATAR_UPDATED: &str = "user.avatar_updated";
+crate::events! {
+    /// What a profile change tells others.
+    pub enum ProfileEvent {
+        /// A user's avatar changed or was removed.
+        AvatarUpdated(AvatarUpdated) = "user.avatar_updated",
+            to: "Every connection of that user and of everyone who shares a chat with them.",
+    }
+}
 
 /// A user's avatar changed or was removed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -44,10 +49,7 @@ pub struct AvatarUpdated {
     pub at: OffsetDateTime,
 }
 
-/// How many queued prefixes one sweep handles.
-const SWEEP_BATCH: u64 = 100;
-
-impl App {
+impl super::Profiles {
     /// Replaces the avatar with the image in `bytes`.
     pub async fn set_avatar(&self, user_id: Uuid, bytes: Bytes) -> Result<User, AppError> {
         let variants = self.media.process_image(bytes).await.map_err(image_error)?;
@@ -59,12 +61,12 @@ impl App {
         }
         let Some((user, old)) = self.store.set_avatar(user_id, Some(prefix.clone())).await? else {
             // The account was deleted while the image was processed.
-            self.collect_media(&prefix, 0).await;
+            self.collector.collect(&prefix, 0).await;
             return Err(account_gone());
         };
         self.avatar_changed(&user).await;
         if let Some(old) = old {
-            self.collect_media(&old, 0).await;
+            self.collector.collect(&old, 0).await;
         }
         tracing::info!(%user_id, %prefix, "avatar set");
         Ok(user)
@@ -75,7 +77,7 @@ impl App {
         let (user, old) = self.store.set_avatar(user_id, None).await?.ok_or_else(account_gone)?;
         self.avatar_changed(&user).await;
         if let Some(old) = old {
-            self.collect_media(&old, 0).await;
+            self.collector.collect(&old, 0).await;
             tracing::info!(%user_id, prefix = %old, "avatar removed");
         }
         Ok(user)
@@ -93,44 +95,18 @@ impl App {
                 vec![user.id]
             }
         };
-        self.realtime.emit(Audience::Users(audience), AVATAR_UPDATED, &event).await;
-    }
-
-    /// Deletes the objects under a queued prefix and unqueues it; on failure, schedules a retry.
-    /// Never fails the caller: the queue entry is what guarantees the deletion.
-    pub async fn collect_media(&self, prefix: &str, attempts: u32) {
-        let result = match self.media.delete_prefix(prefix).await {
-            Ok(()) => self.store.media_collected(prefix).await,
-            Err(err) => {
-                let retry_at = now() + retry_backoff(attempts);
-                tracing::warn!(%prefix, attempts = attempts + 1, error = %err, "deleting media failed; will retry");
-                self.store.media_retry_at(prefix, attempts + 1, retry_at).await
-            }
-        };
-        if let Err(err) = result {
-            tracing::warn!(%prefix, error = %err, "updating the media garbage list failed");
-        }
-    }
-
-    /// One pass of the media sweeper: collects every queued prefix that is due. Returns how many
-    /// prefixes it tried.
-    pub async fn sweep_media_garbage(&self) -> Result<usize, AppError> {
-        let due = self.store.due_media_garbage(SWEEP_BATCH).await?;
-        for garbage in &due {
-            self.collect_media(&garbage.prefix, garbage.attempts).await;
-        }
-        Ok(due.len())
+        self.realtime.emit(Audience::Users(audience), &ProfileEvent::AvatarUpdated(event)).await;
     }
 }
 
 /// Image problems as client errors: an unsupported format is 415, anything else about the
 /// image is 422.
 pub fn image_error(err: ImageError) -> AppError {
-    let (status, reason) = match &err {
-        ImageError::Unsupported => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_image"),
-        ImageError::Empty => (StatusCode::UNPROCESSABLE_ENTITY, "empty_image"),
-        ImageError::TooLarge { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "image_too_large"),
-        ImageError::ZeroSize | ImageError::Corrupt(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_image"),
+    let reason = match &err {
+        ImageError::Unsupported => return AppError::unsupported_media_type("unsupported_image", err.to_string()),
+        ImageError::Empty => "empty_image",
+        ImageError::TooLarge { .. } => "image_too_large",
+        ImageError::ZeroSize | ImageError::Corrupt(_) => "invalid_image",
     };
-    AppError::fail(status, reason, err.to_string())
+    AppError::unprocessable(reason, err.to_string())
 }

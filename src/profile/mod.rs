@@ -3,17 +3,22 @@
 
 mod avatar;
 
-pub use avatar::{AVATAR_UPDATED, AvatarUpdated, image_error};
+pub use avatar::{AvatarUpdated, ProfileEvent, image_error};
+
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::app::App;
-use crate::auth::Principal;
 use crate::auth::accounts::{account_gone, parse_name};
+use crate::auth::{Auth, ClientInfo, Principal};
+use crate::chat::Chats;
 use crate::domain::{Email, Gender, NewPassword, Phone, User, Username};
 use crate::error::{AppError, FieldErrors};
-use crate::store::{DeletedUser, ProfileChange};
+use crate::limits::Limits;
+use crate::media::{Collector, Media};
+use crate::realtime::Realtime;
+use crate::store::{DeletedUser, ProfileChange, Store};
 
 /// Fields a profile edit may not touch, with where to go instead.
 const READ_ONLY: [(&str, &str); 8] = [
@@ -70,7 +75,37 @@ fn is_text_field(field: &str) -> bool {
     matches!(field, "username" | "email" | "phone" | "first_name" | "last_name")
 }
 
-impl App {
+/// What account holders do to their own account. Cheap to clone.
+#[derive(Clone)]
+pub struct Profiles {
+    store: Store,
+    auth: Arc<Auth>,
+    limits: Arc<Limits>,
+    media: Arc<Media>,
+    realtime: Arc<Realtime>,
+    collector: Collector,
+    /// Told when an account leaves its groups.
+    chats: Chats,
+}
+
+impl Profiles {
+    pub fn new(
+        store: Store,
+        auth: Arc<Auth>,
+        limits: Arc<Limits>,
+        media: Arc<Media>,
+        realtime: Arc<Realtime>,
+        collector: Collector,
+        chats: Chats,
+    ) -> Self {
+        Self { store, auth, limits, media, realtime, collector, chats }
+    }
+
+    /// The account behind a principal (gone if deleted meanwhile).
+    pub async fn current_user(&self, user_id: Uuid) -> Result<User, AppError> {
+        self.store.user(user_id).await?.ok_or_else(account_gone)
+    }
+
     pub async fn update_profile(&self, user_id: Uuid, change: ProfileChange) -> Result<User, AppError> {
         let user = self.store.update_profile(user_id, change).await?.ok_or_else(account_gone)?;
         tracing::info!(%user_id, "profile updated");
@@ -83,7 +118,7 @@ impl App {
         me: Principal,
         current: &str,
         new: &str,
-        client: &crate::auth::ClientInfo,
+        client: &ClientInfo,
     ) -> Result<(), AppError> {
         // Guessing the current password with a stolen token is a login attempt by other means.
         let limits = &self.limits;
@@ -116,9 +151,9 @@ impl App {
             self.store.delete_user(user_id, actor).await?.ok_or_else(account_gone)?;
         // Tokens refused and sockets closed here and on every other instance.
         self.realtime.publish(crate::realtime::Message::UserDeleted { user_id, session_ids }).await;
-        self.after_account_deleted(user_id, left_groups).await;
+        self.chats.after_account_deleted(user_id, left_groups).await;
         if let Some(prefix) = &avatar_key {
-            self.collect_media(prefix, 0).await;
+            self.collector.collect(prefix, 0).await;
         }
         tracing::info!(%user_id, "account deleted");
         Ok(())

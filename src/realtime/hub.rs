@@ -20,6 +20,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
 use super::Audience;
+use super::events::{Event, Notice};
 use crate::auth::Principal;
 use crate::telemetry::{SOCKET_IO, SocketLabels, WEBSOCKET};
 
@@ -40,16 +41,6 @@ impl CloseReason {
             2 => Some(Self::UserDeleted),
             3 => Some(Self::TooSlow),
             _ => None,
-        }
-    }
-
-    /// The event that tells the client why, sent just before closing; a slow client gets none
-    /// (it would not read it).
-    fn farewell_event(self) -> Option<&'static str> {
-        match self {
-            Self::SessionRevoked => Some(super::events::SESSION_REVOKED),
-            Self::UserDeleted => Some(super::events::USER_DELETED),
-            Self::TooSlow => None,
         }
     }
 
@@ -199,10 +190,9 @@ impl Hub {
     }
 
     /// Tells the connections of a user (or of one of their sessions) why, then closes them.
-    pub fn close(&self, user_id: Uuid, session: Option<Uuid>, reason: CloseReason, notice: &impl Serialize) {
+    pub fn close(&self, user_id: Uuid, session: Option<Uuid>, notice: &Notice) {
         let matches = |h: &WsHandle| session.is_none_or(|s| h.session_id == s);
-        let farewell =
-            reason.farewell_event().and_then(|event| Some((event, serde_json::value::to_raw_value(notice).ok()?)));
+        let farewell = serde_json::value::to_raw_value(notice).ok().map(|data| (notice.name(), data));
         if let Some((event, data)) = &farewell {
             let frame = Outbound::Farewell(ws_frame(event, data));
             for handle in self.read().get(&user_id).into_iter().flatten().filter(|h| matches(h)) {
@@ -210,7 +200,7 @@ impl Hub {
                 let _ = handle.tx.try_send(frame.clone());
             }
         }
-        self.remove_ws(user_id, matches, reason);
+        self.remove_ws(user_id, matches, notice.close_reason());
         if let Some(io) = self.sio.get() {
             let room = match session {
                 Some(session_id) => session_room(session_id),
@@ -323,9 +313,9 @@ mod tests {
         let me = principal();
         let mut revoked = hub.register_ws(me);
         let mut other = hub.register_ws(Principal { session_id: Uuid::now_v7(), ..me });
-        let notice = super::super::events::SessionRevoked { session_id: me.session_id };
+        let notice = Notice::SessionRevoked(crate::realtime::events::SessionRevoked { session_id: me.session_id });
 
-        hub.close(me.user_id, Some(me.session_id), CloseReason::SessionRevoked, &notice);
+        hub.close(me.user_id, Some(me.session_id), &notice);
 
         let Outbound::Farewell(frame) = revoked.frames.try_recv().unwrap() else { panic!("not a farewell") };
         assert!(frame.as_str().starts_with(r#"{"event":"session.revoked""#), "{frame}");

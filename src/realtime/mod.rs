@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 pub use bus::Bus;
+pub use events::{Event, EventDoc, Notice};
 pub use hub::{CloseReason, Hub, Outbound, SocketIoRooms, WsConnection, session_room, user_room, ws_frame};
 
 use std::sync::Arc;
@@ -38,7 +39,7 @@ pub enum Audience {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Message {
-    /// A client-visible event (`event` names it, as listed in `gateway::events::catalogue`).
+    /// A client-visible event, named and serialised from an [`Event`].
     Event { to: Audience, event: String, data: Box<RawValue> },
     /// Sessions ended: refuse their tokens, tell their sockets `session.revoked`, close them.
     SessionsEnded { user_id: Uuid, session_ids: Vec<Uuid> },
@@ -50,8 +51,8 @@ pub enum Message {
 
 impl Message {
     /// An event with its payload serialised once, for every connection and instance.
-    pub fn event(to: Audience, event: &str, data: &impl Serialize) -> serde_json::Result<Self> {
-        Ok(Self::Event { to, event: event.to_owned(), data: serde_json::value::to_raw_value(data)? })
+    pub fn event(to: Audience, event: &impl Event) -> serde_json::Result<Self> {
+        Ok(Self::Event { to, event: event.name().to_owned(), data: serde_json::value::to_raw_value(event)? })
     }
 }
 
@@ -76,10 +77,10 @@ impl Realtime {
     }
 
     /// Sends a client-visible event; a payload that cannot be serialised is a bug, logged.
-    pub async fn emit(&self, to: Audience, event: &str, data: &impl Serialize) {
-        match Message::event(to, event, data) {
+    pub async fn emit(&self, to: Audience, event: &impl Event) {
+        match Message::event(to, event) {
             Ok(message) => self.publish(message).await,
-            Err(err) => tracing::error!(event, error = %err, "event payload did not serialise"),
+            Err(err) => tracing::error!(event = event.name(), error = %err, "event payload did not serialise"),
         }
     }
 
@@ -91,8 +92,8 @@ impl Realtime {
             Message::SessionsEnded { user_id, session_ids } => {
                 for session_id in session_ids {
                     self.sessions.forget_locally(*session_id);
-                    let notice = events::SessionRevoked { session_id: *session_id };
-                    hub.close(*user_id, Some(*session_id), CloseReason::SessionRevoked, &notice);
+                    let notice = Notice::SessionRevoked(events::SessionRevoked { session_id: *session_id });
+                    hub.close(*user_id, Some(*session_id), &notice);
                 }
             }
             Message::UserDeleted { user_id, session_ids } => {
@@ -100,7 +101,7 @@ impl Realtime {
                 for session_id in session_ids {
                     self.sessions.forget_locally(*session_id);
                 }
-                hub.close(*user_id, None, CloseReason::UserDeleted, &events::UserDeleted { user_id: *user_id });
+                hub.close(*user_id, None, &Notice::UserDeleted(events::UserDeleted { user_id: *user_id }));
             }
             Message::UserChanged { user_id } => self.store.forget_user_locally(*user_id),
         }

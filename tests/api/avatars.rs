@@ -206,17 +206,17 @@ async fn old_files_left_by_a_storage_outage_are_swept_later() {
 
     // Still down: the sweep retries and fails, keeping the entry.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    assert_eq!(app.state.sweep_media_garbage().await.unwrap(), 1);
+    assert_eq!(app.state.collector.sweep().await.unwrap(), 1);
     assert_eq!(app.stored_keys().await.len(), 8);
 
     app.storage.heal();
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    assert_eq!(app.state.sweep_media_garbage().await.unwrap(), 1);
+    assert_eq!(app.state.collector.sweep().await.unwrap(), 1);
     let keys = app.stored_keys().await;
     assert_eq!(keys.len(), 4, "{keys:?}");
     let current = new.data()["avatar"]["original"].as_str().unwrap();
     assert!(keys.iter().all(|k| current.contains(k.rsplit_once('/').unwrap().0)), "only the current avatar is left");
-    assert_eq!(app.state.sweep_media_garbage().await.unwrap(), 0, "nothing left to sweep");
+    assert_eq!(app.state.collector.sweep().await.unwrap(), 0, "nothing left to sweep");
 }
 
 #[tokio::test]

@@ -80,7 +80,7 @@ async fn avatar_files_are_deleted_once_storage_is_back() {
 
     app.storage.heal();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    assert_eq!(app.state.sweep_media_garbage().await.unwrap(), 1);
+    assert_eq!(app.state.collector.sweep().await.unwrap(), 1);
     assert!(app.stored_keys().await.is_empty());
 }
 

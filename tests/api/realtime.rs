@@ -251,11 +251,20 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_still_hear() {
     assert_eq!(app.state.realtime.hub.ws_count(), 2);
 
     // Large events fill the stalled client's socket buffers, then its queue.
-    let payload = json!({"filler": "x".repeat(64 * 1024)});
+    #[derive(serde::Serialize)]
+    struct Tick {
+        filler: String,
+    }
+    impl parlor::realtime::Event for Tick {
+        fn name(&self) -> &'static str {
+            "test.tick"
+        }
+    }
+    let payload = Tick { filler: "x".repeat(64 * 1024) };
     let to = parlor::realtime::Audience::Users(vec![alice]);
     let mut heard = 0;
     for _ in 0..200 {
-        app.state.realtime.emit(to.clone(), "test.tick", &payload).await;
+        app.state.realtime.emit(to.clone(), &payload).await;
         let Seen::Event(name, _) = ws_next(&mut reader).await else { panic!("the reader was closed") };
         assert_eq!(name, "test.tick");
         heard += 1;
