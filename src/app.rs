@@ -1,7 +1,8 @@
 //! `App`: the resources and services a request may need, built once at start, and no use case
 //! of its own. Handlers, socket commands and pages call the services (`app.accounts`,
 //! `app.profiles`, `app.chats`); the resources are there for what the interfaces do themselves
-//! (authenticate, count, serve media). `AppState(Arc<App>)` is the one piece of shared state;
+//! (authenticate, count, serve media); the rate limits and the mailer belong to the services
+//! that apply and send them. `AppState(Arc<App>)` is the one piece of shared state;
 //! tests build an `App` with their own parts through [`AppBuilder`].
 
 use std::ops::Deref;
@@ -27,7 +28,6 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub auth: Arc<Auth>,
-    pub limits: Arc<Limits>,
     pub media: Arc<Media>,
     pub metrics: Metrics,
     pub realtime: Arc<Realtime>,
@@ -124,7 +124,7 @@ impl AppBuilder {
             collector.clone(),
             chats.clone(),
         );
-        Ok(App { config, store, auth, limits, media, metrics, realtime, accounts, profiles, chats, collector })
+        Ok(App { config, store, auth, media, metrics, realtime, accounts, profiles, chats, collector })
     }
 }
 

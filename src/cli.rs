@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{App, AppState};
 use crate::config::Config;
 use crate::domain::{Email, NewPassword, Username};
-use crate::store::{NewUser, Store};
+use crate::store::Store;
 
 #[derive(Debug, Parser)]
 #[command(name = "parlor", version, about = "Self-hosted user service and messenger back end")]
@@ -132,18 +132,7 @@ async fn create_admin(config: Config, username: &str, email: Option<&str>) -> an
     }
     let password = NewPassword::parse(&password, &[username.as_str()]).map_err(|e| anyhow::anyhow!("password {e}"))?;
     let app = App::from_config(config).await?;
-    let password_hash = app.auth.hasher.hash(password.expose()).await?;
-    let new = NewUser {
-        username: Some(username),
-        email,
-        phone: None,
-        first_name: None,
-        last_name: None,
-        gender: Default::default(),
-        password_hash,
-        is_admin: true,
-    };
-    let user = app.store.create_user(new, None).await?;
+    let user = app.accounts.create_admin(username, email, password).await?;
     writeln!(std::io::stderr(), "administrator created: {}", user.id)?;
     Ok(())
 }

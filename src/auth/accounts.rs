@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Auth, ClientInfo, TokenPair};
+use uuid::Uuid;
+
+use super::{Auth, ClientInfo, Principal, RefreshFailure, TokenPair};
 use crate::domain::{Email, Gender, Identifier, NewPassword, Phone, User, Username};
 use crate::error::{AppError, FieldErrors};
 use crate::limits::Limits;
@@ -32,6 +34,20 @@ pub enum LoginError {
     #[error("the account is disabled")]
     Disabled,
     #[error("too many failed attempts")]
+    RateLimited(Duration),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// Unknown, expired, or its session ended.
+    #[error("the refresh token is invalid or its session has ended")]
+    Invalid,
+    /// Used before: the session is revoked, since someone else holds a copy.
+    #[error("this refresh token was already used; the session has been revoked for safety")]
+    Reused,
+    #[error("too many refreshes")]
     RateLimited(Duration),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -168,6 +184,76 @@ impl Accounts {
         let pair = self.auth.open_session(user.id, client).await?;
         Ok((user, pair))
     }
+}
+
+impl Accounts {
+    /// Trades a refresh token for a new pair (rotation); a reused one ends its session.
+    pub async fn refresh(&self, refresh_token: &str, client: &ClientInfo) -> Result<TokenPair, RefreshError> {
+        let limits = &self.limits;
+        limits.limiter.acquire(limits.refresh, &client.ip.to_string()).await.map_err(RefreshError::RateLimited)?;
+        match self.auth.refresh(refresh_token).await? {
+            Ok(pair) => Ok(pair),
+            Err(RefreshFailure::Invalid) => Err(RefreshError::Invalid),
+            Err(RefreshFailure::Reused) => Err(RefreshError::Reused),
+        }
+    }
+
+    /// Ends the caller's own session.
+    pub async fn logout(&self, me: Principal) -> Result<(), AppError> {
+        self.auth.revoke_session(me.session_id, Some(me.user_id), "logout").await?;
+        Ok(())
+    }
+
+    /// Ends one of my sessions (another device, or this one); anyone else's is not found.
+    pub async fn end_session(&self, me: Principal, session_id: Uuid) -> Result<(), AppError> {
+        match self.store.session(session_id).await? {
+            Some(session) if session.user_id == me.user_id => {
+                self.auth.revoke_session(session_id, Some(me.user_id), "revoke_session").await?;
+                Ok(())
+            }
+            _ => Err(session_not_found()),
+        }
+    }
+
+    /// Ends the session of a refresh or access token, whoever presents it (RFC 7009: knowing
+    /// the token is the authority). An unknown token is no error.
+    pub async fn revoke_token(&self, token: &str) -> anyhow::Result<()> {
+        let session = match self.auth.session_of_refresh_token(token).await? {
+            Some(session) => Some(session),
+            None => self.auth.keys.verify(token).ok().map(|claims| claims.sid),
+        };
+        if let Some(session) = session {
+            self.auth.revoke_session(session, None, "revoke").await?;
+        }
+        Ok(())
+    }
+
+    /// Creates an administrator account (the command line's `create-admin`).
+    pub async fn create_admin(
+        &self,
+        username: Username,
+        email: Option<Email>,
+        password: NewPassword,
+    ) -> Result<User, AppError> {
+        let password_hash = self.auth.hasher.hash(password.expose()).await?;
+        let new = NewUser {
+            username: Some(username),
+            email,
+            phone: None,
+            first_name: None,
+            last_name: None,
+            gender: Default::default(),
+            password_hash,
+            is_admin: true,
+        };
+        let user = self.store.create_user(new, None).await?;
+        tracing::info!(user_id = %user.id, "administrator created");
+        Ok(user)
+    }
+}
+
+pub fn session_not_found() -> AppError {
+    AppError::not_found("session_not_found", "no such session")
 }
 
 /// The answer when the caller's account was deleted while its token was still in hand.

@@ -5,9 +5,8 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use crate::error::AppError;
-use crate::media::ATTACH_WITHIN;
 use crate::media::image::sniff;
-use crate::store::{Attachment, now};
+use crate::store::{ATTACH_WITHIN, Attachment, now};
 
 /// Longest stored file name, in characters.
 const MAX_FILE_NAME: usize = 255;

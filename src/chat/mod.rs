@@ -129,6 +129,10 @@ pub fn chat_not_found() -> AppError {
     AppError::not_found("chat_not_found", "no such chat")
 }
 
+pub fn member_not_found() -> AppError {
+    AppError::not_found("member_not_found", "no such member")
+}
+
 pub fn message_not_found() -> AppError {
     AppError::not_found("message_not_found", "no such message in this chat")
 }
@@ -331,12 +335,12 @@ impl Chats {
         }
         if user_id != me {
             let target = self.store.membership(chat_id, user_id).await?;
-            let (_, target) = target.ok_or_else(|| AppError::not_found("member_not_found", "no such member"))?;
+            let (_, target) = target.ok_or_else(member_not_found)?;
             require(&chat, &member, Action::RemoveMember(target.role))?;
         }
         let audience = self.store.member_ids(chat_id).await?;
         let removal = self.store.remove_member(chat_id, user_id, me).await?;
-        let removal = removal.ok_or_else(|| AppError::not_found("member_not_found", "no such member"))?;
+        let removal = removal.ok_or_else(member_not_found)?;
         self.after_removal(chat_id, user_id, me, audience, removal).await
     }
 
@@ -374,7 +378,7 @@ impl Chats {
             return Err(AppError::invalid("role", "make someone else owner to step down"));
         }
         let changed = self.store.set_role(chat_id, user_id, role, me).await?;
-        let changed = changed.ok_or_else(|| AppError::not_found("member_not_found", "no such member"))?;
+        let changed = changed.ok_or_else(member_not_found)?;
         if changed.is_empty() { self.my_chat(chat_id, me).await } else { self.announce_chat(chat_id, me).await }
     }
 

@@ -22,6 +22,7 @@ use super::events::{GatewayEvent, SocketError};
 use crate::app::AppState;
 use crate::auth::{AuthFailure, Principal};
 use crate::error::AppError;
+use crate::http::docs::Unauthenticated;
 use crate::realtime::Event as _;
 use crate::realtime::{CloseReason, Outbound, ws_frame};
 use crate::telemetry::RequestUser;
@@ -53,7 +54,7 @@ struct WsQuery {
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 400, description = "Not a WebSocket handshake (`not_a_websocket`)", body = crate::error::JSendFail,
             example = json!({"status": "fail", "data": {"reason": "not_a_websocket", "message": "this route only accepts WebSocket upgrades"}})),
-        (status = 401, description = "No valid access token", body = crate::error::JSendFail),
+        Unauthenticated,
         (status = 403, description = "A browser origin that is not allowed (`origin_not_allowed`)", body = crate::error::JSendFail),
     )
 )]

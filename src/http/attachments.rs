@@ -12,6 +12,7 @@ use crate::chat::attachment::clean_file_name;
 use crate::chat::view::AttachmentView;
 use crate::config::Config;
 use crate::error::{AppError, JSend, JSendFail};
+use crate::http::docs::Unauthenticated;
 use crate::http::principal::AuthUser;
 
 pub fn router(config: &Config) -> OpenApiRouter<AppState> {
@@ -48,7 +49,7 @@ pub struct AttachmentData {
     responses(
         (status = 201, description = "Stored", body = JSend<AttachmentData>),
         (status = 400, description = "Malformed multipart", body = JSendFail),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
         (status = 413, description = "Over the size limit", body = JSendFail),
         (status = 415, description = "Not multipart", body = JSendFail),
         (status = 422, description = "No `file` field, or an empty one", body = JSendFail),

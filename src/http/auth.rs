@@ -9,10 +9,11 @@ use utoipa_axum::routes;
 use super::extract::ApiJson;
 use super::me::UserView;
 use crate::app::{App, AppState};
-use crate::auth::accounts::{LoginError, Registration};
-use crate::auth::{ClientInfo, RefreshFailure, TokenPair};
+use crate::auth::accounts::{LoginError, RefreshError, Registration};
+use crate::auth::{ClientInfo, TokenPair};
 use crate::domain::User;
 use crate::error::{AppError, JSend, JSendFail};
+use crate::http::docs::Unauthenticated;
 use crate::http::principal::AuthUser;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -188,18 +189,12 @@ async fn refresh(
     client: ClientInfo,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<JSend<Tokens>, AppError> {
-    let limits = &app.limits;
-    limits.acquire(limits.refresh, &client.ip.to_string()).await?;
-    match app.auth.refresh(&body.refresh_token).await? {
+    match app.accounts.refresh(&body.refresh_token, &client).await {
         Ok(pair) => Ok(JSend::ok(pair.into())),
-        Err(RefreshFailure::Invalid) => Err(AppError::unauthorized(
-            "invalid_refresh_token",
-            "the refresh token is invalid or its session has ended",
-        )),
-        Err(RefreshFailure::Reused) => Err(AppError::unauthorized(
-            "refresh_token_reused",
-            "this refresh token was already used; the session has been revoked for safety",
-        )),
+        Err(err @ RefreshError::Invalid) => Err(AppError::unauthorized("invalid_refresh_token", err.to_string())),
+        Err(err @ RefreshError::Reused) => Err(AppError::unauthorized("refresh_token_reused", err.to_string())),
+        Err(RefreshError::RateLimited(retry)) => Err(AppError::RateLimited(retry)),
+        Err(RefreshError::Internal(err)) => Err(AppError::Internal(err)),
     }
 }
 
@@ -210,11 +205,11 @@ async fn refresh(
     responses(
         (status = 200, description = "Signed out", body = JSend<Option<String>>,
             example = json!({"status": "success", "data": null})),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
     )
 )]
 async fn logout(State(app): State<AppState>, AuthUser(me): AuthUser) -> Result<JSend<Option<String>>, AppError> {
-    app.auth.revoke_session(me.session_id, Some(me.user_id), "logout").await?;
+    app.accounts.logout(me).await?;
     Ok(JSend::ok(None))
 }
 

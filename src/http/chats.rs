@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::chat::view::ChatView;
 use crate::domain::{ChatKind, ChatTitle, Role};
 use crate::error::{AppError, JSend, JSendFail};
+use crate::http::docs::{JsonBodyRefused, Unauthenticated};
 use crate::http::ids::{ChatPath, MemberPath};
 use crate::http::principal::AuthUser;
 
@@ -49,7 +50,7 @@ fn chat_data(chat: ChatView) -> JSend<ChatData> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "My chats", body = JSend<ChatsData>),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
     )
 )]
 async fn list_chats(State(app): State<AppState>, AuthUser(me): AuthUser) -> Result<JSend<ChatsData>, AppError> {
@@ -83,9 +84,8 @@ struct NewChat {
     responses(
         (status = 201, description = "Created", body = JSend<ChatData>),
         (status = 200, description = "The direct chat already existed", body = JSend<ChatData>),
-        (status = 400, description = "Malformed JSON (`invalid_json`)", body = JSendFail),
-        (status = 401, description = "No valid access token", body = JSendFail),
-        (status = 415, description = "Not JSON (`unsupported_media_type`)", body = JSendFail),
+        JsonBodyRefused,
+        Unauthenticated,
         (status = 422, description = "Invalid fields", body = JSendFail,
             example = json!({"status": "fail", "data": {"user_id": "no such user"}})),
     )
@@ -119,7 +119,7 @@ async fn create_chat(
     params(("id" = Uuid, Path, description = "Chat id")),
     responses(
         (status = 200, description = "The chat", body = JSend<ChatData>),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
         (status = 404, description = "No such chat, or I am not in it (`chat_not_found`)", body = JSendFail),
     )
 )]
@@ -147,11 +147,10 @@ struct Rename {
     request_body = Rename,
     responses(
         (status = 200, description = "Renamed; members hear `chat.updated` and a `system` message", body = JSend<ChatData>),
-        (status = 400, description = "Malformed JSON (`invalid_json`)", body = JSendFail),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        JsonBodyRefused,
+        Unauthenticated,
         (status = 403, description = "Not an owner or admin, or a direct chat (`not_allowed`)", body = JSendFail),
         (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
-        (status = 415, description = "Not JSON (`unsupported_media_type`)", body = JSendFail),
         (status = 422, description = "Invalid title", body = JSendFail),
     )
 )]
@@ -173,7 +172,7 @@ async fn rename_chat(
     params(("id" = Uuid, Path, description = "Chat id")),
     responses(
         (status = 200, description = "Deleted; members hear `chat.deleted`", body = JSend<Option<String>>, example = json!({"status": "success", "data": null})),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
         (status = 403, description = "Not the group's owner (`not_allowed`)", body = JSendFail),
         (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
     )
@@ -202,11 +201,10 @@ struct AddMembers {
     request_body = AddMembers,
     responses(
         (status = 200, description = "The group with its members; they hear `chat.created`, the others `chat.member_added`", body = JSend<ChatData>),
-        (status = 400, description = "Malformed JSON (`invalid_json`)", body = JSendFail),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        JsonBodyRefused,
+        Unauthenticated,
         (status = 403, description = "Not an owner or admin, or a direct chat (`not_allowed`)", body = JSendFail),
         (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
-        (status = 415, description = "Not JSON (`unsupported_media_type`)", body = JSendFail),
         (status = 422, description = "An unknown user", body = JSendFail),
     )
 )]
@@ -229,7 +227,7 @@ async fn add_members(
     params(("id" = Uuid, Path, description = "Chat id"), ("user_id" = Uuid, Path, description = "Member id")),
     responses(
         (status = 200, description = "Removed; members hear `chat.member_removed`", body = JSend<Option<String>>, example = json!({"status": "success", "data": null})),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
         (status = 403, description = "The role does not allow it (`not_allowed`)", body = JSendFail),
         (status = 404, description = "No such chat of mine (`chat_not_found`) or member (`member_not_found`)", body = JSendFail),
         (status = 409, description = "A direct chat (`direct_chat`)", body = JSendFail),
@@ -259,11 +257,10 @@ struct RoleChange {
     request_body = RoleChange,
     responses(
         (status = 200, description = "The group with the new roles; members hear `chat.updated`", body = JSend<ChatData>),
-        (status = 400, description = "Malformed JSON (`invalid_json`)", body = JSendFail),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        JsonBodyRefused,
+        Unauthenticated,
         (status = 403, description = "Not the owner (`not_allowed`)", body = JSendFail),
         (status = 404, description = "No such chat of mine (`chat_not_found`) or member (`member_not_found`)", body = JSendFail),
-        (status = 415, description = "Not JSON (`unsupported_media_type`)", body = JSendFail),
         (status = 422, description = "Unknown role, or my own", body = JSendFail),
     )
 )]
@@ -284,7 +281,7 @@ async fn change_role(
     params(("id" = Uuid, Path, description = "Chat id")),
     responses(
         (status = 200, description = "Pinned (also when it already was)", body = JSend<ChatData>),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
         (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
     )
 )]
@@ -303,7 +300,7 @@ async fn pin_chat(
     params(("id" = Uuid, Path, description = "Chat id")),
     responses(
         (status = 200, description = "Unpinned (also when it was not pinned)", body = JSend<ChatData>),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
         (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
     )
 )]

@@ -5,8 +5,10 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use uuid::Uuid;
 
-use crate::chat::{chat_not_found, message_not_found};
+use crate::auth::accounts::session_not_found;
+use crate::chat::{chat_not_found, member_not_found, message_not_found};
 use crate::error::AppError;
+use crate::profile::user_not_found;
 
 /// `/chats/{id}/…`
 pub struct ChatPath(pub Uuid);
@@ -18,18 +20,6 @@ pub struct MemberPath(pub Uuid, pub Uuid);
 pub struct UserPath(pub Uuid);
 /// `/me/sessions/{id}`
 pub struct SessionPath(pub Uuid);
-
-fn member_not_found() -> AppError {
-    AppError::not_found("member_not_found", "no such member")
-}
-
-pub fn user_not_found() -> AppError {
-    AppError::not_found("user_not_found", "no such user")
-}
-
-pub fn session_not_found() -> AppError {
-    AppError::not_found("session_not_found", "no such session")
-}
 
 /// The route's path parameters in order, each parsed as a UUID or refused with its own 404.
 async fn ids<S: Send + Sync, const N: usize>(

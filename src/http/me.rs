@@ -2,7 +2,7 @@
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 
-use crate::http::ids::{SessionPath, session_not_found};
+use crate::http::ids::SessionPath;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -21,6 +21,7 @@ use crate::auth::ClientInfo;
 use crate::config::Config;
 use crate::domain::{Gender, User};
 use crate::error::{AppError, JSend, JSendFail};
+use crate::http::docs::Unauthenticated;
 use crate::http::principal::AuthUser;
 use crate::json::parse_json;
 use crate::media::AvatarUrls;
@@ -131,7 +132,7 @@ struct ProfilePatch {
     request_body = ProfilePatch,
     responses(
         (status = 200, description = "The updated profile", body = JSend<UserData>),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
         (status = 409, description = "An identifier belongs to someone else", body = JSendFail,
             example = json!({"status": "fail", "data": {"username": "is already taken"}})),
         (status = 422, description = "Invalid or read-only fields", body = JSendFail,
@@ -158,7 +159,7 @@ async fn patch_me(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Deleted", body = JSend<Option<String>>, example = json!({"status": "success", "data": null})),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
     )
 )]
 async fn delete_me(State(app): State<AppState>, AuthUser(me): AuthUser) -> Result<JSend<Option<String>>, AppError> {
@@ -183,7 +184,7 @@ struct PasswordChange {
     request_body = PasswordChange,
     responses(
         (status = 200, description = "Changed", body = JSend<Option<String>>, example = json!({"status": "success", "data": null})),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
         (status = 422, description = "Wrong current password or weak new one", body = JSendFail,
             example = json!({"status": "fail", "data": {"current_password": "is incorrect"}})),
         (status = 429, description = "Too many wrong current passwords; see `Retry-After`", body = JSendFail),
@@ -232,7 +233,7 @@ pub struct SessionsData {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Your sessions", body = JSend<SessionsData>),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
     )
 )]
 async fn list_sessions(State(app): State<AppState>, AuthUser(me): AuthUser) -> Result<JSend<SessionsData>, AppError> {
@@ -265,7 +266,7 @@ async fn list_sessions(State(app): State<AppState>, AuthUser(me): AuthUser) -> R
     params(("id" = Uuid, Path, description = "Session id")),
     responses(
         (status = 200, description = "Ended", body = JSend<Option<String>>, example = json!({"status": "success", "data": null})),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
         (status = 404, description = "No such session of yours", body = JSendFail),
     )
 )]
@@ -274,13 +275,8 @@ async fn delete_session(
     AuthUser(me): AuthUser,
     SessionPath(id): SessionPath,
 ) -> Result<JSend<Option<String>>, AppError> {
-    match app.store.session(id).await? {
-        Some(session) if session.user_id == me.user_id => {
-            app.auth.revoke_session(id, Some(me.user_id), "revoke_session").await?;
-            Ok(JSend::ok(None))
-        }
-        _ => Err(session_not_found()),
-    }
+    app.accounts.end_session(me, id).await?;
+    Ok(JSend::ok(None))
 }
 
 /// The avatar as a base64 string or a `data:` URL.
@@ -325,7 +321,7 @@ pub struct AvatarData {
     responses(
         (status = 200, description = "Avatar set", body = JSend<AvatarData>),
         (status = 400, description = "Malformed multipart, JSON or base64", body = JSendFail),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
         (status = 413, description = "File over the size limit", body = JSendFail),
         (status = 415, description = "Not multipart or JSON (`unsupported_media_type`), or not a supported image (`unsupported_image`)", body = JSendFail,
             example = json!({"status": "fail", "data": {"message": "not a JPEG, PNG, WebP or GIF image", "reason": "unsupported_image"}})),
@@ -352,7 +348,7 @@ async fn put_avatar(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Removed (also when there was none)", body = JSend<UserData>),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
     )
 )]
 async fn delete_avatar(State(app): State<AppState>, AuthUser(me): AuthUser) -> Result<JSend<UserData>, AppError> {

@@ -14,6 +14,7 @@ use crate::chat::view::MessageView;
 use crate::chat::{DEFAULT_PAGE, HistoryView, MAX_PAGE, ReadView, SendMessage};
 use crate::domain::MessageText;
 use crate::error::{AppError, FieldErrors, JSend, JSendFail};
+use crate::http::docs::{JsonBodyRefused, Unauthenticated};
 use crate::http::ids::{ChatPath, MessagePath};
 use crate::http::principal::AuthUser;
 use crate::store::Cursor;
@@ -98,7 +99,7 @@ fn parse_history_query(raw: Option<&str>) -> Result<(Cursor, u64), AppError> {
     params(("id" = Uuid, Path, description = "Chat id"), HistoryQuery),
     responses(
         (status = 200, description = "A page of messages", body = JSend<HistoryView>),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
         (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
         (status = 422, description = "Bad `before`, `after` or `limit`", body = JSendFail,
             example = json!({"status": "fail", "data": {"limit": "must be a whole number from 1 to 100"}})),
@@ -126,10 +127,9 @@ async fn history(
     responses(
         (status = 201, description = "Sent", body = JSend<MessageData>),
         (status = 200, description = "Sent before with this `client_id`", body = JSend<MessageData>),
-        (status = 400, description = "Malformed JSON (`invalid_json`)", body = JSendFail),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        JsonBodyRefused,
+        Unauthenticated,
         (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
-        (status = 415, description = "Not JSON (`unsupported_media_type`)", body = JSendFail),
         (status = 422, description = "Invalid fields", body = JSendFail,
             example = json!({"status": "fail", "data": {"text": "must be at most 4000 characters (it is 4312)"}})),
         (status = 429, description = "Too many messages; see `Retry-After`", body = JSendFail),
@@ -160,12 +160,11 @@ struct Edit {
     request_body = Edit,
     responses(
         (status = 200, description = "Edited; members hear `message.updated`", body = JSend<MessageData>),
-        (status = 400, description = "Malformed JSON (`invalid_json`)", body = JSendFail),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        JsonBodyRefused,
+        Unauthenticated,
         (status = 403, description = "Not my message (`not_allowed`)", body = JSendFail),
         (status = 404, description = "No such chat of mine or message in it", body = JSendFail),
         (status = 409, description = "The message was deleted (`message_deleted`)", body = JSendFail),
-        (status = 415, description = "Not JSON (`unsupported_media_type`)", body = JSendFail),
         (status = 422, description = "Invalid text", body = JSendFail),
     )
 )]
@@ -186,7 +185,7 @@ async fn edit_message(
     params(("id" = Uuid, Path, description = "Chat id"), ("mid" = Uuid, Path, description = "Message id")),
     responses(
         (status = 200, description = "The tombstone (also when it was deleted before); members hear `message.deleted`", body = JSend<MessageData>),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
         (status = 403, description = "Someone else's message and I am no owner or admin (`not_allowed`)", body = JSendFail),
         (status = 404, description = "No such chat of mine or message in it", body = JSendFail),
     )
@@ -206,7 +205,7 @@ async fn delete_message(
     params(("id" = Uuid, Path, description = "Chat id"), ("mid" = Uuid, Path, description = "Message id")),
     responses(
         (status = 200, description = "The message with its like count; members hear `message.liked`", body = JSend<MessageData>),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
         (status = 404, description = "No such chat of mine or message in it", body = JSendFail),
         (status = 409, description = "The message was deleted (`message_deleted`)", body = JSendFail),
     )
@@ -226,7 +225,7 @@ async fn like(
     params(("id" = Uuid, Path, description = "Chat id"), ("mid" = Uuid, Path, description = "Message id")),
     responses(
         (status = 200, description = "The message with its like count; members hear `message.unliked`", body = JSend<MessageData>),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
         (status = 404, description = "No such chat of mine or message in it", body = JSendFail),
         (status = 409, description = "The message was deleted (`message_deleted`)", body = JSendFail),
     )
@@ -257,11 +256,10 @@ struct Forward {
     request_body = Forward,
     responses(
         (status = 201, description = "The new message; the target's members hear `message.created`", body = JSend<MessageData>),
-        (status = 400, description = "Malformed JSON (`invalid_json`)", body = JSendFail),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        JsonBodyRefused,
+        Unauthenticated,
         (status = 404, description = "Either chat is not mine, or no such message", body = JSendFail),
         (status = 409, description = "The message was deleted (`message_deleted`)", body = JSendFail),
-        (status = 415, description = "Not JSON (`unsupported_media_type`)", body = JSendFail),
         (status = 422, description = "A system message", body = JSendFail),
         (status = 429, description = "Too many messages; see `Retry-After`", body = JSendFail),
     )
@@ -291,10 +289,9 @@ struct ReadMarker {
     request_body = ReadMarker,
     responses(
         (status = 200, description = "My read marker and unread count; my devices hear `chat.read`", body = JSend<ReadView>),
-        (status = 400, description = "Malformed JSON (`invalid_json`)", body = JSendFail),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        JsonBodyRefused,
+        Unauthenticated,
         (status = 404, description = "No such chat of mine or message in it", body = JSendFail),
-        (status = 415, description = "Not JSON (`unsupported_media_type`)", body = JSendFail),
     )
 )]
 async fn mark_read(

@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 use super::auth::Tokens;
 use super::extract::{has_content_type, read_body};
 use crate::app::AppState;
-use crate::auth::accounts::LoginError;
-use crate::auth::{ClientInfo, RefreshFailure, TokenPair};
+use crate::auth::accounts::{LoginError, RefreshError};
+use crate::auth::{ClientInfo, TokenPair};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(token)).routes(routes!(revoke))
@@ -169,17 +169,16 @@ async fn password_grant(app: &AppState, form: &TokenForm, client: &ClientInfo) -
 
 async fn refresh_grant(app: &AppState, form: &TokenForm, client: &ClientInfo) -> Result<Response, OAuthError> {
     let token = require(&form.refresh_token, "refresh_token")?;
-    let limits = &app.limits;
-    limits.limiter.acquire(limits.refresh, &client.ip.to_string()).await.map_err(OAuthError::rate_limited)?;
-    match app.auth.refresh(token).await {
-        Ok(Ok(pair)) => Ok(issued(pair)),
-        Ok(Err(RefreshFailure::Invalid)) => {
+    match app.accounts.refresh(token, client).await {
+        Ok(pair) => Ok(issued(pair)),
+        Err(RefreshError::Invalid) => {
             Err(OAuthError::bad("invalid_grant", "the refresh token is invalid or its session has ended"))
         }
-        Ok(Err(RefreshFailure::Reused)) => {
+        Err(RefreshError::Reused) => {
             Err(OAuthError::bad("invalid_grant", "the refresh token was already used; the session has been revoked"))
         }
-        Err(err) => Err(OAuthError::server(&err)),
+        Err(RefreshError::RateLimited(retry)) => Err(OAuthError::rate_limited(retry)),
+        Err(RefreshError::Internal(err)) => Err(OAuthError::server(&err)),
     }
 }
 
@@ -200,17 +199,6 @@ async fn revoke(State(app): State<AppState>, req: Request) -> Result<Response, O
     let form: RevokeForm = read_form(&app, req).await?;
     let _ = (&form.token_type_hint, &form.client_id);
     let token = require(&form.token, "token")?;
-    revoke_token(&app, token).await.map_err(|err| OAuthError::server(&err))?;
+    app.accounts.revoke_token(token).await.map_err(|err| OAuthError::server(&err))?;
     Ok(no_store(StatusCode::OK.into_response()))
-}
-
-async fn revoke_token(app: &AppState, token: &str) -> Result<(), anyhow::Error> {
-    let session = match app.auth.session_of_refresh_token(token).await? {
-        Some(session) => Some(session),
-        None => app.auth.keys.verify(token).ok().map(|claims| claims.sid),
-    };
-    if let Some(session) = session {
-        app.auth.revoke_session(session, None, "revoke").await?;
-    }
-    Ok(())
 }

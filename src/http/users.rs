@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 
-use crate::http::ids::{UserPath, user_not_found};
+use crate::http::ids::UserPath;
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::app::{App, AppState};
 use crate::domain::{Gender, User};
 use crate::error::{AppError, JSend, JSendFail};
+use crate::http::docs::Unauthenticated;
 use crate::http::principal::AuthUser;
 use crate::media::AvatarUrls;
 
@@ -76,11 +77,11 @@ pub struct DirectoryData {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The directory", body = JSend<DirectoryData>),
-        (status = 401, description = "No valid access token", body = JSendFail),
+        Unauthenticated,
     )
 )]
 async fn list_users(State(app): State<AppState>, AuthUser(_me): AuthUser) -> Result<JSend<DirectoryData>, AppError> {
-    let directory = app.store.directory().await?;
+    let directory = app.profiles.directory().await?;
     Ok(JSend::ok(DirectoryData {
         user_ids: directory.user_ids,
         count_female: directory.female,
@@ -99,6 +100,6 @@ async fn list_users(State(app): State<AppState>, AuthUser(_me): AuthUser) -> Res
     )
 )]
 async fn get_user(State(app): State<AppState>, UserPath(id): UserPath) -> Result<JSend<PublicUserData>, AppError> {
-    let user = app.store.user(id).await?.ok_or_else(user_not_found)?;
+    let user = app.profiles.user(id).await?;
     Ok(JSend::ok(PublicUserData { user: PublicUserView::new(&app, user) }))
 }

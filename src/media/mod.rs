@@ -213,9 +213,6 @@ impl Media {
 /// How long a new upload's prefix stays off the garbage sweeper's list: longer than any upload.
 pub const UPLOAD_GRACE: Duration = Duration::from_secs(15 * 60);
 
-/// How long an uploaded attachment waits for its message; after that its objects are collected.
-pub const ATTACH_WITHIN: Duration = Duration::from_secs(24 * 3600);
-
 /// Backoff before retrying a failed deletion: 1 s, 2 s, 4 s… up to an hour.
 pub fn retry_backoff(attempts: u32) -> Duration {
     Duration::from_secs(1u64 << attempts.min(12)).min(Duration::from_secs(3600))

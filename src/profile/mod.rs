@@ -18,7 +18,11 @@ use crate::error::{AppError, FieldErrors};
 use crate::limits::Limits;
 use crate::media::{Collector, Media};
 use crate::realtime::Realtime;
-use crate::store::{DeletedUser, ProfileChange, Store};
+use crate::store::{DeletedUser, Directory, ProfileChange, Store};
+
+pub fn user_not_found() -> AppError {
+    AppError::not_found("user_not_found", "no such user")
+}
 
 /// Fields a profile edit may not touch, with where to go instead.
 const READ_ONLY: [(&str, &str); 8] = [
@@ -99,6 +103,16 @@ impl Profiles {
         chats: Chats,
     ) -> Self {
         Self { store, auth, limits, media, realtime, collector, chats }
+    }
+
+    /// Someone's account, for their public profile.
+    pub async fn user(&self, user_id: Uuid) -> Result<User, AppError> {
+        self.store.user(user_id).await?.ok_or_else(user_not_found)
+    }
+
+    /// Every account's id and the counts by gender.
+    pub async fn directory(&self) -> Result<Directory, AppError> {
+        Ok(self.store.directory().await?)
     }
 
     /// The account behind a principal (gone if deleted meanwhile).

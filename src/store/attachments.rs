@@ -1,6 +1,7 @@
 //! Uploaded attachments: recorded once their objects are stored, attached to a message later.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use time::OffsetDateTime;
@@ -9,6 +10,10 @@ use uuid::Uuid;
 use super::StoreError;
 use super::entity::attachment;
 use super::{Store, now};
+
+/// How long an uploaded attachment waits for its message: a later message may not carry it, and
+/// its objects are then collected.
+pub const ATTACH_WITHIN: Duration = Duration::from_secs(24 * 3600);
 
 /// An uploaded file or image.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -465,7 +465,7 @@ async fn attach_in(
     if kind == MessageKind::Image && row.kind != MessageKind::Image.as_str() {
         return Err(StoreError::Invalid("attachment_id", "is not an image; send it as a file message"));
     }
-    if row.created_at + crate::media::ATTACH_WITHIN < now() {
+    if row.created_at + super::attachments::ATTACH_WITHIN < now() {
         return Err(StoreError::Invalid("attachment_id", "has expired; upload it again"));
     }
     // A message carries it now: its objects are no longer garbage.

@@ -20,7 +20,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
 use sea_orm_migration::MigratorTrait;
 use time::OffsetDateTime;
 
-pub use attachments::Attachment;
+pub use attachments::{ATTACH_WITHIN, Attachment};
 pub use audit::{AuditEntry, AuditRecord};
 pub use chats::{Chat, CreatedChat, LeftGroup, Removal};
 pub use media::Garbage;
