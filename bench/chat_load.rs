@@ -24,6 +24,7 @@ use http_body_util::BodyExt;
 use parlor::app::{AppBuilder, AppState};
 use parlor::auth::{ClientInfo, TokenKeys};
 use parlor::config::Config;
+use parlor::domain::UserId;
 use parlor::domain::{ChatTitle, Gender, Username};
 use parlor::store::{NewUser, Store};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -38,7 +39,7 @@ struct Bench {
 }
 
 struct Person {
-    id: Uuid,
+    id: UserId,
     token: String,
 }
 
@@ -90,7 +91,7 @@ impl Bench {
         Person { id: user.id, token: pair.access_token }
     }
 
-    async fn group(&self, owner: &Person, members: &[Uuid]) -> Uuid {
+    async fn group(&self, owner: &Person, members: &[UserId]) -> Uuid {
         let title = ChatTitle::parse("bench").unwrap();
         self.app.chats.create_group(owner.id, title, members.to_vec()).await.unwrap().id
     }
@@ -204,7 +205,7 @@ async fn main() -> anyhow::Result<()> {
     let bob = bench.person("bob").await;
     for count in [10_000, big] {
         let chat = bench.group(&alice, &[bob.id]).await;
-        let ids = seed(&db, chat, alice.id, count).await;
+        let ids = seed(&db, chat, alice.id.uuid(), count).await;
         let deep = ids[count / 10];
         let newest = format!("/api/v1/chats/{chat}/messages?limit=50");
         let past = format!("/api/v1/chats/{chat}/messages?limit=50&before={deep}");
@@ -301,7 +302,7 @@ async fn main() -> anyhow::Result<()> {
             reply_to: None,
             client_id: None,
         };
-        bench.app.chats.send_message(others[0], chat, draft.draft().unwrap()).await.unwrap();
+        bench.app.chats.send_message(others[0], chat.into(), draft.draft().unwrap()).await.unwrap();
     }
     let (p50, p99) = timed(200, || bench.fetch(Method::GET, "/api/v1/chats", &busy.token, None)).await;
     let (_, body) = bench.call(Method::GET, "/api/v1/chats", &busy.token, None).await;

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use uuid::Uuid;
-
 use super::{Auth, ClientInfo, Principal, RefreshFailure, TokenPair};
+use crate::domain::SessionId;
 use crate::domain::{Email, Gender, Identifier, NewPassword, Phone, User, Username};
 use crate::error::{AppError, FieldErrors};
 use crate::limits::Limits;
@@ -205,7 +204,7 @@ impl Accounts {
     }
 
     /// Ends one of my sessions (another device, or this one); anyone else's is not found.
-    pub async fn end_session(&self, me: Principal, session_id: Uuid) -> Result<(), AppError> {
+    pub async fn end_session(&self, me: Principal, session_id: SessionId) -> Result<(), AppError> {
         match self.store.session(session_id).await? {
             Some(session) if session.user_id == me.user_id => {
                 self.auth.revoke_session(session_id, Some(me.user_id), "revoke_session").await?;

@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 pub use accounts::Accounts;
 pub use password::PasswordHasher;
 pub use tokens::{TokenError, TokenKeys};
 
+use crate::domain::{SessionId, UserId};
 use crate::store::{NewSession, Rotation, Stale, Store};
 
 /// The caller's address and user agent, for sessions and rate limits.
@@ -48,8 +48,8 @@ impl From<AuthFailure> for crate::error::AppError {
 /// What a successful login, registration or refresh hands out.
 #[derive(Debug, Clone)]
 pub struct TokenPair {
-    pub user_id: Uuid,
-    pub session_id: Uuid,
+    pub user_id: UserId,
+    pub session_id: SessionId,
     pub access_token: String,
     pub expires_in: i64,
     pub refresh_token: String,
@@ -93,29 +93,29 @@ pub enum RefreshFailure {
 /// Who is calling: the checked `sub` and `sid` of a live session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Principal {
-    pub user_id: Uuid,
-    pub session_id: Uuid,
+    pub user_id: UserId,
+    pub session_id: SessionId,
 }
 
 /// What this instance knows of sessions: id → owner while live, `None` once known dead. Clones
 /// share one cache.
 #[derive(Clone)]
-pub struct SessionCache(Cache<Uuid, Option<Uuid>>);
+pub struct SessionCache(Cache<SessionId, Option<UserId>>);
 
 impl SessionCache {
     /// What is known of a session: `Some(owner)` while live, `Some(None)` once dead, `None` if
     /// nothing is cached.
-    fn owner(&self, session_id: Uuid) -> Option<Option<Uuid>> {
+    fn owner(&self, session_id: SessionId) -> Option<Option<UserId>> {
         self.0.get(&session_id)
     }
 
     /// Caches what the database said of a session.
-    fn remember(&self, session_id: Uuid, owner: Option<Uuid>) {
+    fn remember(&self, session_id: SessionId, owner: Option<UserId>) {
         self.0.insert(session_id, owner);
     }
 
     /// Marks a session dead in this instance's cache only: for news from other instances.
-    pub fn forget_locally(&self, session_id: Uuid) {
+    pub fn forget_locally(&self, session_id: SessionId) {
         self.remember(session_id, None);
     }
 
@@ -156,7 +156,7 @@ impl Auth {
     }
 
     /// Opens a session for `user_id` and returns its first token pair.
-    pub async fn open_session(&self, user_id: Uuid, client: &ClientInfo) -> anyhow::Result<TokenPair> {
+    pub async fn open_session(&self, user_id: UserId, client: &ClientInfo) -> anyhow::Result<TokenPair> {
         let refresh_token = tokens::new_refresh_token()?;
         let session = self
             .store
@@ -189,7 +189,7 @@ impl Auth {
         }
     }
 
-    fn pair(&self, user_id: Uuid, session_id: Uuid, refresh_token: String) -> anyhow::Result<TokenPair> {
+    fn pair(&self, user_id: UserId, session_id: SessionId, refresh_token: String) -> anyhow::Result<TokenPair> {
         Ok(TokenPair {
             user_id,
             session_id,
@@ -239,8 +239,8 @@ impl Auth {
     /// Ends a session: its refresh tokens die with the row, its access tokens at the next request.
     pub async fn revoke_session(
         &self,
-        session_id: Uuid,
-        actor: Option<Uuid>,
+        session_id: SessionId,
+        actor: Option<UserId>,
         action: &'static str,
     ) -> anyhow::Result<bool> {
         match self.store.delete_session(session_id, actor, action).await? {
@@ -257,7 +257,7 @@ impl Auth {
 
     /// Marks an ended session dead here and reports it, so every instance does the same and
     /// closes its sockets.
-    pub fn forget_session(&self, user_id: Uuid, session_id: Uuid) {
+    pub fn forget_session(&self, user_id: UserId, session_id: SessionId) {
         self.sessions.forget_locally(session_id);
         self.store.report_stale(Stale::Session { user_id, session_id });
     }
@@ -268,7 +268,7 @@ impl Auth {
     }
 
     /// The session a refresh token belongs to, whether live or already rotated.
-    pub async fn session_of_refresh_token(&self, refresh_token: &str) -> anyhow::Result<Option<Uuid>> {
+    pub async fn session_of_refresh_token(&self, refresh_token: &str) -> anyhow::Result<Option<SessionId>> {
         Ok(self.store.session_of_refresh_token(&tokens::refresh_token_hash(refresh_token)).await?)
     }
 }
@@ -289,7 +289,7 @@ mod tests {
     #[tokio::test]
     async fn a_remembered_token_still_expires() {
         let auth = auth().await;
-        let token = auth.keys.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
+        let token = auth.keys.issue(UserId::new(), SessionId::new()).unwrap();
         let mut claims = auth.keys.verify(&token).unwrap();
         // One second inside the 30 s leeway: valid now, expired a moment later.
         claims.exp = OffsetDateTime::now_utc().unix_timestamp() - 29;
@@ -305,7 +305,7 @@ mod tests {
     async fn a_refused_token_is_not_remembered() {
         let auth = auth().await;
         let other = TokenKeys::from_keys(&[tokens::generate_signing_key().unwrap()], &AuthConfig::default()).unwrap();
-        let forged = other.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
+        let forged = other.issue(UserId::new(), SessionId::new()).unwrap();
         assert_eq!(auth.verify_access_token(&forged), Err(TokenError::Invalid));
         assert_eq!(auth.verify_access_token(&forged), Err(TokenError::Invalid));
         assert_eq!(auth.verified.get(&forged), None);

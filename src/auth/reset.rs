@@ -7,10 +7,9 @@
 
 use std::time::Duration;
 
-use uuid::Uuid;
-
 use super::ClientInfo;
 use super::accounts::Accounts;
+use crate::domain::UserId;
 use crate::domain::{Email, Identifier, NewPassword};
 use crate::error::AppError;
 use crate::store::{ResetOutcome, now};
@@ -23,8 +22,8 @@ pub const MAX_TRIES: u32 = 5;
 pub const CODE_DIGITS: usize = 8;
 
 /// The stored form of a code: bound to its account, so equal codes of two accounts differ.
-pub fn code_hash(user_id: Uuid, code: &str) -> String {
-    crate::digest::sha256_hex(&[user_id.as_bytes().as_slice(), code.as_bytes()].concat())
+pub fn code_hash(user_id: UserId, code: &str) -> String {
+    crate::digest::sha256_hex(&[user_id.uuid().as_bytes().as_slice(), code.as_bytes()].concat())
 }
 
 fn new_code() -> anyhow::Result<String> {
@@ -131,7 +130,7 @@ mod tests {
 
     #[test]
     fn the_stored_hash_depends_on_the_account() {
-        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let (a, b) = (UserId::new(), UserId::new());
         assert_ne!(code_hash(a, "12345678"), code_hash(b, "12345678"));
         assert_eq!(code_hash(a, "12345678").len(), 64);
     }

@@ -20,12 +20,13 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::AuthConfig;
+use crate::domain::{SessionId, UserId};
 
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
-    pub sub: Uuid,
-    pub sid: Uuid,
+    pub sub: UserId,
+    pub sid: SessionId,
     pub jti: Uuid,
     pub iat: i64,
     pub exp: i64,
@@ -126,7 +127,7 @@ impl TokenKeys {
     }
 
     /// Signs an access token for `user` in `session`, valid from now for the configured lifetime.
-    pub fn issue(&self, user: Uuid, session: Uuid) -> anyhow::Result<String> {
+    pub fn issue(&self, user: UserId, session: SessionId) -> anyhow::Result<String> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             sub: user,
@@ -237,7 +238,7 @@ mod tests {
     }
 
     fn claims(keys: &TokenKeys) -> Claims {
-        let token = keys.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
+        let token = keys.issue(UserId::new(), SessionId::new()).unwrap();
         keys.verify(&token).unwrap()
     }
 
@@ -248,7 +249,7 @@ mod tests {
     #[test]
     fn an_issued_token_verifies_with_its_claims() {
         let keys = keys();
-        let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
+        let (user, session) = (UserId::new(), SessionId::new());
         let token = keys.issue(user, session).unwrap();
         let claims = keys.verify(&token).unwrap();
         assert_eq!((claims.sub, claims.sid), (user, session));
@@ -262,7 +263,7 @@ mod tests {
     #[test]
     fn a_tampered_payload_is_refused() {
         let keys = keys();
-        let token = keys.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
+        let token = keys.issue(UserId::new(), SessionId::new()).unwrap();
         let parts: Vec<&str> = token.split('.').collect();
         let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         claims["sub"] = json!(Uuid::now_v7());
@@ -317,7 +318,7 @@ mod tests {
     fn a_token_from_an_unknown_key_is_refused() {
         let keys = keys();
         let other = self::keys();
-        let token = other.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
+        let token = other.issue(UserId::new(), SessionId::new()).unwrap();
         assert_eq!(keys.verify(&token), Err(TokenError::Invalid));
     }
 
@@ -356,10 +357,10 @@ mod tests {
         let (old, new) = (generate_signing_key().unwrap(), generate_signing_key().unwrap());
         let before = TokenKeys::from_keys(std::slice::from_ref(&old), &AuthConfig::default()).unwrap();
         let after = TokenKeys::from_keys(&[old, new], &AuthConfig::default()).unwrap();
-        let old_token = before.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
+        let old_token = before.issue(UserId::new(), SessionId::new()).unwrap();
         assert!(after.verify(&old_token).is_ok(), "tokens signed before rotation stay valid");
         assert_eq!(after.jwks()["keys"].as_array().unwrap().len(), 2);
-        let new_kid = jsonwebtoken::decode_header(after.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap()).unwrap().kid;
+        let new_kid = jsonwebtoken::decode_header(after.issue(UserId::new(), SessionId::new()).unwrap()).unwrap().kid;
         assert_ne!(new_kid, jsonwebtoken::decode_header(&old_token).unwrap().kid);
     }
 
@@ -369,7 +370,7 @@ mod tests {
         let first = TokenKeys::load_or_generate(dir.path(), &AuthConfig::default()).unwrap();
         let second = TokenKeys::load_or_generate(dir.path(), &AuthConfig::default()).unwrap();
         assert_eq!(first.jwks(), second.jwks());
-        let token = first.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
+        let token = first.issue(UserId::new(), SessionId::new()).unwrap();
         assert!(second.verify(&token).is_ok());
     }
 

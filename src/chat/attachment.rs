@@ -2,8 +2,8 @@
 //! stripped original and a preview, and everything is stored before the row that names it.
 
 use bytes::Bytes;
-use uuid::Uuid;
 
+use crate::domain::{AttachmentId, UserId};
 use crate::error::AppError;
 use crate::media::image::sniff;
 use crate::store::{ATTACH_WITHIN, Attachment, now};
@@ -23,12 +23,12 @@ impl super::Chats {
     /// Stores an upload for a later `image` or `file` message of `me`'s. Pictures Parlor can
     /// decode become `image`s (oriented, stripped of metadata, with a preview); anything else,
     /// a damaged picture included, is kept byte for byte as a `file` of its sniffed type.
-    pub async fn upload_attachment(&self, me: Uuid, file_name: String, bytes: Bytes) -> Result<Attachment, AppError> {
+    pub async fn upload_attachment(&self, me: UserId, file_name: String, bytes: Bytes) -> Result<Attachment, AppError> {
         if bytes.is_empty() {
             return Err(AppError::invalid("file", "is empty"));
         }
-        let id = Uuid::now_v7();
-        let prefix = format!("attachments/{}", id.simple());
+        let id = AttachmentId::new();
+        let prefix = format!("attachments/{}", id.uuid().simple());
         let image = match sniff(&bytes) {
             Some(_) => self.media.process_attachment_image(bytes.clone()).await.ok(),
             None => None,

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use self::view::{ChatView, MessageView};
 use crate::domain::chat::{Action, allowed};
+use crate::domain::{AttachmentId, ChatId, MessageId, UserId};
 use crate::domain::{ChatTitle, ClientId, MessageKind, MessageText, Role};
 use crate::error::AppError;
 use crate::limits::Limits;
@@ -38,8 +39,8 @@ pub const DEFAULT_PAGE: u64 = 50;
 pub struct Draft {
     pub kind: MessageKind,
     pub text: Option<MessageText>,
-    pub attachment_id: Option<Uuid>,
-    pub reply_to: Option<Uuid>,
+    pub attachment_id: Option<AttachmentId>,
+    pub reply_to: Option<MessageId>,
     pub client_id: Option<ClientId>,
 }
 
@@ -98,9 +99,13 @@ impl SendMessage {
             errors.insert(field.into(), message.into());
         }
         match kind {
-            Some(kind) if errors.is_empty() => {
-                Ok(Draft { kind, text, attachment_id: self.attachment_id, reply_to: self.reply_to, client_id })
-            }
+            Some(kind) if errors.is_empty() => Ok(Draft {
+                kind,
+                text,
+                attachment_id: self.attachment_id.map(Into::into),
+                reply_to: self.reply_to.map(Into::into),
+                client_id,
+            }),
             _ => Err(AppError::invalid_fields(errors)),
         }
     }
@@ -191,31 +196,31 @@ impl Chats {
     }
 
     /// The chat and my membership, or 404 for anyone else: the one check every chat route makes.
-    pub async fn member_of(&self, chat_id: Uuid, me: Uuid) -> Result<(Chat, Member), AppError> {
+    pub async fn member_of(&self, chat_id: ChatId, me: UserId) -> Result<(Chat, Member), AppError> {
         self.store.membership(chat_id, me).await?.ok_or_else(chat_not_found)
     }
 
     /// One chat as I see it.
-    pub async fn chat_view(&self, me: Uuid, chat: Chat, member: Member) -> Result<ChatView, AppError> {
+    pub async fn chat_view(&self, me: UserId, chat: Chat, member: Member) -> Result<ChatView, AppError> {
         let mut views = self.render_chats(me, vec![(chat, member)]).await?;
         views.pop().ok_or_else(chat_not_found)
     }
 
     /// A chat of mine as I see it now, or 404.
-    async fn my_chat(&self, chat_id: Uuid, me: Uuid) -> Result<ChatView, AppError> {
+    async fn my_chat(&self, chat_id: ChatId, me: UserId) -> Result<ChatView, AppError> {
         let (chat, member) = self.member_of(chat_id, me).await?;
         self.chat_view(me, chat, member).await
     }
 
     /// Renders the chat for `reader` and tells every member `chat.updated`; returns the view.
-    async fn announce_chat(&self, chat_id: Uuid, reader: Uuid) -> Result<ChatView, AppError> {
+    async fn announce_chat(&self, chat_id: ChatId, reader: UserId) -> Result<ChatView, AppError> {
         let view = self.my_chat(chat_id, reader).await?;
         self.tell_members(chat_id, ChatEvent::Updated(shared(&view))).await?;
         Ok(view)
     }
 
     /// Tells every current member of a chat.
-    async fn tell_members(&self, chat_id: Uuid, event: ChatEvent) -> Result<(), AppError> {
+    async fn tell_members(&self, chat_id: ChatId, event: ChatEvent) -> Result<(), AppError> {
         let members = self.store.member_ids(chat_id).await?;
         if !members.is_empty() {
             self.realtime.emit(Audience::Users(members), &event).await;
@@ -223,7 +228,7 @@ impl Chats {
         Ok(())
     }
 
-    async fn announce_message(&self, message: Message, reader: Uuid) -> Result<MessageView, AppError> {
+    async fn announce_message(&self, message: Message, reader: UserId) -> Result<MessageView, AppError> {
         let chat_id = message.chat_id;
         let view = self.render_messages(reader, vec![message]).await?.pop().ok_or_else(message_not_found)?;
         let mut shared = view.clone();
@@ -233,13 +238,13 @@ impl Chats {
     }
 
     /// My chats: pinned first, then by last activity.
-    pub async fn list_chats(&self, me: Uuid) -> Result<Vec<ChatView>, AppError> {
+    pub async fn list_chats(&self, me: UserId) -> Result<Vec<ChatView>, AppError> {
         let chats = self.store.chats_of(me).await?;
         Ok(self.render_chats(me, chats).await?)
     }
 
     /// Opens (or returns) my direct chat with `other`. `true` when it is new.
-    pub async fn open_direct_chat(&self, me: Uuid, other: Uuid) -> Result<(ChatView, bool), AppError> {
+    pub async fn open_direct_chat(&self, me: UserId, other: UserId) -> Result<(ChatView, bool), AppError> {
         if other == me {
             return Err(AppError::invalid("user_id", "a direct chat needs someone other than you"));
         }
@@ -255,7 +260,12 @@ impl Chats {
     }
 
     /// Creates a group I own, with the given members.
-    pub async fn create_group(&self, me: Uuid, title: ChatTitle, member_ids: Vec<Uuid>) -> Result<ChatView, AppError> {
+    pub async fn create_group(
+        &self,
+        me: UserId,
+        title: ChatTitle,
+        member_ids: Vec<UserId>,
+    ) -> Result<ChatView, AppError> {
         let others = self.existing_users(member_ids, me).await?;
         let created = self.store.create_group(me, title, &others).await?;
         let view = self.my_chat(created.chat.id, me).await?;
@@ -266,7 +276,7 @@ impl Chats {
     }
 
     /// The ids, without me and duplicates, if every one names an account; else 422.
-    async fn existing_users(&self, ids: Vec<Uuid>, me: Uuid) -> Result<Vec<Uuid>, AppError> {
+    async fn existing_users(&self, ids: Vec<UserId>, me: UserId) -> Result<Vec<UserId>, AppError> {
         if ids.len() > MAX_MEMBERS_PER_REQUEST {
             return Err(AppError::invalid("member_ids", format!("at most {MAX_MEMBERS_PER_REQUEST} users at a time")));
         }
@@ -284,7 +294,7 @@ impl Chats {
     }
 
     /// Renames a group (owner or admin).
-    pub async fn rename_chat(&self, me: Uuid, chat_id: Uuid, title: ChatTitle) -> Result<ChatView, AppError> {
+    pub async fn rename_chat(&self, me: UserId, chat_id: ChatId, title: ChatTitle) -> Result<ChatView, AppError> {
         let (chat, member) = self.member_of(chat_id, me).await?;
         require(&chat, &member, Action::Rename)?;
         let message = self.store.rename_chat(chat_id, me, title).await?.ok_or_else(chat_not_found)?;
@@ -294,12 +304,12 @@ impl Chats {
 
     /// Deletes a chat with its messages and attachments (a group: its owner; a direct chat:
     /// either member).
-    pub async fn delete_chat(&self, me: Uuid, chat_id: Uuid) -> Result<(), AppError> {
+    pub async fn delete_chat(&self, me: UserId, chat_id: ChatId) -> Result<(), AppError> {
         let (chat, member) = self.member_of(chat_id, me).await?;
         require(&chat, &member, Action::DeleteChat)?;
         let members = self.store.member_ids(chat_id).await?;
         let garbage = self.store.delete_chat(chat_id, me).await?.ok_or_else(chat_not_found)?;
-        let event = ChatEvent::Deleted(events::ChatDeleted { chat_id, by: me });
+        let event = ChatEvent::Deleted(events::ChatDeleted { chat_id: chat_id.into(), by: me.into() });
         self.realtime.emit(Audience::Users(members), &event).await;
         for prefix in garbage {
             self.collector.collect(&prefix, 0).await;
@@ -309,16 +319,17 @@ impl Chats {
     }
 
     /// Adds members to a group (owner or admin). Users already in it are left as they are.
-    pub async fn add_members(&self, me: Uuid, chat_id: Uuid, user_ids: Vec<Uuid>) -> Result<ChatView, AppError> {
+    pub async fn add_members(&self, me: UserId, chat_id: ChatId, user_ids: Vec<UserId>) -> Result<ChatView, AppError> {
         let (chat, member) = self.member_of(chat_id, me).await?;
         require(&chat, &member, Action::AddMembers)?;
         let ids = self.existing_users(user_ids, me).await?;
         let (added, message) = self.store.add_members(chat_id, me, &ids).await?.ok_or_else(chat_not_found)?;
         let view = self.my_chat(chat_id, me).await?;
         if let Some(message) = message {
-            let new_ids: Vec<Uuid> = added.iter().map(|m| m.user_id).collect();
-            let members = view.members.iter().filter(|m| new_ids.contains(&m.id)).cloned().collect();
-            let event = ChatEvent::MembersAdded(events::MembersAdded { chat_id, members, by: me });
+            let new_ids: Vec<UserId> = added.iter().map(|m| m.user_id).collect();
+            let members = view.members.iter().filter(|m| new_ids.contains(&m.id.into())).cloned().collect();
+            let event =
+                ChatEvent::MembersAdded(events::MembersAdded { chat_id: chat_id.into(), members, by: me.into() });
             self.tell_members(chat_id, event).await?;
             self.realtime.emit(Audience::Users(new_ids), &ChatEvent::Created(shared(&view))).await;
             self.announce_message(message, me).await?;
@@ -328,7 +339,7 @@ impl Chats {
 
     /// Removes a member (owner or admin, by role), or leaves when `user_id` is me. An owner who
     /// leaves hands the group to the longest-standing admin, else member.
-    pub async fn remove_member(&self, me: Uuid, chat_id: Uuid, user_id: Uuid) -> Result<(), AppError> {
+    pub async fn remove_member(&self, me: UserId, chat_id: ChatId, user_id: UserId) -> Result<(), AppError> {
         let (chat, member) = self.member_of(chat_id, me).await?;
         if chat.kind == crate::domain::ChatKind::Direct {
             return Err(AppError::conflict("direct_chat", "nobody leaves a direct chat; delete it instead"));
@@ -347,13 +358,14 @@ impl Chats {
     /// Tells everyone concerned about a removal and cleans up after it.
     async fn after_removal(
         &self,
-        chat_id: Uuid,
-        user_id: Uuid,
-        by: Uuid,
-        audience: Vec<Uuid>,
+        chat_id: ChatId,
+        user_id: UserId,
+        by: UserId,
+        audience: Vec<UserId>,
         removal: Removal,
     ) -> Result<(), AppError> {
-        let event = ChatEvent::MemberRemoved(MemberRemoved { chat_id, user_id, by });
+        let event =
+            ChatEvent::MemberRemoved(MemberRemoved { chat_id: chat_id.into(), user_id: user_id.into(), by: by.into() });
         self.realtime.emit(Audience::Users(audience), &event).await;
         if removal.chat_deleted {
             for prefix in removal.garbage {
@@ -371,7 +383,13 @@ impl Chats {
     }
 
     /// Changes a member's role (owner only). Making someone owner hands the group over.
-    pub async fn set_role(&self, me: Uuid, chat_id: Uuid, user_id: Uuid, role: Role) -> Result<ChatView, AppError> {
+    pub async fn set_role(
+        &self,
+        me: UserId,
+        chat_id: ChatId,
+        user_id: UserId,
+        role: Role,
+    ) -> Result<ChatView, AppError> {
         let (chat, member) = self.member_of(chat_id, me).await?;
         require(&chat, &member, Action::ChangeRoles)?;
         if user_id == me {
@@ -383,7 +401,7 @@ impl Chats {
     }
 
     /// Pins or unpins a chat for me.
-    pub async fn pin_chat(&self, me: Uuid, chat_id: Uuid, pinned: bool) -> Result<ChatView, AppError> {
+    pub async fn pin_chat(&self, me: UserId, chat_id: ChatId, pinned: bool) -> Result<ChatView, AppError> {
         // Pins are a member's own: no role to check, and the store answers for membership.
         if !self.store.set_pinned(chat_id, me, pinned).await? {
             return Err(chat_not_found());
@@ -392,7 +410,12 @@ impl Chats {
     }
 
     /// Sends a message; a repeated `client_id` returns the first one (`false`) and sends nothing.
-    pub async fn send_message(&self, me: Uuid, chat_id: Uuid, draft: Draft) -> Result<(MessageView, bool), AppError> {
+    pub async fn send_message(
+        &self,
+        me: UserId,
+        chat_id: ChatId,
+        draft: Draft,
+    ) -> Result<(MessageView, bool), AppError> {
         self.member_of(chat_id, me).await?;
         let limits = &self.limits;
         limits.acquire(limits.messages, &me.to_string()).await?;
@@ -416,7 +439,13 @@ impl Chats {
     }
 
     /// A page of history, newest first.
-    pub async fn history(&self, me: Uuid, chat_id: Uuid, cursor: Cursor, limit: u64) -> Result<HistoryView, AppError> {
+    pub async fn history(
+        &self,
+        me: UserId,
+        chat_id: ChatId,
+        cursor: Cursor,
+        limit: u64,
+    ) -> Result<HistoryView, AppError> {
         self.member_of(chat_id, me).await?;
         let page = self.store.history(chat_id, cursor, limit).await?;
         let newest = page.messages.first().map(|m| m.id);
@@ -432,11 +461,16 @@ impl Chats {
             Cursor::Before(_) | Cursor::Latest => newest,
         };
         let messages = self.render_messages(me, page.messages).await?;
-        Ok(HistoryView { messages, next_before, next_after })
+        Ok(HistoryView { messages, next_before: next_before.map(Into::into), next_after: next_after.map(Into::into) })
     }
 
     /// One live message of a chat I am in, or 404.
-    async fn message_in(&self, me: Uuid, chat_id: Uuid, message_id: Uuid) -> Result<(Chat, Member, Message), AppError> {
+    async fn message_in(
+        &self,
+        me: UserId,
+        chat_id: ChatId,
+        message_id: MessageId,
+    ) -> Result<(Chat, Member, Message), AppError> {
         let (chat, member) = self.member_of(chat_id, me).await?;
         let message = self.store.message(chat_id, message_id).await?.ok_or_else(message_not_found)?;
         Ok((chat, member, message))
@@ -452,9 +486,9 @@ impl Chats {
     /// Edits the text of my own message.
     pub async fn edit_message(
         &self,
-        me: Uuid,
-        chat_id: Uuid,
-        message_id: Uuid,
+        me: UserId,
+        chat_id: ChatId,
+        message_id: MessageId,
         text: MessageText,
     ) -> Result<MessageView, AppError> {
         let (_, _, message) = self.message_in(me, chat_id, message_id).await?;
@@ -465,8 +499,8 @@ impl Chats {
         let edited = self.store.edit_message(chat_id, message_id, text.into_inner(), me).await?;
         let edited = edited.ok_or_else(message_not_found)?;
         let event = ChatEvent::MessageUpdated(events::MessageUpdated {
-            chat_id,
-            message_id,
+            chat_id: chat_id.into(),
+            message_id: message_id.into(),
             text: edited.text.clone(),
             edited_at: edited.edited_at.unwrap_or_else(crate::store::now),
         });
@@ -475,7 +509,12 @@ impl Chats {
     }
 
     /// Deletes a message, leaving a tombstone: my own, or anyone's for a group's owner or admins.
-    pub async fn delete_message(&self, me: Uuid, chat_id: Uuid, message_id: Uuid) -> Result<MessageView, AppError> {
+    pub async fn delete_message(
+        &self,
+        me: UserId,
+        chat_id: ChatId,
+        message_id: MessageId,
+    ) -> Result<MessageView, AppError> {
         let (chat, member, message) = self.message_in(me, chat_id, message_id).await?;
         if message.author_id != Some(me) {
             require(&chat, &member, Action::DeleteOthersMessage)?;
@@ -484,7 +523,11 @@ impl Chats {
         let (tombstone, garbage) =
             self.store.delete_message(chat_id, message_id, me).await?.ok_or_else(message_not_found)?;
         if was_live {
-            let event = ChatEvent::MessageDeleted(events::MessageDeleted { chat_id, message_id, by: me });
+            let event = ChatEvent::MessageDeleted(events::MessageDeleted {
+                chat_id: chat_id.into(),
+                message_id: message_id.into(),
+                by: me.into(),
+            });
             self.tell_members(chat_id, event).await?;
         }
         if let Some(prefix) = garbage {
@@ -496,9 +539,9 @@ impl Chats {
     /// Likes or unlikes a message; doing it twice changes nothing and tells nobody.
     pub async fn set_like(
         &self,
-        me: Uuid,
-        chat_id: Uuid,
-        message_id: Uuid,
+        me: UserId,
+        chat_id: ChatId,
+        message_id: MessageId,
         like: bool,
     ) -> Result<MessageView, AppError> {
         let (_, _, message) = self.message_in(me, chat_id, message_id).await?;
@@ -507,7 +550,12 @@ impl Chats {
             if like { self.store.like(message_id, me).await? } else { self.store.unlike(message_id, me).await? };
         let view = self.render_messages(me, vec![message]).await?.pop().ok_or_else(message_not_found)?;
         if changed {
-            let change = LikeChanged { chat_id, message_id, user_id: me, like_count: view.like_count };
+            let change = LikeChanged {
+                chat_id: chat_id.into(),
+                message_id: message_id.into(),
+                user_id: me.into(),
+                like_count: view.like_count,
+            };
             let event = if like { ChatEvent::MessageLiked(change) } else { ChatEvent::MessageUnliked(change) };
             self.tell_members(chat_id, event).await?;
         }
@@ -517,10 +565,10 @@ impl Chats {
     /// Forwards a message into another chat I am in; the copy names where it first came from.
     pub async fn forward_message(
         &self,
-        me: Uuid,
-        chat_id: Uuid,
-        message_id: Uuid,
-        to_chat_id: Uuid,
+        me: UserId,
+        chat_id: ChatId,
+        message_id: MessageId,
+        to_chat_id: ChatId,
     ) -> Result<MessageView, AppError> {
         let (_, _, original) = self.message_in(me, chat_id, message_id).await?;
         self.store
@@ -555,34 +603,35 @@ impl Chats {
     }
 
     /// Moves my read marker forward to `message_id` and tells my other devices.
-    pub async fn mark_read(&self, me: Uuid, chat_id: Uuid, message_id: Uuid) -> Result<ReadView, AppError> {
+    pub async fn mark_read(&self, me: UserId, chat_id: ChatId, message_id: MessageId) -> Result<ReadView, AppError> {
         self.message_in(me, chat_id, message_id).await?;
         let (moved, member) = self.store.mark_read(chat_id, me, message_id).await?.ok_or_else(chat_not_found)?;
         let (last_read_id, unread_count) = (member.last_read_id, member.unread_count);
         if moved {
-            let event = ChatEvent::Read(ChatRead { chat_id, message_id, unread_count });
+            let event =
+                ChatEvent::Read(ChatRead { chat_id: chat_id.into(), message_id: message_id.into(), unread_count });
             self.realtime.emit(Audience::Users(vec![me]), &event).await;
         }
-        Ok(ReadView { chat_id, last_read_id, unread_count })
+        Ok(ReadView { chat_id: chat_id.into(), last_read_id: last_read_id.map(Into::into), unread_count })
     }
 
     /// Tells the other members that I am typing. Throttled per user; extra calls are dropped.
-    pub async fn typing(&self, me: Uuid, chat_id: Uuid) -> Result<(), AppError> {
+    pub async fn typing(&self, me: UserId, chat_id: ChatId) -> Result<(), AppError> {
         self.member_of(chat_id, me).await?;
         let limits = &self.limits;
         if limits.limiter.acquire(limits.typing, &me.to_string()).await.is_err() {
             return Ok(());
         }
-        let others: Vec<Uuid> = self.store.member_ids(chat_id).await?.into_iter().filter(|id| *id != me).collect();
+        let others: Vec<UserId> = self.store.member_ids(chat_id).await?.into_iter().filter(|id| *id != me).collect();
         if !others.is_empty() {
-            let event = ChatEvent::Typing(events::Typing { chat_id, user_id: me });
+            let event = ChatEvent::Typing(events::Typing { chat_id: chat_id.into(), user_id: me.into() });
             self.realtime.emit(Audience::Users(others), &event).await;
         }
         Ok(())
     }
 
     /// After an account is deleted: tells each group it was taken out of.
-    pub async fn after_account_deleted(&self, user_id: Uuid, left: Vec<crate::store::LeftGroup>) {
+    pub async fn after_account_deleted(&self, user_id: UserId, left: Vec<crate::store::LeftGroup>) {
         for group in left {
             let audience = match self.store.member_ids(group.chat_id).await {
                 Ok(ids) => ids,

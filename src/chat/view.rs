@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::{ChatKind, MessageKind, Role, User};
+use crate::domain::{AttachmentId, ChatId, ChatKind, MessageId, MessageKind, Role, User, UserId};
 use crate::media::{AvatarUrls, Media};
 use crate::store::{Attachment, Chat, Likes, Member, Message, SystemEvent};
 
@@ -69,7 +69,7 @@ impl AttachmentView {
         let prefix = &attachment.storage_key;
         let image = attachment.kind == "image";
         Self {
-            id: attachment.id,
+            id: attachment.id.into(),
             kind: attachment.kind.clone(),
             url: media.url(&format!("{prefix}/{}", if image { "original.jpg" } else { "file" })),
             preview_url: image.then(|| media.url(&format!("{prefix}/preview.jpg"))),
@@ -161,14 +161,15 @@ pub struct ChatView {
 /// Everything rendering needs beyond the rows themselves, fetched in one go.
 struct Lookup<'a> {
     media: &'a Media,
-    users: HashMap<Uuid, User>,
-    likes: HashMap<Uuid, Likes>,
-    attachments: HashMap<Uuid, Attachment>,
+    users: HashMap<UserId, User>,
+    likes: HashMap<MessageId, Likes>,
+    attachments: HashMap<AttachmentId, Attachment>,
 }
 
 impl Lookup<'_> {
-    fn person(&self, id: Uuid) -> PersonView {
-        match self.users.get(&id) {
+    fn person(&self, user_id: UserId) -> PersonView {
+        let id = user_id.uuid();
+        match self.users.get(&user_id) {
             Some(user) => {
                 PersonView { id, username: user.username.clone(), avatar: self.media.avatar_of(user), deleted: false }
             }
@@ -184,8 +185,8 @@ impl Lookup<'_> {
     fn message(&self, message: Message) -> MessageView {
         let likes = self.likes.get(&message.id).copied().unwrap_or_default();
         MessageView {
-            id: message.id,
-            chat_id: message.chat_id,
+            id: message.id.into(),
+            chat_id: message.chat_id.into(),
             author: message.author_id.map(|id| self.person(id)),
             kind: message.kind,
             text: message.text,
@@ -194,10 +195,10 @@ impl Lookup<'_> {
                 .attachment_id
                 .and_then(|id| self.attachments.get(&id))
                 .map(|a| AttachmentView::new(self.media, a)),
-            reply_to: message.reply_to,
+            reply_to: message.reply_to.map(Into::into),
             forwarded_from: message.forwarded.map(|f| ForwardedView {
-                chat_id: f.chat_id,
-                message_id: f.message_id,
+                chat_id: f.chat_id.into(),
+                message_id: f.message_id.into(),
                 author: f.author_id.map(|id| self.person(id)),
             }),
             like_count: likes.count,
@@ -211,21 +212,21 @@ impl Lookup<'_> {
 }
 
 /// The people a message names.
-fn people_of(message: &Message) -> impl Iterator<Item = Uuid> {
+fn people_of(message: &Message) -> impl Iterator<Item = UserId> {
     message.author_id.into_iter().chain(message.forwarded.and_then(|f| f.author_id))
 }
 
 impl super::Chats {
     async fn lookup(
         &self,
-        reader: Uuid,
-        people: impl IntoIterator<Item = Uuid>,
+        reader: UserId,
+        people: impl IntoIterator<Item = UserId>,
         messages: &[Message],
     ) -> Result<Lookup<'_>, crate::store::StoreError> {
         let users = self.store.users(people.into_iter().chain(messages.iter().flat_map(people_of))).await?;
-        let ids: Vec<Uuid> = messages.iter().filter(|m| m.deleted_at.is_none()).map(|m| m.id).collect();
+        let ids: Vec<MessageId> = messages.iter().filter(|m| m.deleted_at.is_none()).map(|m| m.id).collect();
         let likes = self.store.likes(&ids, reader).await?;
-        let attachment_ids: Vec<Uuid> = messages.iter().filter_map(|m| m.attachment_id).collect();
+        let attachment_ids: Vec<AttachmentId> = messages.iter().filter_map(|m| m.attachment_id).collect();
         let attachments = self.store.attachments(&attachment_ids).await?;
         Ok(Lookup { media: &self.media, users, likes, attachments })
     }
@@ -234,7 +235,7 @@ impl super::Chats {
     /// attachments) for any number of messages.
     pub async fn render_messages(
         &self,
-        reader: Uuid,
+        reader: UserId,
         messages: Vec<Message>,
     ) -> Result<Vec<MessageView>, crate::store::StoreError> {
         let lookup = self.lookup(reader, [], &messages).await?;
@@ -246,15 +247,15 @@ impl super::Chats {
     /// likes, each fetched for all chats at once; unread counts come with my memberships.
     pub async fn render_chats(
         &self,
-        reader: Uuid,
+        reader: UserId,
         chats: Vec<(Chat, Member)>,
     ) -> Result<Vec<ChatView>, crate::store::StoreError> {
-        let ids: Vec<Uuid> = chats.iter().map(|(chat, _)| chat.id).collect();
+        let ids: Vec<ChatId> = chats.iter().map(|(chat, _)| chat.id).collect();
         let mut members = self.store.members_of_chats(&ids).await?;
-        let last_ids: Vec<Uuid> = chats.iter().filter_map(|(chat, _)| chat.last_message_id).collect();
-        let mut last: HashMap<Uuid, Message> =
+        let last_ids: Vec<MessageId> = chats.iter().filter_map(|(chat, _)| chat.last_message_id).collect();
+        let mut last: HashMap<ChatId, Message> =
             self.store.messages_by_ids(&last_ids).await?.into_iter().map(|m| (m.chat_id, m)).collect();
-        let people: Vec<Uuid> = members.values().flatten().map(|m| m.user_id).collect();
+        let people: Vec<UserId> = members.values().flatten().map(|m| m.user_id).collect();
         let last_messages: Vec<Message> = last.values().cloned().collect();
         let lookup = self.lookup(reader, people, &last_messages).await?;
         let mut chats = chats;
@@ -267,7 +268,7 @@ impl super::Chats {
         Ok(chats
             .into_iter()
             .map(|(chat, me)| ChatView {
-                id: chat.id,
+                id: chat.id.into(),
                 kind: chat.kind,
                 title: chat.title,
                 members: members.remove(&chat.id).unwrap_or_default().iter().map(|m| lookup.member(m)).collect(),

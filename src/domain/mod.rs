@@ -2,10 +2,12 @@
 
 pub mod chat;
 pub mod identifier;
+pub mod ids;
 pub mod password;
 pub mod user;
 
 pub use chat::{ChatKind, ChatTitle, ClientId, MessageKind, MessageText, Role};
 pub use identifier::{Email, Identifier, Phone, Username};
+pub use ids::{AttachmentId, ChatId, MessageId, SessionId, UserId};
 pub use password::NewPassword;
 pub use user::{Gender, User};

@@ -1,10 +1,10 @@
 //! A user account as the rest of the program sees it (never with its password hash).
 
+use crate::domain::ids::UserId;
 use serde::{Deserialize, Serialize};
 use strum::{EnumString, IntoStaticStr};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema, IntoStaticStr, EnumString)]
 #[serde(rename_all = "lowercase")]
@@ -28,7 +28,7 @@ impl Gender {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
-    pub id: Uuid,
+    pub id: UserId,
     pub username: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,

@@ -27,12 +27,12 @@ use tower_http::request_id::RequestId;
 use super::events::{self, GatewayEvent, ReadCommand, SendCommand, SocketError as ErrorEvent, TypingCommand};
 use crate::app::{App, AppState};
 use crate::auth::{AuthFailure, Principal};
+use crate::domain::UserId;
 use crate::error::{AppError, jsend_of};
 use crate::json::parse_value;
 use crate::realtime::Event as _;
 use crate::realtime::{SocketIoRooms, session_room, user_room};
 use crate::telemetry::SOCKET_IO;
-use uuid::Uuid;
 
 /// Where Socket.IO is served.
 const PATH: &str = "/socket.io";
@@ -214,7 +214,7 @@ where
     A: Adapter,
     T: serde::de::DeserializeOwned,
     R: serde::Serialize,
-    F: AsyncFnOnce(Arc<App>, Uuid, T) -> Result<R, AppError>,
+    F: AsyncFnOnce(Arc<App>, UserId, T) -> Result<R, AppError>,
 {
     let Some(me) = socket.extensions.get::<Principal>() else { return };
     let result = async {
@@ -232,7 +232,7 @@ async fn send_message<A: Adapter>(
     State(parlor): State<Parlor>,
 ) {
     command(socket, data, ack, parlor, async |app: Arc<App>, me, cmd: SendCommand| {
-        let (message, _) = app.chats.send_message(me, cmd.chat_id, cmd.message.draft()?).await?;
+        let (message, _) = app.chats.send_message(me, cmd.chat_id.into(), cmd.message.draft()?).await?;
         Ok(serde_json::json!({ "message": message }))
     })
     .await;
@@ -245,7 +245,7 @@ async fn typing<A: Adapter>(
     State(parlor): State<Parlor>,
 ) {
     command(socket, data, ack, parlor, async |app: Arc<App>, me, cmd: TypingCommand| {
-        app.chats.typing(me, cmd.chat_id).await?;
+        app.chats.typing(me, cmd.chat_id.into()).await?;
         Ok(serde_json::Value::Null)
     })
     .await;
@@ -258,7 +258,7 @@ async fn chat_read<A: Adapter>(
     State(parlor): State<Parlor>,
 ) {
     command(socket, data, ack, parlor, async |app: Arc<App>, me, cmd: ReadCommand| {
-        app.chats.mark_read(me, cmd.chat_id, cmd.message_id).await
+        app.chats.mark_read(me, cmd.chat_id.into(), cmd.message_id.into()).await
     })
     .await;
 }

@@ -74,7 +74,7 @@ async fn connect(
     let token = token.filter(|t| !t.is_empty()).ok_or(AuthFailure::Missing)?;
     let me = app.auth.authenticate(&token).await?;
     if let Some(slot) = parts.extensions.get::<RequestUser>() {
-        slot.set(me.user_id);
+        slot.set(me.user_id.uuid());
     }
     let upgrade = <WebSocketUpgrade as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &app)
         .await

@@ -99,13 +99,16 @@ async fn create_chat(
     match ChatKind::parse(&body.kind) {
         Some(ChatKind::Direct) => {
             let other = body.user_id.ok_or_else(|| invalid("user_id", "is required for a direct chat"))?;
-            let (chat, created) = app.chats.open_direct_chat(me.user_id, other).await?;
+            let (chat, created) = app.chats.open_direct_chat(me.user_id, other.into()).await?;
             Ok(if created { JSend::created(ChatData { chat }) } else { chat_data(chat) })
         }
         Some(ChatKind::Group) => {
             let title = body.title.as_deref().ok_or_else(|| "is required for a group".to_owned());
             let title = title.and_then(ChatTitle::parse).map_err(|message| invalid("title", &message))?;
-            let chat = app.chats.create_group(me.user_id, title, body.member_ids).await?;
+            let chat = app
+                .chats
+                .create_group(me.user_id, title, body.member_ids.into_iter().map(Into::into).collect())
+                .await?;
             Ok(JSend::created(ChatData { chat }))
         }
         None => Err(invalid("type", "must be direct or group")),
@@ -214,7 +217,9 @@ async fn add_members(
     ChatPath(chat_id): ChatPath,
     ApiJson(body): ApiJson<AddMembers>,
 ) -> Result<JSend<ChatData>, AppError> {
-    Ok(chat_data(app.chats.add_members(me.user_id, chat_id, body.user_ids).await?))
+    Ok(chat_data(
+        app.chats.add_members(me.user_id, chat_id, body.user_ids.into_iter().map(Into::into).collect()).await?,
+    ))
 }
 
 /// Remove a member (owner: anyone but themself; admin: members), or leave (my own id).

@@ -7,19 +7,20 @@ use uuid::Uuid;
 
 use crate::auth::accounts::session_not_found;
 use crate::chat::{chat_not_found, member_not_found, message_not_found};
+use crate::domain::{ChatId, MessageId, SessionId, UserId};
 use crate::error::AppError;
 use crate::profile::user_not_found;
 
 /// `/chats/{id}/…`
-pub struct ChatPath(pub Uuid);
+pub struct ChatPath(pub ChatId);
 /// `/chats/{id}/messages/{mid}/…`: the chat, then the message.
-pub struct MessagePath(pub Uuid, pub Uuid);
+pub struct MessagePath(pub ChatId, pub MessageId);
 /// `/chats/{id}/members/{user_id}`: the chat, then the member.
-pub struct MemberPath(pub Uuid, pub Uuid);
+pub struct MemberPath(pub ChatId, pub UserId);
 /// `/users/{id}`
-pub struct UserPath(pub Uuid);
+pub struct UserPath(pub UserId);
 /// `/me/sessions/{id}`
-pub struct SessionPath(pub Uuid);
+pub struct SessionPath(pub SessionId);
 
 /// The route's path parameters in order, each parsed as a UUID or refused with its own 404.
 async fn ids<S: Send + Sync, const N: usize>(
@@ -43,7 +44,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ChatPath {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         let [chat] = ids(parts, state, [chat_not_found]).await?;
-        Ok(Self(chat))
+        Ok(Self(chat.into()))
     }
 }
 
@@ -52,7 +53,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MessagePath {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         let [chat, message] = ids(parts, state, [chat_not_found, message_not_found]).await?;
-        Ok(Self(chat, message))
+        Ok(Self(chat.into(), message.into()))
     }
 }
 
@@ -61,7 +62,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MemberPath {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         let [chat, member] = ids(parts, state, [chat_not_found, member_not_found]).await?;
-        Ok(Self(chat, member))
+        Ok(Self(chat.into(), member.into()))
     }
 }
 
@@ -70,7 +71,7 @@ impl<S: Send + Sync> FromRequestParts<S> for UserPath {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         let [user] = ids(parts, state, [user_not_found]).await?;
-        Ok(Self(user))
+        Ok(Self(user.into()))
     }
 }
 
@@ -79,6 +80,6 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionPath {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         let [session] = ids(parts, state, [session_not_found]).await?;
-        Ok(Self(session))
+        Ok(Self(session.into()))
     }
 }

@@ -65,7 +65,7 @@ pub struct UserView {
 impl UserView {
     pub fn new(app: &App, user: User) -> Self {
         Self {
-            id: user.id,
+            id: user.id.into(),
             avatar: app.media.avatar_of(&user),
             username: user.username,
             email: user.email,
@@ -246,7 +246,7 @@ async fn list_sessions(State(app): State<AppState>, AuthUser(me): AuthUser) -> R
         .filter(|s: &SessionInfo| s.expires_at > now)
         .map(|s| SessionView {
             current: s.id == me.session_id,
-            id: s.id,
+            id: s.id.into(),
             user_agent: s.user_agent,
             ip: s.ip,
             created_at: s.created_at,

@@ -81,8 +81,8 @@ fn parse_history_query(raw: Option<&str>) -> Result<(Cursor, u64), AppError> {
         return Err(AppError::invalid_fields(errors));
     }
     let cursor = match (before, after) {
-        (Some(id), _) => Cursor::Before(id),
-        (_, Some(id)) => Cursor::After(id),
+        (Some(id), _) => Cursor::Before(id.into()),
+        (_, Some(id)) => Cursor::After(id.into()),
         _ => Cursor::Latest,
     };
     Ok((cursor, limit))
@@ -270,7 +270,7 @@ async fn forward(
     MessagePath(chat_id, message_id): MessagePath,
     ApiJson(body): ApiJson<Forward>,
 ) -> Result<JSend<MessageData>, AppError> {
-    let message = app.chats.forward_message(me.user_id, chat_id, message_id, body.to_chat_id).await?;
+    let message = app.chats.forward_message(me.user_id, chat_id, message_id, body.to_chat_id.into()).await?;
     Ok(JSend::created(MessageData { message }))
 }
 
@@ -300,7 +300,7 @@ async fn mark_read(
     ChatPath(chat_id): ChatPath,
     ApiJson(body): ApiJson<ReadMarker>,
 ) -> Result<JSend<ReadView>, AppError> {
-    Ok(JSend::ok(app.chats.mark_read(me.user_id, chat_id, body.message_id).await?))
+    Ok(JSend::ok(app.chats.mark_read(me.user_id, chat_id, body.message_id.into()).await?))
 }
 
 #[cfg(test)]
@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn history_queries_are_read_and_refused_by_parameter() {
         assert_eq!(parse_history_query(None).unwrap(), (Cursor::Latest, DEFAULT_PAGE));
-        let id = Uuid::now_v7();
+        let id = crate::domain::MessageId::new();
         assert_eq!(
             parse_history_query(Some(&format!("before={id}&limit=500"))).unwrap(),
             (Cursor::Before(id), MAX_PAGE)

@@ -23,7 +23,7 @@ impl FromRequestParts<AppState> for AuthUser {
         let token = bearer_token(&parts.headers).ok_or(AuthFailure::Missing)?;
         let principal = state.auth.authenticate(token).await?;
         if let Some(slot) = parts.extensions.get::<RequestUser>() {
-            slot.set(principal.user_id);
+            slot.set(principal.user_id.uuid());
         }
         Ok(Self(principal))
     }

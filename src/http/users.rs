@@ -41,7 +41,7 @@ pub struct PublicUserView {
 impl PublicUserView {
     pub fn new(app: &App, user: User) -> Self {
         Self {
-            id: user.id,
+            id: user.id.into(),
             avatar: app.media.avatar_of(&user),
             username: user.username,
             first_name: user.first_name,
@@ -83,7 +83,7 @@ pub struct DirectoryData {
 async fn list_users(State(app): State<AppState>, AuthUser(_me): AuthUser) -> Result<JSend<DirectoryData>, AppError> {
     let directory = app.profiles.directory().await?;
     Ok(JSend::ok(DirectoryData {
-        user_ids: directory.user_ids,
+        user_ids: directory.user_ids.into_iter().map(Into::into).collect(),
         count_female: directory.female,
         count_male: directory.male,
         count_unspecified: directory.unspecified,

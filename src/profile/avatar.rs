@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::accounts::account_gone;
 use crate::domain::User;
+use crate::domain::UserId;
 use crate::error::AppError;
 use crate::media::image::ImageError;
 use crate::media::{AvatarUrls, UPLOAD_GRACE};
@@ -51,7 +52,7 @@ pub struct AvatarUpdated {
 
 impl super::Profiles {
     /// Replaces the avatar with the image in `bytes`.
-    pub async fn set_avatar(&self, user_id: Uuid, bytes: Bytes) -> Result<User, AppError> {
+    pub async fn set_avatar(&self, user_id: UserId, bytes: Bytes) -> Result<User, AppError> {
         let variants = self.media.process_image(bytes).await.map_err(image_error)?;
         let prefix = format!("avatars/{user_id}/{}", Uuid::now_v7().simple());
         self.store.discard_media(&prefix, now() + UPLOAD_GRACE).await?;
@@ -73,7 +74,7 @@ impl super::Profiles {
     }
 
     /// Removes the avatar and deletes its objects.
-    pub async fn remove_avatar(&self, user_id: Uuid) -> Result<User, AppError> {
+    pub async fn remove_avatar(&self, user_id: UserId) -> Result<User, AppError> {
         let (user, old) = self.store.set_avatar(user_id, None).await?.ok_or_else(account_gone)?;
         self.avatar_changed(&user).await;
         if let Some(old) = old {
@@ -86,7 +87,7 @@ impl super::Profiles {
     /// Tells the user's connections and everyone who shares a chat with them (every device,
     /// every instance) about the new avatar.
     async fn avatar_changed(&self, user: &User) {
-        let event = AvatarUpdated { user_id: user.id, avatar: self.media.avatar_of(user), at: now() };
+        let event = AvatarUpdated { user_id: user.id.into(), avatar: self.media.avatar_of(user), at: now() };
         let audience = match self.store.chat_partners(user.id).await {
             Ok(partners) if !partners.is_empty() => partners,
             Ok(_) => vec![user.id],

@@ -8,11 +8,11 @@ pub use avatar::{AvatarUpdated, ProfileEvent, image_error};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use uuid::Uuid;
 
 use crate::auth::accounts::{account_gone, parse_name};
 use crate::auth::{Auth, ClientInfo, Principal};
 use crate::chat::Chats;
+use crate::domain::UserId;
 use crate::domain::{Email, Gender, NewPassword, Phone, User, Username};
 use crate::error::{AppError, FieldErrors};
 use crate::limits::Limits;
@@ -106,7 +106,7 @@ impl Profiles {
     }
 
     /// Someone's account, for their public profile.
-    pub async fn user(&self, user_id: Uuid) -> Result<User, AppError> {
+    pub async fn user(&self, user_id: UserId) -> Result<User, AppError> {
         self.store.user(user_id).await?.ok_or_else(user_not_found)
     }
 
@@ -116,11 +116,11 @@ impl Profiles {
     }
 
     /// The account behind a principal (gone if deleted meanwhile).
-    pub async fn current_user(&self, user_id: Uuid) -> Result<User, AppError> {
+    pub async fn current_user(&self, user_id: UserId) -> Result<User, AppError> {
         self.store.user(user_id).await?.ok_or_else(account_gone)
     }
 
-    pub async fn update_profile(&self, user_id: Uuid, change: ProfileChange) -> Result<User, AppError> {
+    pub async fn update_profile(&self, user_id: UserId, change: ProfileChange) -> Result<User, AppError> {
         let user = self.store.update_profile(user_id, change).await?.ok_or_else(account_gone)?;
         tracing::info!(%user_id, "profile updated");
         Ok(user)
@@ -160,7 +160,7 @@ impl Profiles {
 
     /// Deletes the account with everything that is only its own. Tokens die with the sessions;
     /// the avatar's objects are deleted now, or by the sweeper if storage is down.
-    pub async fn delete_account(&self, user_id: Uuid, actor: Option<Uuid>) -> Result<(), AppError> {
+    pub async fn delete_account(&self, user_id: UserId, actor: Option<UserId>) -> Result<(), AppError> {
         let DeletedUser { session_ids, avatar_key, left_groups } =
             self.store.delete_user(user_id, actor).await?.ok_or_else(account_gone)?;
         // Tokens refused and sockets closed here and on every other instance.

@@ -14,7 +14,6 @@ use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -22,6 +21,7 @@ use prometheus_client::metrics::family::Family;
 use super::Audience;
 use super::events::{Event, Notice};
 use crate::auth::Principal;
+use crate::domain::{SessionId, UserId};
 use crate::telemetry::{SOCKET_IO, SocketLabels, WEBSOCKET};
 
 /// Why the server closes a connection.
@@ -65,7 +65,7 @@ pub enum Outbound {
 /// One registered WebSocket connection, as the hub holds it.
 struct WsHandle {
     id: u64,
-    session_id: Uuid,
+    session_id: SessionId,
     tx: mpsc::Sender<Outbound>,
     closing: Arc<AtomicU8>,
 }
@@ -96,7 +96,7 @@ pub trait SocketIoRooms: Send + Sync {
 }
 
 pub struct Hub {
-    ws: RwLock<HashMap<Uuid, Vec<WsHandle>>>,
+    ws: RwLock<HashMap<UserId, Vec<WsHandle>>>,
     sio: OnceLock<Box<dyn SocketIoRooms>>,
     next_id: AtomicU64,
     queue_len: usize,
@@ -125,7 +125,7 @@ impl Hub {
         WsConnection { id, frames, closing }
     }
 
-    pub fn unregister_ws(&self, user_id: Uuid, id: u64) {
+    pub fn unregister_ws(&self, user_id: UserId, id: u64) {
         let mut ws = self.write();
         if let Some(handles) = ws.get_mut(&user_id) {
             handles.retain(|h| h.id != id);
@@ -150,7 +150,7 @@ impl Hub {
         let mut slow = Vec::new();
         {
             let ws = self.read();
-            let mut offer = |user_id: &Uuid, handle: &WsHandle| {
+            let mut offer = |user_id: &UserId, handle: &WsHandle| {
                 if let Err(mpsc::error::TrySendError::Full(_)) = handle.tx.try_send(frame.clone()) {
                     slow.push((*user_id, handle.id));
                 }
@@ -190,7 +190,7 @@ impl Hub {
     }
 
     /// Tells the connections of a user (or of one of their sessions) why, then closes them.
-    pub fn close(&self, user_id: Uuid, session: Option<Uuid>, notice: &Notice) {
+    pub fn close(&self, user_id: UserId, session: Option<SessionId>, notice: &Notice) {
         let matches = |h: &WsHandle| session.is_none_or(|s| h.session_id == s);
         let farewell = serde_json::value::to_raw_value(notice).ok().map(|data| (notice.name(), data));
         if let Some((event, data)) = &farewell {
@@ -215,7 +215,7 @@ impl Hub {
 
     /// Unregisters matching connections and marks them closed; dropping their sender ends their
     /// queue, which wakes the connection's task to close it.
-    fn remove_ws(&self, user_id: Uuid, matches: impl Fn(&WsHandle) -> bool, reason: CloseReason) {
+    fn remove_ws(&self, user_id: UserId, matches: impl Fn(&WsHandle) -> bool, reason: CloseReason) {
         let mut ws = self.write();
         let Some(handles) = ws.get_mut(&user_id) else { return };
         handles.retain(|h| {
@@ -232,22 +232,22 @@ impl Hub {
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Uuid, Vec<WsHandle>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<UserId, Vec<WsHandle>>> {
         self.ws.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Uuid, Vec<WsHandle>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<UserId, Vec<WsHandle>>> {
         self.ws.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 /// The Socket.IO room of every socket of a user.
-pub fn user_room(user_id: Uuid) -> String {
+pub fn user_room(user_id: UserId) -> String {
     format!("user:{user_id}")
 }
 
 /// The Socket.IO room of the sockets of one session.
-pub fn session_room(session_id: Uuid) -> String {
+pub fn session_room(session_id: SessionId) -> String {
     format!("session:{session_id}")
 }
 
@@ -266,7 +266,7 @@ mod tests {
     use super::*;
 
     fn principal() -> Principal {
-        Principal { user_id: Uuid::now_v7(), session_id: Uuid::now_v7() }
+        Principal { user_id: UserId::new(), session_id: SessionId::new() }
     }
 
     fn raw(value: serde_json::Value) -> Box<RawValue> {
@@ -277,7 +277,7 @@ mod tests {
     fn an_event_reaches_every_connection_of_its_users_and_no_one_else() {
         let hub = Hub::new(8, Family::default());
         let (alice, bob) = (principal(), principal());
-        let alice_phone = Principal { session_id: Uuid::now_v7(), ..alice };
+        let alice_phone = Principal { session_id: SessionId::new(), ..alice };
         let mut a1 = hub.register_ws(alice);
         let mut a2 = hub.register_ws(alice_phone);
         let mut b = hub.register_ws(bob);
@@ -295,7 +295,7 @@ mod tests {
         let hub = Hub::new(2, Family::default());
         let me = principal();
         let mut reader = hub.register_ws(me);
-        let stalled = hub.register_ws(Principal { session_id: Uuid::now_v7(), ..me });
+        let stalled = hub.register_ws(Principal { session_id: SessionId::new(), ..me });
         let to = Audience::Users(vec![me.user_id]);
         for i in 0..3 {
             hub.deliver(&to, "tick", &raw(serde_json::json!(i)));
@@ -312,8 +312,9 @@ mod tests {
         let hub = Hub::new(8, Family::default());
         let me = principal();
         let mut revoked = hub.register_ws(me);
-        let mut other = hub.register_ws(Principal { session_id: Uuid::now_v7(), ..me });
-        let notice = Notice::SessionRevoked(crate::realtime::events::SessionRevoked { session_id: me.session_id });
+        let mut other = hub.register_ws(Principal { session_id: SessionId::new(), ..me });
+        let notice =
+            Notice::SessionRevoked(crate::realtime::events::SessionRevoked { session_id: me.session_id.uuid() });
 
         hub.close(me.user_id, Some(me.session_id), &notice);
 

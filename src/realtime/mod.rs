@@ -14,7 +14,6 @@ mod hub;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use uuid::Uuid;
 
 pub use bus::Bus;
 pub use events::{Event, EventDoc, Notice};
@@ -23,6 +22,7 @@ pub use hub::{CloseReason, Hub, Outbound, SocketIoRooms, WsConnection, session_r
 use std::sync::Arc;
 
 use crate::auth::SessionCache;
+use crate::domain::{SessionId, UserId};
 use crate::store::{Stale, Store};
 
 /// Who an event is for.
@@ -30,9 +30,9 @@ use crate::store::{Stale, Store};
 #[serde(rename_all = "snake_case")]
 pub enum Audience {
     /// Every connection of these users.
-    Users(Vec<Uuid>),
+    Users(Vec<UserId>),
     /// The connections of one session.
-    Session(Uuid),
+    Session(SessionId),
 }
 
 /// What travels on the bus.
@@ -42,11 +42,11 @@ pub enum Message {
     /// A client-visible event, named and serialised from an [`Event`].
     Event { to: Audience, event: String, data: Box<RawValue> },
     /// Sessions ended: refuse their tokens, tell their sockets `session.revoked`, close them.
-    SessionsEnded { user_id: Uuid, session_ids: Vec<Uuid> },
+    SessionsEnded { user_id: UserId, session_ids: Vec<SessionId> },
     /// An account was deleted: refuse its tokens, tell its sockets `user.deleted`, close them.
-    UserDeleted { user_id: Uuid, session_ids: Vec<Uuid> },
+    UserDeleted { user_id: UserId, session_ids: Vec<SessionId> },
     /// An account row changed: drop it from the user cache.
-    UserChanged { user_id: Uuid },
+    UserChanged { user_id: UserId },
 }
 
 impl Message {
@@ -92,7 +92,7 @@ impl Realtime {
             Message::SessionsEnded { user_id, session_ids } => {
                 for session_id in session_ids {
                     self.sessions.forget_locally(*session_id);
-                    let notice = Notice::SessionRevoked(events::SessionRevoked { session_id: *session_id });
+                    let notice = Notice::SessionRevoked(events::SessionRevoked { session_id: session_id.uuid() });
                     hub.close(*user_id, Some(*session_id), &notice);
                 }
             }
@@ -101,7 +101,7 @@ impl Realtime {
                 for session_id in session_ids {
                     self.sessions.forget_locally(*session_id);
                 }
-                hub.close(*user_id, None, &Notice::UserDeleted(events::UserDeleted { user_id: *user_id }));
+                hub.close(*user_id, None, &Notice::UserDeleted(events::UserDeleted { user_id: user_id.uuid() }));
             }
             Message::UserChanged { user_id } => self.store.forget_user_locally(*user_id),
         }

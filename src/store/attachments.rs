@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::StoreError;
 use super::entity::attachment;
 use super::{Store, now};
+use crate::domain::{AttachmentId, UserId};
 
 /// How long an uploaded attachment waits for its message: a later message may not carry it, and
 /// its objects are then collected.
@@ -18,8 +18,8 @@ pub const ATTACH_WITHIN: Duration = Duration::from_secs(24 * 3600);
 /// An uploaded file or image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
-    pub id: Uuid,
-    pub uploader_id: Option<Uuid>,
+    pub id: AttachmentId,
+    pub uploader_id: Option<UserId>,
     /// `image` (with a preview) or `file`.
     pub kind: String,
     /// Prefix of its stored objects.
@@ -73,7 +73,7 @@ impl Store {
     }
 
     /// Attachments by id.
-    pub async fn attachments(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Attachment>, StoreError> {
+    pub async fn attachments(&self, ids: &[AttachmentId]) -> Result<HashMap<AttachmentId, Attachment>, StoreError> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }

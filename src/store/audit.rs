@@ -8,25 +8,26 @@ use uuid::Uuid;
 use super::StoreError;
 use super::entity::audit_log;
 use super::{Store, now};
+use crate::domain::UserId;
 
 /// One change: who did what to which record, with its state before and after (no secrets).
 #[derive(Debug, Clone)]
 pub struct AuditEntry {
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<UserId>,
     pub entity: &'static str,
     pub entity_id: String,
     pub action: &'static str,
     pub before: Option<Value>,
     pub after: Option<Value>,
     /// The user whose personal data the snapshots hold, if any.
-    pub subject_id: Option<Uuid>,
+    pub subject_id: Option<UserId>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {
     pub id: Uuid,
     pub at: OffsetDateTime,
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<UserId>,
     pub entity: String,
     pub entity_id: String,
     pub action: String,
@@ -74,7 +75,7 @@ pub(super) fn redacted(snapshot: Option<Value>) -> Option<Value> {
 }
 
 /// Scrubs the personal data of `subject` from every audit row, keeping who did what and when.
-pub(super) async fn scrub_subject(conn: &impl ConnectionTrait, subject: Uuid) -> Result<(), DbErr> {
+pub(super) async fn scrub_subject(conn: &impl ConnectionTrait, subject: UserId) -> Result<(), DbErr> {
     let rows = audit_log::Entity::find().filter(audit_log::Column::SubjectId.eq(subject)).all(conn).await?;
     for row in rows {
         let before = redacted(row.before.clone());

@@ -14,23 +14,23 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
 };
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::entity::{attachment, chat, chat_member, message};
 use super::members::{Member, lock_chat};
 use super::messages::{NewMessage, SystemEvent, insert_message_in};
 use super::{AuditEntry, Message, Store, StoreError, media, now};
+use crate::domain::{ChatId, MessageId, UserId};
 use crate::domain::{ChatKind, ChatTitle, Role};
 
 /// A chat as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chat {
-    pub id: Uuid,
+    pub id: ChatId,
     pub kind: ChatKind,
     pub title: Option<String>,
     pub created_at: OffsetDateTime,
     pub last_activity_at: OffsetDateTime,
-    pub last_message_id: Option<Uuid>,
+    pub last_message_id: Option<MessageId>,
 }
 
 impl From<chat::Model> for Chat {
@@ -59,7 +59,7 @@ pub struct CreatedChat {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Removal {
     /// The member who became owner because the owner left.
-    pub new_owner: Option<Uuid>,
+    pub new_owner: Option<UserId>,
     /// The system message recording it, unless the chat went with its last member.
     pub message: Option<Message>,
     /// The group was deleted because nobody was left in it.
@@ -71,7 +71,7 @@ pub struct Removal {
 /// A group a deleted account was removed from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeftGroup {
-    pub chat_id: Uuid,
+    pub chat_id: ChatId,
     pub removal: Removal,
 }
 
@@ -85,14 +85,14 @@ fn member_snapshot(member: &Member) -> Option<serde_json::Value> {
     }))
 }
 
-fn direct_key(a: Uuid, b: Uuid) -> String {
+fn direct_key(a: UserId, b: UserId) -> String {
     let (low, high) = if a < b { (a, b) } else { (b, a) };
     format!("{low}:{high}")
 }
 
 impl Store {
     /// The direct chat of `me` and `other`, created if there is none yet.
-    pub async fn open_direct_chat(&self, me: Uuid, other: Uuid) -> Result<CreatedChat, StoreError> {
+    pub async fn open_direct_chat(&self, me: UserId, other: UserId) -> Result<CreatedChat, StoreError> {
         let key = direct_key(me, other);
         if let Some(existing) = self.direct_chat(&key).await? {
             return Ok(existing);
@@ -100,7 +100,7 @@ impl Store {
         let at = now();
         let txn = self.db.begin().await?;
         let row = chat::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(ChatId::new()),
             kind: Set(ChatKind::Direct.as_str().to_owned()),
             title: Set(None),
             direct_key: Set(Some(key.clone())),
@@ -138,14 +138,14 @@ impl Store {
     /// A new group owned by `owner`, with `others` as members and a system message opening it.
     pub async fn create_group(
         &self,
-        owner: Uuid,
+        owner: UserId,
         title: ChatTitle,
-        others: &[Uuid],
+        others: &[UserId],
     ) -> Result<CreatedChat, StoreError> {
         let at = now();
         let txn = self.db.begin().await?;
         let row = chat::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(ChatId::new()),
             kind: Set(ChatKind::Group.as_str().to_owned()),
             title: Set(Some(title.as_str().to_owned())),
             direct_key: Set(None),
@@ -171,7 +171,7 @@ impl Store {
     }
 
     /// The chat and `user_id`'s membership of it, or `None` if either is missing.
-    pub async fn membership(&self, chat_id: Uuid, user_id: Uuid) -> Result<Option<(Chat, Member)>, StoreError> {
+    pub async fn membership(&self, chat_id: ChatId, user_id: UserId) -> Result<Option<(Chat, Member)>, StoreError> {
         let Some(member) = chat_member::Entity::find_by_id((chat_id, user_id)).one(&self.db).await? else {
             return Ok(None);
         };
@@ -180,13 +180,13 @@ impl Store {
     }
 
     /// A chat's members, oldest first.
-    pub async fn members(&self, chat_id: Uuid) -> Result<Vec<Member>, StoreError> {
+    pub async fn members(&self, chat_id: ChatId) -> Result<Vec<Member>, StoreError> {
         Ok(self.members_of_chats(&[chat_id]).await?.remove(&chat_id).unwrap_or_default())
     }
 
     /// The members of several chats in one query, oldest first within each chat.
-    pub async fn members_of_chats(&self, chat_ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<Member>>, StoreError> {
-        let mut by_chat: HashMap<Uuid, Vec<Member>> = HashMap::new();
+    pub async fn members_of_chats(&self, chat_ids: &[ChatId]) -> Result<HashMap<ChatId, Vec<Member>>, StoreError> {
+        let mut by_chat: HashMap<ChatId, Vec<Member>> = HashMap::new();
         if chat_ids.is_empty() {
             return Ok(by_chat);
         }
@@ -203,7 +203,7 @@ impl Store {
     }
 
     /// Who is in a chat: the audience of its events.
-    pub async fn member_ids(&self, chat_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+    pub async fn member_ids(&self, chat_id: ChatId) -> Result<Vec<UserId>, StoreError> {
         Ok(chat_member::Entity::find()
             .select_only()
             .column(chat_member::Column::UserId)
@@ -214,7 +214,7 @@ impl Store {
     }
 
     /// Everyone who shares at least one chat with `user_id`, `user_id` included.
-    pub async fn chat_partners(&self, user_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+    pub async fn chat_partners(&self, user_id: UserId) -> Result<Vec<UserId>, StoreError> {
         let my_chats = Query::select()
             .column(chat_member::Column::ChatId)
             .from(chat_member::Entity)
@@ -231,14 +231,14 @@ impl Store {
     }
 
     /// Every chat `user_id` is in, with their membership (unordered).
-    pub async fn chats_of(&self, user_id: Uuid) -> Result<Vec<(Chat, Member)>, StoreError> {
+    pub async fn chats_of(&self, user_id: UserId) -> Result<Vec<(Chat, Member)>, StoreError> {
         let memberships =
             chat_member::Entity::find().filter(chat_member::Column::UserId.eq(user_id)).all(&self.db).await?;
-        let ids: Vec<Uuid> = memberships.iter().map(|m| m.chat_id).collect();
+        let ids: Vec<ChatId> = memberships.iter().map(|m| m.chat_id).collect();
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let mut chats: HashMap<Uuid, chat::Model> = chat::Entity::find()
+        let mut chats: HashMap<ChatId, chat::Model> = chat::Entity::find()
             .filter(chat::Column::Id.is_in(ids))
             .all(&self.db)
             .await?
@@ -254,8 +254,8 @@ impl Store {
     /// Renames a group and records it with a system message.
     pub async fn rename_chat(
         &self,
-        chat_id: Uuid,
-        actor: Uuid,
+        chat_id: ChatId,
+        actor: UserId,
         title: ChatTitle,
     ) -> Result<Option<Message>, StoreError> {
         let txn = self.db.begin().await?;
@@ -275,14 +275,14 @@ impl Store {
     /// if the chat is gone.
     pub async fn add_members(
         &self,
-        chat_id: Uuid,
-        actor: Uuid,
-        user_ids: &[Uuid],
+        chat_id: ChatId,
+        actor: UserId,
+        user_ids: &[UserId],
     ) -> Result<Option<(Vec<Member>, Option<Message>)>, StoreError> {
         let at = now();
         let txn = self.db.begin().await?;
         let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
-        let present: Vec<Uuid> = chat_member::Entity::find()
+        let present: Vec<UserId> = chat_member::Entity::find()
             .select_only()
             .column(chat_member::Column::UserId)
             .filter(chat_member::Column::ChatId.eq(chat_id))
@@ -303,7 +303,7 @@ impl Store {
         let message = if added.is_empty() {
             None
         } else {
-            let event = SystemEvent::MembersAdded { user_ids: added.iter().map(|m| m.user_id).collect() };
+            let event = SystemEvent::MembersAdded { user_ids: added.iter().map(|m| m.user_id.uuid()).collect() };
             Some(insert_message_in(&txn, &row, NewMessage::system(chat_id, actor, event)).await?)
         };
         txn.commit().await?;
@@ -315,9 +315,9 @@ impl Store {
     /// is deleted. `None` if the chat or the membership is gone.
     pub async fn remove_member(
         &self,
-        chat_id: Uuid,
-        user_id: Uuid,
-        actor: Uuid,
+        chat_id: ChatId,
+        user_id: UserId,
+        actor: UserId,
     ) -> Result<Option<Removal>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(removal) = remove_member_in(&txn, chat_id, user_id, actor).await? else { return Ok(None) };
@@ -329,10 +329,10 @@ impl Store {
     /// becomes an admin. Returns the members whose role changed, or `None` if not a member.
     pub async fn set_role(
         &self,
-        chat_id: Uuid,
-        user_id: Uuid,
+        chat_id: ChatId,
+        user_id: UserId,
         role: Role,
-        actor: Uuid,
+        actor: UserId,
     ) -> Result<Option<Vec<Member>>, StoreError> {
         let txn = self.db.begin().await?;
         if lock_chat(&txn, chat_id).await?.is_none() {
@@ -362,7 +362,7 @@ impl Store {
 
     /// Pins the chat for the member at the end of their pins, or unpins it. Returns whether the
     /// membership exists.
-    pub async fn set_pinned(&self, chat_id: Uuid, user_id: Uuid, pinned: bool) -> Result<bool, StoreError> {
+    pub async fn set_pinned(&self, chat_id: ChatId, user_id: UserId, pinned: bool) -> Result<bool, StoreError> {
         let Some(row) = chat_member::Entity::find_by_id((chat_id, user_id)).one(&self.db).await? else {
             return Ok(false);
         };
@@ -389,7 +389,7 @@ impl Store {
 
     /// Deletes a chat with its members, messages and likes; attachments only it used are queued
     /// for deletion, and their prefixes returned. `None` if it was already gone.
-    pub async fn delete_chat(&self, chat_id: Uuid, actor: Uuid) -> Result<Option<Vec<String>>, StoreError> {
+    pub async fn delete_chat(&self, chat_id: ChatId, actor: UserId) -> Result<Option<Vec<String>>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
         let garbage = delete_chat_in(&txn, row, actor).await?;
@@ -400,11 +400,11 @@ impl Store {
 
 async fn insert_member(
     conn: &impl ConnectionTrait,
-    chat_id: Uuid,
-    user_id: Uuid,
+    chat_id: ChatId,
+    user_id: UserId,
     role: Role,
     at: OffsetDateTime,
-    last_read: Option<Uuid>,
+    last_read: Option<MessageId>,
 ) -> Result<Member, DbErr> {
     let row = chat_member::ActiveModel {
         chat_id: Set(chat_id),
@@ -424,7 +424,7 @@ async fn update_role(
     txn: &DatabaseTransaction,
     row: chat_member::Model,
     role: Role,
-    actor: Uuid,
+    actor: UserId,
 ) -> Result<Member, DbErr> {
     let before = Member::from(row.clone());
     let mut active = row.into_active_model();
@@ -437,7 +437,7 @@ async fn update_role(
 /// Audits a change to a membership: before (`None` when added) and after (`None` when removed).
 async fn audit_member(
     txn: &DatabaseTransaction,
-    actor: Uuid,
+    actor: UserId,
     action: &'static str,
     before: Option<&Member>,
     after: Option<&Member>,
@@ -460,7 +460,7 @@ async fn audit_member(
 /// when deleted).
 async fn audit_chat(
     txn: &DatabaseTransaction,
-    actor: Uuid,
+    actor: UserId,
     action: &'static str,
     before: Option<&chat::Model>,
     after: Option<&chat::Model>,
@@ -481,9 +481,9 @@ async fn audit_chat(
 
 pub(super) async fn remove_member_in(
     txn: &DatabaseTransaction,
-    chat_id: Uuid,
-    user_id: Uuid,
-    actor: Uuid,
+    chat_id: ChatId,
+    user_id: UserId,
+    actor: UserId,
 ) -> Result<Option<Removal>, DbErr> {
     let Some(chat_row) = lock_chat(txn, chat_id).await? else { return Ok(None) };
     let Some(row) = chat_member::Entity::find_by_id((chat_id, user_id)).one(txn).await? else { return Ok(None) };
@@ -507,14 +507,17 @@ pub(super) async fn remove_member_in(
         removal.new_owner = Some(heir.user_id);
         update_role(txn, heir, Role::Owner, actor).await?;
     }
-    let event =
-        if actor == user_id { SystemEvent::MemberLeft { user_id } } else { SystemEvent::MemberRemoved { user_id } };
+    let event = if actor == user_id {
+        SystemEvent::MemberLeft { user_id: user_id.uuid() }
+    } else {
+        SystemEvent::MemberRemoved { user_id: user_id.uuid() }
+    };
     removal.message = Some(insert_message_in(txn, &chat_row, NewMessage::system(chat_id, actor, event)).await?);
     Ok(Some(removal))
 }
 
 /// Deletes a locked chat; returns the prefixes of attachments nothing else uses, already queued.
-async fn delete_chat_in(txn: &DatabaseTransaction, row: chat::Model, actor: Uuid) -> Result<Vec<String>, DbErr> {
+async fn delete_chat_in(txn: &DatabaseTransaction, row: chat::Model, actor: UserId) -> Result<Vec<String>, DbErr> {
     let chat_id = row.id;
     // Attachments of this chat's messages that no message elsewhere (a forward) still shows.
     let elsewhere = Query::select()
@@ -548,13 +551,13 @@ async fn delete_chat_in(txn: &DatabaseTransaction, row: chat::Model, actor: Uuid
 
 /// Takes a deleted account out of its groups (handing over what it owned); its direct chats
 /// stay, readable by the other member.
-pub(super) async fn leave_groups_in(txn: &DatabaseTransaction, user_id: Uuid) -> Result<Vec<LeftGroup>, DbErr> {
+pub(super) async fn leave_groups_in(txn: &DatabaseTransaction, user_id: UserId) -> Result<Vec<LeftGroup>, DbErr> {
     let groups = Query::select()
         .column(chat::Column::Id)
         .from(chat::Entity)
         .and_where(chat::Column::Kind.eq(ChatKind::Group.as_str()))
         .to_owned();
-    let chat_ids: Vec<Uuid> = chat_member::Entity::find()
+    let chat_ids: Vec<ChatId> = chat_member::Entity::find()
         .select_only()
         .column(chat_member::Column::ChatId)
         .filter(chat_member::Column::UserId.eq(user_id))

@@ -5,19 +5,19 @@
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::entity::{chat, chat_member};
 use crate::domain::Role;
+use crate::domain::{ChatId, MessageId, UserId};
 
 /// One member of one chat.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    pub chat_id: Uuid,
-    pub user_id: Uuid,
+    pub chat_id: ChatId,
+    pub user_id: UserId,
     pub role: Role,
     pub joined_at: OffsetDateTime,
-    pub last_read_id: Option<Uuid>,
+    pub last_read_id: Option<MessageId>,
     pub pin_order: Option<i64>,
     pub unread_count: u64,
 }
@@ -37,7 +37,7 @@ impl From<chat_member::Model> for Member {
 }
 
 /// Locks a chat's row for the rest of the transaction and reads it; `None` if it is gone.
-pub(super) async fn lock_chat(txn: &DatabaseTransaction, chat_id: Uuid) -> Result<Option<chat::Model>, DbErr> {
+pub(super) async fn lock_chat(txn: &DatabaseTransaction, chat_id: ChatId) -> Result<Option<chat::Model>, DbErr> {
     // A no-op write: a row lock on PostgreSQL, the database's write lock on SQLite.
     let touch = Query::update()
         .table(chat::Entity)

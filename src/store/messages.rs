@@ -21,6 +21,7 @@ use super::entity::{attachment, chat, chat_member, message, message_like};
 use super::members::{Member, lock_chat};
 use super::{AuditEntry, Store, StoreError, media, now};
 use crate::domain::MessageKind;
+use crate::domain::{AttachmentId, ChatId, MessageId, UserId};
 
 /// What a `system` message records; the client words it in the reader's language.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -48,22 +49,22 @@ pub enum SystemEvent {
 /// Where a forwarded message first came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Forwarded {
-    pub chat_id: Uuid,
-    pub message_id: Uuid,
-    pub author_id: Option<Uuid>,
+    pub chat_id: ChatId,
+    pub message_id: MessageId,
+    pub author_id: Option<UserId>,
 }
 
 /// A message as stored. A deleted one is a tombstone: no text, attachment or system record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
-    pub id: Uuid,
-    pub chat_id: Uuid,
-    pub author_id: Option<Uuid>,
+    pub id: MessageId,
+    pub chat_id: ChatId,
+    pub author_id: Option<UserId>,
     pub kind: MessageKind,
     pub text: Option<String>,
     pub system: Option<SystemEvent>,
-    pub attachment_id: Option<Uuid>,
-    pub reply_to: Option<Uuid>,
+    pub attachment_id: Option<AttachmentId>,
+    pub reply_to: Option<MessageId>,
     pub forwarded: Option<Forwarded>,
     pub client_id: Option<String>,
     pub created_at: OffsetDateTime,
@@ -100,19 +101,19 @@ impl From<message::Model> for Message {
 /// A message about to be written. The chat service has validated its parts.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    pub chat_id: Uuid,
-    pub author_id: Uuid,
+    pub chat_id: ChatId,
+    pub author_id: UserId,
     pub kind: MessageKind,
     pub text: Option<String>,
     pub system: Option<SystemEvent>,
-    pub attachment_id: Option<Uuid>,
-    pub reply_to: Option<Uuid>,
+    pub attachment_id: Option<AttachmentId>,
+    pub reply_to: Option<MessageId>,
     pub forwarded: Option<Forwarded>,
     pub client_id: Option<String>,
 }
 
 impl NewMessage {
-    pub fn system(chat_id: Uuid, actor: Uuid, event: SystemEvent) -> Self {
+    pub fn system(chat_id: ChatId, actor: UserId, event: SystemEvent) -> Self {
         Self {
             chat_id,
             author_id: actor,
@@ -133,9 +134,9 @@ pub enum Cursor {
     /// The newest messages.
     Latest,
     /// Messages older than this one.
-    Before(Uuid),
+    Before(MessageId),
     /// Messages newer than this one, the oldest of them first in line.
-    After(Uuid),
+    After(MessageId),
 }
 
 /// A history page, newest first, and whether more lie beyond it in the direction read.
@@ -154,10 +155,10 @@ pub struct Likes {
 
 /// The next id for a locked chat: time-ordered and above the chat's last one, even if this
 /// instance's clock is behind the one that wrote it.
-fn next_message_id(last: Option<Uuid>) -> Uuid {
-    let id = Uuid::now_v7();
+fn next_message_id(last: Option<MessageId>) -> MessageId {
+    let id = MessageId::new();
     match last {
-        Some(last) if id <= last => Uuid::from_u128(last.as_u128().wrapping_add(1)),
+        Some(last) if id <= last => MessageId::from_uuid(Uuid::from_u128(last.uuid().as_u128().wrapping_add(1))),
         _ => id,
     }
 }
@@ -246,13 +247,13 @@ impl Store {
     }
 
     /// One message of a chat, tombstones included.
-    pub async fn message(&self, chat_id: Uuid, message_id: Uuid) -> Result<Option<Message>, StoreError> {
+    pub async fn message(&self, chat_id: ChatId, message_id: MessageId) -> Result<Option<Message>, StoreError> {
         let row = message::Entity::find_by_id(message_id).one(&self.db).await?;
         Ok(row.filter(|row| row.chat_id == chat_id).map(Message::from))
     }
 
     /// Messages by id, in no particular order.
-    pub async fn messages_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Message>, StoreError> {
+    pub async fn messages_by_ids(&self, ids: &[MessageId]) -> Result<Vec<Message>, StoreError> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
@@ -261,7 +262,7 @@ impl Store {
     }
 
     /// A page of a chat's history, newest first: one range scan of `(chat_id, id)`.
-    pub async fn history(&self, chat_id: Uuid, cursor: Cursor, limit: u64) -> Result<Page, StoreError> {
+    pub async fn history(&self, chat_id: ChatId, cursor: Cursor, limit: u64) -> Result<Page, StoreError> {
         let query = message::Entity::find().filter(message::Column::ChatId.eq(chat_id)).limit(limit + 1);
         let query = match cursor {
             Cursor::Latest => query.order_by_desc(message::Column::Id),
@@ -280,10 +281,10 @@ impl Store {
     /// Replaces the text of a live message; `None` if it is gone.
     pub async fn edit_message(
         &self,
-        chat_id: Uuid,
-        message_id: Uuid,
+        chat_id: ChatId,
+        message_id: MessageId,
         text: String,
-        editor: Uuid,
+        editor: UserId,
     ) -> Result<Option<Message>, StoreError> {
         let txn = self.db.begin().await?;
         if lock_chat(&txn, chat_id).await?.is_none() {
@@ -308,9 +309,9 @@ impl Store {
     /// deletion and its prefix returned. `None` if the message is not in the chat.
     pub async fn delete_message(
         &self,
-        chat_id: Uuid,
-        message_id: Uuid,
-        actor: Uuid,
+        chat_id: ChatId,
+        message_id: MessageId,
+        actor: UserId,
     ) -> Result<Option<(Message, Option<String>)>, StoreError> {
         let txn = self.db.begin().await?;
         if lock_chat(&txn, chat_id).await?.is_none() {
@@ -354,7 +355,7 @@ impl Store {
     }
 
     /// Likes a message; `false` if `user_id` already did.
-    pub async fn like(&self, message_id: Uuid, user_id: Uuid) -> Result<bool, StoreError> {
+    pub async fn like(&self, message_id: MessageId, user_id: UserId) -> Result<bool, StoreError> {
         let insert = Query::insert()
             .into_table(message_like::Entity)
             .columns([message_like::Column::MessageId, message_like::Column::UserId, message_like::Column::CreatedAt])
@@ -369,18 +370,22 @@ impl Store {
     }
 
     /// Takes a like back; `false` if there was none.
-    pub async fn unlike(&self, message_id: Uuid, user_id: Uuid) -> Result<bool, StoreError> {
+    pub async fn unlike(&self, message_id: MessageId, user_id: UserId) -> Result<bool, StoreError> {
         let deleted = message_like::Entity::delete_by_id((message_id, user_id)).exec(&self.db).await?;
         Ok(deleted.rows_affected > 0)
     }
 
     /// Like counts of these messages and whether `reader` likes each, in two queries.
-    pub async fn likes(&self, message_ids: &[Uuid], reader: Uuid) -> Result<HashMap<Uuid, Likes>, StoreError> {
-        let mut likes: HashMap<Uuid, Likes> = HashMap::new();
+    pub async fn likes(
+        &self,
+        message_ids: &[MessageId],
+        reader: UserId,
+    ) -> Result<HashMap<MessageId, Likes>, StoreError> {
+        let mut likes: HashMap<MessageId, Likes> = HashMap::new();
         if message_ids.is_empty() {
             return Ok(likes);
         }
-        let counts: Vec<(Uuid, i64)> = message_like::Entity::find()
+        let counts: Vec<(MessageId, i64)> = message_like::Entity::find()
             .select_only()
             .column(message_like::Column::MessageId)
             .column_as(message_like::Column::UserId.count(), "n")
@@ -392,7 +397,7 @@ impl Store {
         for (id, n) in counts {
             likes.entry(id).or_default().count = u64::try_from(n).unwrap_or(0);
         }
-        let mine: Vec<Uuid> = message_like::Entity::find()
+        let mine: Vec<MessageId> = message_like::Entity::find()
             .select_only()
             .column(message_like::Column::MessageId)
             .filter(message_like::Column::MessageId.is_in(message_ids.iter().copied()))
@@ -415,9 +420,9 @@ impl Store {
     /// above the new marker: what arrived after the message just read, usually nothing.
     pub async fn mark_read(
         &self,
-        chat_id: Uuid,
-        user_id: Uuid,
-        message_id: Uuid,
+        chat_id: ChatId,
+        user_id: UserId,
+        message_id: MessageId,
     ) -> Result<Option<(bool, Member)>, StoreError> {
         let txn = self.db.begin().await?;
         if lock_chat(&txn, chat_id).await?.is_none() {
@@ -451,8 +456,8 @@ impl Store {
 /// Marks an upload as attached by its uploader, once, to a message of a fitting type.
 async fn attach_in(
     txn: &DatabaseTransaction,
-    attachment_id: Uuid,
-    author: Uuid,
+    attachment_id: AttachmentId,
+    author: UserId,
     kind: MessageKind,
 ) -> Result<(), StoreError> {
     let row = attachment::Entity::find_by_id(attachment_id).one(txn).await?;
@@ -477,7 +482,10 @@ async fn attach_in(
 }
 
 /// Deletes an attachment no message shows any more, queueing its objects; returns the prefix.
-async fn discard_unused_attachment_in(txn: &DatabaseTransaction, attachment_id: Uuid) -> Result<Option<String>, DbErr> {
+async fn discard_unused_attachment_in(
+    txn: &DatabaseTransaction,
+    attachment_id: AttachmentId,
+) -> Result<Option<String>, DbErr> {
     let still_shown =
         message::Entity::find().filter(message::Column::AttachmentId.eq(attachment_id)).one(txn).await?.is_some();
     if still_shown {
@@ -491,7 +499,7 @@ async fn discard_unused_attachment_in(txn: &DatabaseTransaction, attachment_id: 
 
 async fn audit_message(
     txn: &DatabaseTransaction,
-    actor: Uuid,
+    actor: UserId,
     action: &'static str,
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,

@@ -5,6 +5,7 @@ mod attachments;
 mod audit;
 mod chats;
 pub mod entity;
+mod ids;
 mod media;
 mod members;
 mod messages;
@@ -19,6 +20,8 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
 use sea_orm_migration::MigratorTrait;
 use time::OffsetDateTime;
+
+use crate::domain::{SessionId, UserId};
 
 pub use attachments::{ATTACH_WITHIN, Attachment};
 pub use audit::{AuditEntry, AuditRecord};
@@ -83,16 +86,16 @@ const USER_CACHE_TTL: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stale {
     /// A session ended: its access tokens must be refused everywhere.
-    Session { user_id: uuid::Uuid, session_id: uuid::Uuid },
+    Session { user_id: UserId, session_id: SessionId },
     /// An account row changed or went away.
-    User(uuid::Uuid),
+    User(UserId),
 }
 
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
     /// Accounts by id, read on nearly every authenticated request.
-    users: moka::sync::Cache<uuid::Uuid, crate::domain::User>,
+    users: moka::sync::Cache<UserId, crate::domain::User>,
     stale: std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Stale>>>,
     /// Statements executed so far, for tests that bound a route's query count.
     queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -143,13 +146,13 @@ impl Store {
 
     /// Drops a user from the cache, here and (through [`Self::watch_stale`]) everywhere; every
     /// write to a user row calls this.
-    pub fn forget_user(&self, user_id: uuid::Uuid) {
+    pub fn forget_user(&self, user_id: UserId) {
         self.forget_user_locally(user_id);
         self.report_stale(Stale::User(user_id));
     }
 
     /// Drops a user from this instance's cache only: for news from other instances.
-    pub fn forget_user_locally(&self, user_id: uuid::Uuid) {
+    pub fn forget_user_locally(&self, user_id: UserId) {
         self.users.invalidate(&user_id);
     }
 

@@ -3,12 +3,12 @@
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::StoreError;
 use super::entity::password_reset;
 use super::users::set_password_in;
 use super::{Store, now};
+use crate::domain::{SessionId, UserId};
 
 /// What presenting a reset code came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,7 @@ impl Store {
     /// Stores a new code for the account, replacing any earlier one.
     pub async fn put_reset_code(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         code_hash: String,
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
@@ -56,7 +56,7 @@ impl Store {
     /// one deletes the code.
     pub async fn check_reset_code(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         code_hash: &str,
         max_tries: u32,
     ) -> Result<ResetOutcome, StoreError> {
@@ -89,10 +89,10 @@ impl Store {
     /// `None` if the code is no longer there (used or replaced meanwhile).
     pub async fn redeem_reset_code(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         code_hash: &str,
         password_hash: String,
-    ) -> Result<Option<Vec<Uuid>>, StoreError> {
+    ) -> Result<Option<Vec<SessionId>>, StoreError> {
         let txn = self.db.begin().await?;
         let consumed = password_reset::Entity::delete_many()
             .filter(password_reset::Column::UserId.eq(user_id))

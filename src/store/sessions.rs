@@ -5,16 +5,16 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::StoreError;
 use super::entity::{refresh_token, session, user};
 use super::{AuditEntry, Store, now};
+use crate::domain::{SessionId, UserId};
 
 /// A session about to be opened; `refresh_hash` is the SHA-256 of its first refresh token.
 #[derive(Debug, Clone)]
 pub struct NewSession {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
     pub refresh_hash: String,
@@ -23,8 +23,8 @@ pub struct NewSession {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
-    pub id: Uuid,
-    pub user_id: Uuid,
+    pub id: SessionId,
+    pub user_id: UserId,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
     pub created_at: OffsetDateTime,
@@ -50,9 +50,9 @@ impl From<session::Model> for SessionInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     /// The token was live; it is now rotated and `new_hash` is live instead.
-    Rotated { session_id: Uuid, user_id: Uuid },
+    Rotated { session_id: SessionId, user_id: UserId },
     /// The token had been rotated before: someone replayed it, so the session is gone (RFC 9700).
-    Reused { session_id: Uuid, user_id: Uuid },
+    Reused { session_id: SessionId, user_id: UserId },
     /// Unknown token, or its session expired, was revoked or belongs to a disabled account.
     Invalid,
 }
@@ -66,7 +66,7 @@ impl Store {
         let at = now();
         let txn = self.db.begin().await?;
         let row = session::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(SessionId::new()),
             user_id: Set(new.user_id),
             user_agent: Set(new.user_agent),
             ip: Set(new.ip),
@@ -165,7 +165,7 @@ impl Store {
     }
 
     /// The owner of a live session, if it is live and its account active: the per-request check.
-    pub async fn live_session_owner(&self, session_id: Uuid) -> Result<Option<Uuid>, StoreError> {
+    pub async fn live_session_owner(&self, session_id: SessionId) -> Result<Option<UserId>, StoreError> {
         let found = session::Entity::find_by_id(session_id).find_also_related(user::Entity).one(&self.db).await?;
         Ok(match found {
             Some((session, Some(owner))) if session.expires_at > now() && owner.is_active => Some(owner.id),
@@ -174,16 +174,16 @@ impl Store {
     }
 
     /// The session a refresh token (live or rotated) belongs to, for RFC 7009 revocation.
-    pub async fn session_of_refresh_token(&self, token_hash: &str) -> Result<Option<Uuid>, StoreError> {
+    pub async fn session_of_refresh_token(&self, token_hash: &str) -> Result<Option<SessionId>, StoreError> {
         Ok(refresh_token::Entity::find_by_id(token_hash).one(&self.db).await?.map(|t| t.session_id))
     }
 
-    pub async fn session(&self, session_id: Uuid) -> Result<Option<SessionInfo>, StoreError> {
+    pub async fn session(&self, session_id: SessionId) -> Result<Option<SessionInfo>, StoreError> {
         Ok(session::Entity::find_by_id(session_id).one(&self.db).await?.map(SessionInfo::from))
     }
 
     /// The user's sessions, newest first.
-    pub async fn sessions_of(&self, user_id: Uuid) -> Result<Vec<SessionInfo>, StoreError> {
+    pub async fn sessions_of(&self, user_id: UserId) -> Result<Vec<SessionInfo>, StoreError> {
         let rows = session::Entity::find()
             .filter(session::Column::UserId.eq(user_id))
             .order_by_desc(session::Column::CreatedAt)
@@ -195,10 +195,10 @@ impl Store {
     /// Ends a session (its refresh tokens go with it). Returns its owner if it existed.
     pub async fn delete_session(
         &self,
-        session_id: Uuid,
-        actor: Option<Uuid>,
+        session_id: SessionId,
+        actor: Option<UserId>,
         action: &'static str,
-    ) -> Result<Option<Uuid>, StoreError> {
+    ) -> Result<Option<UserId>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(row) = session::Entity::find_by_id(session_id).one(&txn).await? else {
             return Ok(None);
@@ -213,7 +213,7 @@ impl Store {
 pub(super) async fn delete_session_in(
     txn: &sea_orm::DatabaseTransaction,
     row: session::Model,
-    actor: Option<Uuid>,
+    actor: Option<UserId>,
     action: &'static str,
 ) -> Result<(), DbErr> {
     session::Entity::delete_by_id(row.id).exec(txn).await?;

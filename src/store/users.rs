@@ -6,11 +6,11 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
 };
-use uuid::Uuid;
 
 use super::entity::{session, user};
 use super::{AuditEntry, Store, StoreError, audit, media, now, on_constraint};
 use crate::domain::{Email, Gender, Identifier, Phone, User, Username};
+use crate::domain::{SessionId, UserId};
 
 /// A validated account about to be written.
 #[derive(Debug, Clone)]
@@ -57,7 +57,7 @@ pub struct ProfileChange {
 /// Every account id with the number of accounts of each gender.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Directory {
-    pub user_ids: Vec<Uuid>,
+    pub user_ids: Vec<UserId>,
     pub female: u64,
     pub male: u64,
     pub unspecified: u64,
@@ -67,7 +67,7 @@ pub struct Directory {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeletedUser {
     /// Sessions that ended with it: drop them from the session caches.
-    pub session_ids: Vec<Uuid>,
+    pub session_ids: Vec<SessionId>,
     /// The avatar's prefix, already queued in `media_garbage`.
     pub avatar_key: Option<String>,
     /// The groups it was taken out of (its direct chats stay, for the other member).
@@ -82,8 +82,8 @@ fn snapshot(row: &user::Model) -> Option<serde_json::Value> {
 impl Store {
     /// Creates an account; `actor` is who did it (the user themself when registering, `None` for
     /// the command line).
-    pub async fn create_user(&self, new: NewUser, actor: Option<Uuid>) -> Result<User, StoreError> {
-        let id = Uuid::now_v7();
+    pub async fn create_user(&self, new: NewUser, actor: Option<UserId>) -> Result<User, StoreError> {
+        let id = UserId::new();
         let at = now();
         let txn = self.db.begin().await?;
         let row = user::ActiveModel {
@@ -136,7 +136,7 @@ impl Store {
     }
 
     /// One account, served from the in-process cache when possible.
-    pub async fn user(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+    pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         if let Some(user) = self.users.get(&id) {
             return Ok(Some(user));
         }
@@ -150,7 +150,7 @@ impl Store {
 
 impl Store {
     /// Applies a profile change. The account must keep at least one identifier to sign in with.
-    pub async fn update_profile(&self, user_id: Uuid, change: ProfileChange) -> Result<Option<User>, StoreError> {
+    pub async fn update_profile(&self, user_id: UserId, change: ProfileChange) -> Result<Option<User>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(row) = user::Entity::find_by_id(user_id).one(&txn).await? else { return Ok(None) };
         let before = snapshot(&row);
@@ -193,11 +193,11 @@ impl Store {
     /// Returns the ended sessions, for the session caches.
     pub async fn set_password(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         password_hash: String,
-        keep: Option<Uuid>,
+        keep: Option<SessionId>,
         action: &'static str,
-    ) -> Result<Vec<Uuid>, StoreError> {
+    ) -> Result<Vec<SessionId>, StoreError> {
         let txn = self.db.begin().await?;
         let ended = set_password_in(&txn, user_id, password_hash, keep, action).await?;
         txn.commit().await?;
@@ -211,7 +211,7 @@ impl Store {
     /// the account is gone.
     pub async fn set_avatar(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         new_key: Option<String>,
     ) -> Result<Option<(User, Option<String>)>, StoreError> {
         let txn = self.db.begin().await?;
@@ -238,10 +238,10 @@ impl Store {
     /// Deletes an account and everything that is only its own, in one transaction: the row,
     /// so its identifiers are free again; its sessions, refresh tokens and reset codes (by
     /// cascade); its avatar (queued for deletion). Audit rows stay, scrubbed of its personal data.
-    pub async fn delete_user(&self, user_id: Uuid, actor: Option<Uuid>) -> Result<Option<DeletedUser>, StoreError> {
+    pub async fn delete_user(&self, user_id: UserId, actor: Option<UserId>) -> Result<Option<DeletedUser>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(row) = user::Entity::find_by_id(user_id).one(&txn).await? else { return Ok(None) };
-        let session_ids: Vec<Uuid> = session::Entity::find()
+        let session_ids: Vec<SessionId> = session::Entity::find()
             .select_only()
             .column(session::Column::Id)
             .filter(session::Column::UserId.eq(user_id))
@@ -274,7 +274,7 @@ impl Store {
 
     /// Every account id, oldest first, and the count of each gender, counted by the database.
     pub async fn directory(&self) -> Result<Directory, StoreError> {
-        let user_ids: Vec<Uuid> = user::Entity::find()
+        let user_ids: Vec<UserId> = user::Entity::find()
             .select_only()
             .column(user::Column::Id)
             .order_by_asc(user::Column::Id)
@@ -303,7 +303,7 @@ impl Store {
 
     /// Accounts by id, from the cache where possible and one query for the rest. Ids of deleted
     /// accounts are absent.
-    pub async fn users(&self, ids: impl IntoIterator<Item = Uuid>) -> Result<HashMap<Uuid, User>, StoreError> {
+    pub async fn users(&self, ids: impl IntoIterator<Item = UserId>) -> Result<HashMap<UserId, User>, StoreError> {
         let mut found = HashMap::new();
         let mut missing = std::collections::HashSet::new();
         for id in ids {
@@ -327,14 +327,14 @@ impl Store {
     }
 
     /// The account's password hash, for re-checking the current password.
-    pub async fn password_hash(&self, user_id: Uuid) -> Result<Option<String>, StoreError> {
+    pub async fn password_hash(&self, user_id: UserId) -> Result<Option<String>, StoreError> {
         Ok(user::Entity::find_by_id(user_id).one(&self.db).await?.map(|row| row.password_hash))
     }
 }
 
 pub(super) async fn write_user_audit(
     txn: &DatabaseTransaction,
-    actor: Option<Uuid>,
+    actor: Option<UserId>,
     action: &'static str,
     before: Option<serde_json::Value>,
     row: &user::Model,
@@ -354,11 +354,11 @@ pub(super) async fn write_user_audit(
 
 pub(super) async fn set_password_in(
     txn: &DatabaseTransaction,
-    user_id: Uuid,
+    user_id: UserId,
     password_hash: String,
-    keep: Option<Uuid>,
+    keep: Option<SessionId>,
     action: &'static str,
-) -> Result<Vec<Uuid>, DbErr> {
+) -> Result<Vec<SessionId>, DbErr> {
     let Some(row) = user::Entity::find_by_id(user_id).one(txn).await? else { return Ok(vec![]) };
     let before = snapshot(&row);
     let mut active = row.into_active_model();

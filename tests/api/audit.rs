@@ -21,7 +21,7 @@ async fn registration_login_and_logout_are_audited_without_secrets() {
     assert_eq!(trail.len(), 1);
     let created = &trail[0];
     assert_eq!(created.action, "create");
-    assert_eq!(created.actor_id, Some(Uuid::parse_str(&user_id).unwrap()));
+    assert_eq!(created.actor_id, Some(Uuid::parse_str(&user_id).unwrap().into()));
     let after = created.after.as_ref().expect("after snapshot");
     assert_eq!(after["email"], "amy@example.org");
     let printed = after.to_string();

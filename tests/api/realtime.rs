@@ -243,7 +243,7 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_still_hear() {
     let app = TestApp::with_config(|c| c.realtime.queue_len = 4).await;
     let addr = app.listen().await;
     let session = app.register("alice@example.org").await;
-    let alice: uuid::Uuid = session["user"]["id"].as_str().unwrap().parse().unwrap();
+    let alice: parlor::domain::UserId = session["user"]["id"].as_str().unwrap().parse().unwrap();
     let t = token(&session, "access_token");
     let mut reader = ws_connect(addr, Some(&t), None).await.unwrap();
     let _stalled = ws_connect(addr, Some(&t), None).await.unwrap();

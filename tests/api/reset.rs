@@ -90,7 +90,7 @@ async fn a_new_request_replaces_the_old_code_and_an_expired_code_is_dead() {
     }
 
     // Expired: store a known code that ran out a second ago.
-    let user_id: uuid::Uuid = created["user"]["id"].as_str().unwrap().parse().unwrap();
+    let user_id: parlor::domain::UserId = created["user"]["id"].as_str().unwrap().parse().unwrap();
     let past = parlor::store::now() - time::Duration::seconds(1);
     app.state.store.put_reset_code(user_id, parlor::auth::reset::code_hash(user_id, "24681357"), past).await.unwrap();
     confirm(&app, "dave@example.org", "24681357", NEW_PASSWORD).await.assert_fail(StatusCode::BAD_REQUEST);

@@ -1,6 +1,7 @@
 //! `attachments`: uploaded files and images, attached to at most one message by their uploader
 //! (forwards of that message share it).
 
+use crate::domain::{AttachmentId, UserId};
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
@@ -8,8 +9,8 @@ use serde::Serialize;
 #[sea_orm(table_name = "attachments")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub uploader_id: Option<Uuid>,
+    pub id: AttachmentId,
+    pub uploader_id: Option<UserId>,
     /// `image` or `file`.
     pub kind: String,
     /// The prefix of its stored objects.

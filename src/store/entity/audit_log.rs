@@ -1,6 +1,7 @@
 //! `audit_log`: every change of every model, written in the transaction of the change.
 //! No foreign keys: the log outlives what it describes.
 
+use crate::domain::UserId;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,14 +10,14 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub at: TimeDateTimeWithTimeZone,
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<UserId>,
     pub entity: String,
     pub entity_id: String,
     pub action: String,
     pub before: Option<Json>,
     pub after: Option<Json>,
     /// The user whose personal data `before`/`after` hold; scrubbed when that account is deleted.
-    pub subject_id: Option<Uuid>,
+    pub subject_id: Option<UserId>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

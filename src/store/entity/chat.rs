@@ -1,5 +1,6 @@
 //! `chats`: direct chats and groups.
 
+use crate::domain::{ChatId, MessageId, UserId};
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
@@ -7,19 +8,19 @@ use serde::Serialize;
 #[sea_orm(table_name = "chats")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: ChatId,
     /// `direct` or `group`.
     pub kind: String,
     pub title: Option<String>,
     /// `<smaller user id>:<larger user id>` for a direct chat, unique.
     pub direct_key: Option<String>,
-    pub created_by: Option<Uuid>,
+    pub created_by: Option<UserId>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: TimeDateTimeWithTimeZone,
     /// The newest message's time (or the creation): chat lists sort by it.
     #[serde(with = "time::serde::rfc3339")]
     pub last_activity_at: TimeDateTimeWithTimeZone,
-    pub last_message_id: Option<Uuid>,
+    pub last_message_id: Option<MessageId>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

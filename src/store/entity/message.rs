@@ -1,5 +1,6 @@
 //! `messages`: everything said in a chat, including tombstones of deleted messages.
 
+use crate::domain::{AttachmentId, ChatId, MessageId, UserId};
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
@@ -8,20 +9,20 @@ use serde::Serialize;
 pub struct Model {
     /// UUID v7: ids sort by time, which history pages rely on.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub chat_id: Uuid,
+    pub id: MessageId,
+    pub chat_id: ChatId,
     /// `None` only for messages the server writes on nobody's behalf.
-    pub author_id: Option<Uuid>,
+    pub author_id: Option<UserId>,
     /// `text`, `image`, `file` or `system`.
     pub kind: String,
     pub text: Option<String>,
     /// What a `system` message records.
     pub system: Option<Json>,
-    pub attachment_id: Option<Uuid>,
-    pub reply_to: Option<Uuid>,
-    pub forwarded_chat_id: Option<Uuid>,
-    pub forwarded_message_id: Option<Uuid>,
-    pub forwarded_author_id: Option<Uuid>,
+    pub attachment_id: Option<AttachmentId>,
+    pub reply_to: Option<MessageId>,
+    pub forwarded_chat_id: Option<ChatId>,
+    pub forwarded_message_id: Option<MessageId>,
+    pub forwarded_author_id: Option<UserId>,
     pub client_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: TimeDateTimeWithTimeZone,

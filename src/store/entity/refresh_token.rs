@@ -1,6 +1,7 @@
 //! `refresh_tokens`: the SHA-256 of every refresh token a session was given. The newest is live;
 //! the older ones are kept, marked rotated, so their reuse can be recognised (RFC 9700 §4.14.2).
 
+use crate::domain::SessionId;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,7 +9,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub token_hash: String,
-    pub session_id: Uuid,
+    pub session_id: SessionId,
     pub created_at: TimeDateTimeWithTimeZone,
     pub rotated_at: Option<TimeDateTimeWithTimeZone>,
 }

@@ -1,5 +1,6 @@
 //! `sessions`: one row per signed-in device. A row exists exactly while the session is alive.
 
+use crate::domain::{SessionId, UserId};
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
@@ -7,8 +8,8 @@ use serde::Serialize;
 #[sea_orm(table_name = "sessions")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub user_id: Uuid,
+    pub id: SessionId,
+    pub user_id: UserId,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
     #[serde(with = "time::serde::rfc3339")]

@@ -1,5 +1,6 @@
 //! `users`: one row per account.
 
+use crate::domain::UserId;
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
@@ -7,7 +8,7 @@ use serde::Serialize;
 #[sea_orm(table_name = "users")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: UserId,
     /// As typed, for display.
     pub username: Option<String>,
     /// Lower-cased, unique: usernames are unique case-insensitively.
