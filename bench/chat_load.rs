@@ -72,6 +72,7 @@ impl Bench {
             .app
             .store
             .create_user(
+                None,
                 NewUser {
                     username: Some(Username::parse(name).unwrap()),
                     email: None,
@@ -82,7 +83,6 @@ impl Bench {
                     password_hash: "$argon2id$unused".to_owned(),
                     is_admin: false,
                 },
-                None,
             )
             .await
             .unwrap();

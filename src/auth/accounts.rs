@@ -144,7 +144,7 @@ impl Accounts {
             password_hash,
             is_admin: false,
         };
-        let user = self.store.create_user(new, None).await?;
+        let user = self.store.create_user(None, new).await?;
         let pair = self.auth.open_session(user.id, client).await?;
         tracing::info!(user_id = %user.id, "account registered");
         Ok((user, pair))
@@ -199,7 +199,7 @@ impl Accounts {
 
     /// Ends the caller's own session.
     pub async fn logout(&self, me: Principal) -> Result<(), AppError> {
-        self.auth.revoke_session(me.session_id, Some(me.user_id), "logout").await?;
+        self.auth.revoke_session(Some(me.user_id), me.session_id, "logout").await?;
         Ok(())
     }
 
@@ -207,7 +207,7 @@ impl Accounts {
     pub async fn end_session(&self, me: Principal, session_id: SessionId) -> Result<(), AppError> {
         match self.store.session(session_id).await? {
             Some(session) if session.user_id == me.user_id => {
-                self.auth.revoke_session(session_id, Some(me.user_id), "revoke_session").await?;
+                self.auth.revoke_session(Some(me.user_id), session_id, "revoke_session").await?;
                 Ok(())
             }
             _ => Err(session_not_found()),
@@ -222,7 +222,7 @@ impl Accounts {
             None => self.auth.keys.verify(token).ok().map(|claims| claims.sid),
         };
         if let Some(session) = session {
-            self.auth.revoke_session(session, None, "revoke").await?;
+            self.auth.revoke_session(None, session, "revoke").await?;
         }
         Ok(())
     }
@@ -245,7 +245,7 @@ impl Accounts {
             password_hash,
             is_admin: true,
         };
-        let user = self.store.create_user(new, None).await?;
+        let user = self.store.create_user(None, new).await?;
         tracing::info!(user_id = %user.id, "administrator created");
         Ok(user)
     }

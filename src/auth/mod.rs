@@ -239,11 +239,11 @@ impl Auth {
     /// Ends a session: its refresh tokens die with the row, its access tokens at the next request.
     pub async fn revoke_session(
         &self,
-        session_id: SessionId,
         actor: Option<UserId>,
+        session_id: SessionId,
         action: &'static str,
     ) -> anyhow::Result<bool> {
-        match self.store.delete_session(session_id, actor, action).await? {
+        match self.store.delete_session(actor, session_id, action).await? {
             Some(owner) => {
                 self.forget_session(owner, session_id);
                 Ok(true)

@@ -297,7 +297,7 @@ impl Chats {
     pub async fn rename_chat(&self, me: UserId, chat_id: ChatId, title: ChatTitle) -> Result<ChatView, AppError> {
         let (chat, member) = self.member_of(chat_id, me).await?;
         require(&chat, &member, Action::Rename)?;
-        let message = self.store.rename_chat(chat_id, me, title).await?.ok_or_else(chat_not_found)?;
+        let message = self.store.rename_chat(me, chat_id, title).await?.ok_or_else(chat_not_found)?;
         self.announce_message(message, me).await?;
         self.announce_chat(chat_id, me).await
     }
@@ -308,7 +308,7 @@ impl Chats {
         let (chat, member) = self.member_of(chat_id, me).await?;
         require(&chat, &member, Action::DeleteChat)?;
         let members = self.store.member_ids(chat_id).await?;
-        let garbage = self.store.delete_chat(chat_id, me).await?.ok_or_else(chat_not_found)?;
+        let garbage = self.store.delete_chat(me, chat_id).await?.ok_or_else(chat_not_found)?;
         let event = ChatEvent::Deleted(events::ChatDeleted { chat_id: chat_id.into(), by: me.into() });
         self.realtime.emit(Audience::Users(members), &event).await;
         for prefix in garbage {
@@ -323,7 +323,7 @@ impl Chats {
         let (chat, member) = self.member_of(chat_id, me).await?;
         require(&chat, &member, Action::AddMembers)?;
         let ids = self.existing_users(user_ids, me).await?;
-        let (added, message) = self.store.add_members(chat_id, me, &ids).await?.ok_or_else(chat_not_found)?;
+        let (added, message) = self.store.add_members(me, chat_id, &ids).await?.ok_or_else(chat_not_found)?;
         let view = self.my_chat(chat_id, me).await?;
         if let Some(message) = message {
             let new_ids: Vec<UserId> = added.iter().map(|m| m.user_id).collect();
@@ -350,7 +350,7 @@ impl Chats {
             require(&chat, &member, Action::RemoveMember(target.role))?;
         }
         let audience = self.store.member_ids(chat_id).await?;
-        let removal = self.store.remove_member(chat_id, user_id, me).await?;
+        let removal = self.store.remove_member(me, chat_id, user_id).await?;
         let removal = removal.ok_or_else(member_not_found)?;
         self.after_removal(chat_id, user_id, me, audience, removal).await
     }
@@ -395,7 +395,7 @@ impl Chats {
         if user_id == me {
             return Err(AppError::invalid("role", "make someone else owner to step down"));
         }
-        let changed = self.store.set_role(chat_id, user_id, role, me).await?;
+        let changed = self.store.set_role(me, chat_id, user_id, role).await?;
         let changed = changed.ok_or_else(member_not_found)?;
         if changed.is_empty() { self.my_chat(chat_id, me).await } else { self.announce_chat(chat_id, me).await }
     }
@@ -403,7 +403,7 @@ impl Chats {
     /// Pins or unpins a chat for me.
     pub async fn pin_chat(&self, me: UserId, chat_id: ChatId, pinned: bool) -> Result<ChatView, AppError> {
         // Pins are a member's own: no role to check, and the store answers for membership.
-        if !self.store.set_pinned(chat_id, me, pinned).await? {
+        if !self.store.set_pinned(me, chat_id, pinned).await? {
             return Err(chat_not_found());
         }
         self.my_chat(chat_id, me).await
@@ -496,7 +496,7 @@ impl Chats {
         if message.author_id != Some(me) || message.kind == MessageKind::System {
             return Err(AppError::forbidden("not_allowed", "only its author may edit a message"));
         }
-        let edited = self.store.edit_message(chat_id, message_id, text.into_inner(), me).await?;
+        let edited = self.store.edit_message(me, chat_id, message_id, text.into_inner()).await?;
         let edited = edited.ok_or_else(message_not_found)?;
         let event = ChatEvent::MessageUpdated(events::MessageUpdated {
             chat_id: chat_id.into(),
@@ -521,7 +521,7 @@ impl Chats {
         }
         let was_live = message.deleted_at.is_none();
         let (tombstone, garbage) =
-            self.store.delete_message(chat_id, message_id, me).await?.ok_or_else(message_not_found)?;
+            self.store.delete_message(me, chat_id, message_id).await?.ok_or_else(message_not_found)?;
         if was_live {
             let event = ChatEvent::MessageDeleted(events::MessageDeleted {
                 chat_id: chat_id.into(),
@@ -547,7 +547,7 @@ impl Chats {
         let (_, _, message) = self.message_in(me, chat_id, message_id).await?;
         Self::refuse_tombstone(&message)?;
         let changed =
-            if like { self.store.like(message_id, me).await? } else { self.store.unlike(message_id, me).await? };
+            if like { self.store.like(me, message_id).await? } else { self.store.unlike(me, message_id).await? };
         let view = self.render_messages(me, vec![message]).await?.pop().ok_or_else(message_not_found)?;
         if changed {
             let change = LikeChanged {
@@ -605,7 +605,7 @@ impl Chats {
     /// Moves my read marker forward to `message_id` and tells my other devices.
     pub async fn mark_read(&self, me: UserId, chat_id: ChatId, message_id: MessageId) -> Result<ReadView, AppError> {
         self.message_in(me, chat_id, message_id).await?;
-        let (moved, member) = self.store.mark_read(chat_id, me, message_id).await?.ok_or_else(chat_not_found)?;
+        let (moved, member) = self.store.mark_read(me, chat_id, message_id).await?.ok_or_else(chat_not_found)?;
         let (last_read_id, unread_count) = (member.last_read_id, member.unread_count);
         if moved {
             let event =

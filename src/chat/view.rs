@@ -8,9 +8,9 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::{AttachmentId, ChatId, ChatKind, MessageId, MessageKind, Role, User, UserId};
+use crate::domain::{AttachmentId, ChatId, ChatKind, MessageId, MessageKind, Role, SystemEvent, User, UserId};
 use crate::media::{AvatarUrls, Media};
-use crate::store::{Attachment, Chat, Likes, Member, Message, SystemEvent};
+use crate::store::{Attachment, Chat, Likes, Member, Message};
 
 /// Someone in a chat: a member or an author. A deleted account keeps only its id, with
 /// `deleted: true`.

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use strum::{EnumString, IntoStaticStr};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 /// A direct chat has exactly two members and is unique per pair; a group has a title and roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoStaticStr, EnumString)]
@@ -176,6 +177,29 @@ impl ClientId {
     pub fn into_inner(self) -> String {
         self.0
     }
+}
+
+/// What a `system` message records; the client words it in the reader's language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum SystemEvent {
+    /// The group was created with this title.
+    Created {
+        title: String,
+    },
+    /// The group was renamed.
+    Renamed {
+        title: String,
+    },
+    MembersAdded {
+        user_ids: Vec<Uuid>,
+    },
+    MemberLeft {
+        user_id: Uuid,
+    },
+    MemberRemoved {
+        user_id: Uuid,
+    },
 }
 
 #[cfg(test)]

@@ -163,7 +163,7 @@ async fn patch_me(
     )
 )]
 async fn delete_me(State(app): State<AppState>, AuthUser(me): AuthUser) -> Result<JSend<Option<String>>, AppError> {
-    app.profiles.delete_account(me.user_id, Some(me.user_id)).await?;
+    app.profiles.delete_account(Some(me.user_id), me.user_id).await?;
     Ok(JSend::ok(None))
 }
 

@@ -160,9 +160,9 @@ impl Profiles {
 
     /// Deletes the account with everything that is only its own. Tokens die with the sessions;
     /// the avatar's objects are deleted now, or by the sweeper if storage is down.
-    pub async fn delete_account(&self, user_id: UserId, actor: Option<UserId>) -> Result<(), AppError> {
+    pub async fn delete_account(&self, actor: Option<UserId>, user_id: UserId) -> Result<(), AppError> {
         let DeletedUser { session_ids, avatar_key, left_groups } =
-            self.store.delete_user(user_id, actor).await?.ok_or_else(account_gone)?;
+            self.store.delete_user(actor, user_id).await?.ok_or_else(account_gone)?;
         // Tokens refused and sockets closed here and on every other instance.
         self.realtime.publish(crate::realtime::Message::UserDeleted { user_id, session_ids }).await;
         self.chats.after_account_deleted(user_id, left_groups).await;

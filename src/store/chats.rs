@@ -17,9 +17,9 @@ use time::OffsetDateTime;
 
 use super::entity::{attachment, chat, chat_member, message};
 use super::members::{Member, lock_chat};
-use super::messages::{NewMessage, SystemEvent, insert_message_in};
+use super::messages::{NewMessage, insert_message_in};
 use super::{AuditEntry, Message, Store, StoreError, media, now};
-use crate::domain::{ChatId, MessageId, UserId};
+use crate::domain::{ChatId, MessageId, SystemEvent, UserId};
 use crate::domain::{ChatKind, ChatTitle, Role};
 
 /// A chat as stored.
@@ -37,7 +37,7 @@ impl From<chat::Model> for Chat {
     fn from(row: chat::Model) -> Self {
         Self {
             id: row.id,
-            kind: ChatKind::parse(&row.kind).unwrap_or(ChatKind::Group),
+            kind: row.kind,
             title: row.title,
             created_at: row.created_at,
             last_activity_at: row.last_activity_at,
@@ -101,7 +101,7 @@ impl Store {
         let txn = self.db.begin().await?;
         let row = chat::ActiveModel {
             id: Set(ChatId::new()),
-            kind: Set(ChatKind::Direct.as_str().to_owned()),
+            kind: Set(ChatKind::Direct),
             title: Set(None),
             direct_key: Set(Some(key.clone())),
             created_by: Set(Some(me)),
@@ -146,7 +146,7 @@ impl Store {
         let txn = self.db.begin().await?;
         let row = chat::ActiveModel {
             id: Set(ChatId::new()),
-            kind: Set(ChatKind::Group.as_str().to_owned()),
+            kind: Set(ChatKind::Group),
             title: Set(Some(title.as_str().to_owned())),
             direct_key: Set(None),
             created_by: Set(Some(owner)),
@@ -254,8 +254,8 @@ impl Store {
     /// Renames a group and records it with a system message.
     pub async fn rename_chat(
         &self,
-        chat_id: ChatId,
         actor: UserId,
+        chat_id: ChatId,
         title: ChatTitle,
     ) -> Result<Option<Message>, StoreError> {
         let txn = self.db.begin().await?;
@@ -275,8 +275,8 @@ impl Store {
     /// if the chat is gone.
     pub async fn add_members(
         &self,
-        chat_id: ChatId,
         actor: UserId,
+        chat_id: ChatId,
         user_ids: &[UserId],
     ) -> Result<Option<(Vec<Member>, Option<Message>)>, StoreError> {
         let at = now();
@@ -315,9 +315,9 @@ impl Store {
     /// is deleted. `None` if the chat or the membership is gone.
     pub async fn remove_member(
         &self,
+        actor: UserId,
         chat_id: ChatId,
         user_id: UserId,
-        actor: UserId,
     ) -> Result<Option<Removal>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(removal) = remove_member_in(&txn, chat_id, user_id, actor).await? else { return Ok(None) };
@@ -329,10 +329,10 @@ impl Store {
     /// becomes an admin. Returns the members whose role changed, or `None` if not a member.
     pub async fn set_role(
         &self,
+        actor: UserId,
         chat_id: ChatId,
         user_id: UserId,
         role: Role,
-        actor: UserId,
     ) -> Result<Option<Vec<Member>>, StoreError> {
         let txn = self.db.begin().await?;
         if lock_chat(&txn, chat_id).await?.is_none() {
@@ -345,7 +345,7 @@ impl Store {
         if role == Role::Owner {
             let owners = chat_member::Entity::find()
                 .filter(chat_member::Column::ChatId.eq(chat_id))
-                .filter(chat_member::Column::Role.eq(Role::Owner.as_str()))
+                .filter(chat_member::Column::Role.eq(Role::Owner))
                 .filter(chat_member::Column::UserId.ne(user_id))
                 .all(&txn)
                 .await?;
@@ -353,7 +353,7 @@ impl Store {
                 changed.push(update_role(&txn, owner, Role::Admin, actor).await?);
             }
         }
-        if target.role != role.as_str() {
+        if target.role != role {
             changed.push(update_role(&txn, target, role, actor).await?);
         }
         txn.commit().await?;
@@ -362,7 +362,7 @@ impl Store {
 
     /// Pins the chat for the member at the end of their pins, or unpins it. Returns whether the
     /// membership exists.
-    pub async fn set_pinned(&self, chat_id: ChatId, user_id: UserId, pinned: bool) -> Result<bool, StoreError> {
+    pub async fn set_pinned(&self, user_id: UserId, chat_id: ChatId, pinned: bool) -> Result<bool, StoreError> {
         let Some(row) = chat_member::Entity::find_by_id((chat_id, user_id)).one(&self.db).await? else {
             return Ok(false);
         };
@@ -389,7 +389,7 @@ impl Store {
 
     /// Deletes a chat with its members, messages and likes; attachments only it used are queued
     /// for deletion, and their prefixes returned. `None` if it was already gone.
-    pub async fn delete_chat(&self, chat_id: ChatId, actor: UserId) -> Result<Option<Vec<String>>, StoreError> {
+    pub async fn delete_chat(&self, actor: UserId, chat_id: ChatId) -> Result<Option<Vec<String>>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
         let garbage = delete_chat_in(&txn, row, actor).await?;
@@ -409,7 +409,7 @@ async fn insert_member(
     let row = chat_member::ActiveModel {
         chat_id: Set(chat_id),
         user_id: Set(user_id),
-        role: Set(role.as_str().to_owned()),
+        role: Set(role),
         joined_at: Set(at),
         last_read_id: Set(last_read),
         pin_order: Set(None),
@@ -428,7 +428,7 @@ async fn update_role(
 ) -> Result<Member, DbErr> {
     let before = Member::from(row.clone());
     let mut active = row.into_active_model();
-    active.role = Set(role.as_str().to_owned());
+    active.role = Set(role);
     let member = Member::from(active.update(txn).await?);
     audit_member(txn, actor, "change_role", Some(&before), Some(&member)).await?;
     Ok(member)
@@ -502,8 +502,8 @@ pub(super) async fn remove_member_in(
         removal.chat_deleted = true;
         return Ok(Some(removal));
     }
-    if member.role == Role::Owner && !heirs.iter().any(|m| m.role == Role::Owner.as_str()) {
-        let heir = heirs.iter().find(|m| m.role == Role::Admin.as_str()).unwrap_or(&heirs[0]).clone();
+    if member.role == Role::Owner && !heirs.iter().any(|m| m.role == Role::Owner) {
+        let heir = heirs.iter().find(|m| m.role == Role::Admin).unwrap_or(&heirs[0]).clone();
         removal.new_owner = Some(heir.user_id);
         update_role(txn, heir, Role::Owner, actor).await?;
     }
@@ -555,7 +555,7 @@ pub(super) async fn leave_groups_in(txn: &DatabaseTransaction, user_id: UserId) 
     let groups = Query::select()
         .column(chat::Column::Id)
         .from(chat::Entity)
-        .and_where(chat::Column::Kind.eq(ChatKind::Group.as_str()))
+        .and_where(chat::Column::Kind.eq(ChatKind::Group))
         .to_owned();
     let chat_ids: Vec<ChatId> = chat_member::Entity::find()
         .select_only()

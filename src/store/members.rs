@@ -27,7 +27,7 @@ impl From<chat_member::Model> for Member {
         Self {
             chat_id: row.chat_id,
             user_id: row.user_id,
-            role: Role::parse(&row.role).unwrap_or(Role::Member),
+            role: row.role,
             joined_at: row.joined_at,
             last_read_id: row.last_read_id,
             pin_order: row.pin_order,

@@ -12,39 +12,13 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::entity::{attachment, chat, chat_member, message, message_like};
 use super::members::{Member, lock_chat};
 use super::{AuditEntry, Store, StoreError, media, now};
-use crate::domain::MessageKind;
-use crate::domain::{AttachmentId, ChatId, MessageId, UserId};
-
-/// What a `system` message records; the client words it in the reader's language.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum SystemEvent {
-    /// The group was created with this title.
-    Created {
-        title: String,
-    },
-    /// The group was renamed.
-    Renamed {
-        title: String,
-    },
-    MembersAdded {
-        user_ids: Vec<Uuid>,
-    },
-    MemberLeft {
-        user_id: Uuid,
-    },
-    MemberRemoved {
-        user_id: Uuid,
-    },
-}
+use crate::domain::{AttachmentId, ChatId, MessageId, MessageKind, SystemEvent, UserId};
 
 /// Where a forwarded message first came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,9 +58,9 @@ impl From<message::Model> for Message {
             id: row.id,
             chat_id: row.chat_id,
             author_id: row.author_id,
-            kind: MessageKind::parse(&row.kind).unwrap_or(MessageKind::Text),
+            kind: row.kind,
             text: row.text,
-            system: row.system.and_then(|value| serde_json::from_value(value).ok()),
+            system: row.system,
             attachment_id: row.attachment_id,
             reply_to: row.reply_to,
             forwarded,
@@ -176,9 +150,9 @@ pub(super) async fn insert_message_in(
         id: Set(id),
         chat_id: Set(new.chat_id),
         author_id: Set(Some(new.author_id)),
-        kind: Set(new.kind.as_str().to_owned()),
+        kind: Set(new.kind),
         text: Set(new.text),
-        system: Set(new.system.and_then(|event| serde_json::to_value(event).ok())),
+        system: Set(new.system),
         attachment_id: Set(new.attachment_id),
         reply_to: Set(new.reply_to),
         forwarded_chat_id: Set(forwarded.map(|f| f.chat_id)),
@@ -281,10 +255,10 @@ impl Store {
     /// Replaces the text of a live message; `None` if it is gone.
     pub async fn edit_message(
         &self,
+        editor: UserId,
         chat_id: ChatId,
         message_id: MessageId,
         text: String,
-        editor: UserId,
     ) -> Result<Option<Message>, StoreError> {
         let txn = self.db.begin().await?;
         if lock_chat(&txn, chat_id).await?.is_none() {
@@ -309,9 +283,9 @@ impl Store {
     /// deletion and its prefix returned. `None` if the message is not in the chat.
     pub async fn delete_message(
         &self,
+        actor: UserId,
         chat_id: ChatId,
         message_id: MessageId,
-        actor: UserId,
     ) -> Result<Option<(Message, Option<String>)>, StoreError> {
         let txn = self.db.begin().await?;
         if lock_chat(&txn, chat_id).await?.is_none() {
@@ -355,7 +329,7 @@ impl Store {
     }
 
     /// Likes a message; `false` if `user_id` already did.
-    pub async fn like(&self, message_id: MessageId, user_id: UserId) -> Result<bool, StoreError> {
+    pub async fn like(&self, user_id: UserId, message_id: MessageId) -> Result<bool, StoreError> {
         let insert = Query::insert()
             .into_table(message_like::Entity)
             .columns([message_like::Column::MessageId, message_like::Column::UserId, message_like::Column::CreatedAt])
@@ -370,7 +344,7 @@ impl Store {
     }
 
     /// Takes a like back; `false` if there was none.
-    pub async fn unlike(&self, message_id: MessageId, user_id: UserId) -> Result<bool, StoreError> {
+    pub async fn unlike(&self, user_id: UserId, message_id: MessageId) -> Result<bool, StoreError> {
         let deleted = message_like::Entity::delete_by_id((message_id, user_id)).exec(&self.db).await?;
         Ok(deleted.rows_affected > 0)
     }
@@ -420,8 +394,8 @@ impl Store {
     /// above the new marker: what arrived after the message just read, usually nothing.
     pub async fn mark_read(
         &self,
-        chat_id: ChatId,
         user_id: UserId,
+        chat_id: ChatId,
         message_id: MessageId,
     ) -> Result<Option<(bool, Member)>, StoreError> {
         let txn = self.db.begin().await?;

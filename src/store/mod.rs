@@ -4,8 +4,8 @@
 mod attachments;
 mod audit;
 mod chats;
+mod columns;
 pub mod entity;
-mod ids;
 mod media;
 mod members;
 mod messages;
@@ -28,7 +28,7 @@ pub use audit::{AuditEntry, AuditRecord};
 pub use chats::{Chat, CreatedChat, LeftGroup, Removal};
 pub use media::Garbage;
 pub use members::Member;
-pub use messages::{Cursor, Forwarded, Likes, Message, NewMessage, Page, SystemEvent};
+pub use messages::{Cursor, Forwarded, Likes, Message, NewMessage, Page};
 pub use resets::ResetOutcome;
 pub use sessions::{NewSession, Rotation, SessionInfo};
 pub use users::{DeletedUser, Directory, NewUser, ProfileChange};

@@ -195,8 +195,8 @@ impl Store {
     /// Ends a session (its refresh tokens go with it). Returns its owner if it existed.
     pub async fn delete_session(
         &self,
-        session_id: SessionId,
         actor: Option<UserId>,
+        session_id: SessionId,
         action: &'static str,
     ) -> Result<Option<UserId>, StoreError> {
         let txn = self.db.begin().await?;

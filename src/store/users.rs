@@ -34,7 +34,7 @@ impl From<user::Model> for User {
             phone: row.phone,
             first_name: row.first_name,
             last_name: row.last_name,
-            gender: Gender::parse(&row.gender).unwrap_or_default(),
+            gender: row.gender,
             avatar_key: row.avatar_key,
             is_admin: row.is_admin,
             is_active: row.is_active,
@@ -82,7 +82,7 @@ fn snapshot(row: &user::Model) -> Option<serde_json::Value> {
 impl Store {
     /// Creates an account; `actor` is who did it (the user themself when registering, `None` for
     /// the command line).
-    pub async fn create_user(&self, new: NewUser, actor: Option<UserId>) -> Result<User, StoreError> {
+    pub async fn create_user(&self, actor: Option<UserId>, new: NewUser) -> Result<User, StoreError> {
         let id = UserId::new();
         let at = now();
         let txn = self.db.begin().await?;
@@ -95,7 +95,7 @@ impl Store {
             password_hash: Set(new.password_hash),
             first_name: Set(new.first_name),
             last_name: Set(new.last_name),
-            gender: Set(new.gender.as_str().to_owned()),
+            gender: Set(new.gender),
             avatar_key: Set(None),
             is_admin: Set(new.is_admin),
             is_active: Set(true),
@@ -172,7 +172,7 @@ impl Store {
             active.last_name = Set(last_name);
         }
         if let Some(gender) = change.gender {
-            active.gender = Set(gender.as_str().to_owned());
+            active.gender = Set(gender);
         }
         let has_identifier = [&active.username, &active.email, &active.phone]
             .iter()
@@ -238,7 +238,7 @@ impl Store {
     /// Deletes an account and everything that is only its own, in one transaction: the row,
     /// so its identifiers are free again; its sessions, refresh tokens and reset codes (by
     /// cascade); its avatar (queued for deletion). Audit rows stay, scrubbed of its personal data.
-    pub async fn delete_user(&self, user_id: UserId, actor: Option<UserId>) -> Result<Option<DeletedUser>, StoreError> {
+    pub async fn delete_user(&self, actor: Option<UserId>, user_id: UserId) -> Result<Option<DeletedUser>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(row) = user::Entity::find_by_id(user_id).one(&txn).await? else { return Ok(None) };
         let session_ids: Vec<SessionId> = session::Entity::find()
@@ -281,7 +281,7 @@ impl Store {
             .into_tuple()
             .all(&self.db)
             .await?;
-        let counts: Vec<(String, i64)> = user::Entity::find()
+        let counts: Vec<(Gender, i64)> = user::Entity::find()
             .select_only()
             .column(user::Column::Gender)
             .column_as(user::Column::Id.count(), "n")
@@ -292,7 +292,7 @@ impl Store {
         let mut directory = Directory { user_ids, ..Directory::default() };
         for (gender, n) in counts {
             let n = u64::try_from(n).unwrap_or(0);
-            match Gender::parse(&gender).unwrap_or_default() {
+            match gender {
                 Gender::Female => directory.female += n,
                 Gender::Male => directory.male += n,
                 Gender::Unspecified => directory.unspecified += n,

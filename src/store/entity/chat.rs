@@ -1,6 +1,6 @@
 //! `chats`: direct chats and groups.
 
-use crate::domain::{ChatId, MessageId, UserId};
+use crate::domain::{ChatId, ChatKind, MessageId, UserId};
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
@@ -10,7 +10,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: ChatId,
     /// `direct` or `group`.
-    pub kind: String,
+    pub kind: ChatKind,
     pub title: Option<String>,
     /// `<smaller user id>:<larger user id>` for a direct chat, unique.
     pub direct_key: Option<String>,

@@ -1,6 +1,6 @@
 //! `chat_members`: who is in which chat, with their role, read marker, unread count and pin.
 
-use crate::domain::{ChatId, MessageId, UserId};
+use crate::domain::{ChatId, MessageId, Role, UserId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,7 +11,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub user_id: UserId,
     /// `owner`, `admin` or `member`.
-    pub role: String,
+    pub role: Role,
     pub joined_at: TimeDateTimeWithTimeZone,
     /// The newest message the member has read.
     pub last_read_id: Option<MessageId>,

@@ -1,6 +1,6 @@
 //! `messages`: everything said in a chat, including tombstones of deleted messages.
 
-use crate::domain::{AttachmentId, ChatId, MessageId, UserId};
+use crate::domain::{AttachmentId, ChatId, MessageId, MessageKind, SystemEvent, UserId};
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
@@ -14,10 +14,10 @@ pub struct Model {
     /// `None` only for messages the server writes on nobody's behalf.
     pub author_id: Option<UserId>,
     /// `text`, `image`, `file` or `system`.
-    pub kind: String,
+    pub kind: MessageKind,
     pub text: Option<String>,
     /// What a `system` message records.
-    pub system: Option<Json>,
+    pub system: Option<SystemEvent>,
     pub attachment_id: Option<AttachmentId>,
     pub reply_to: Option<MessageId>,
     pub forwarded_chat_id: Option<ChatId>,

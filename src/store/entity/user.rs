@@ -1,6 +1,6 @@
 //! `users`: one row per account.
 
-use crate::domain::UserId;
+use crate::domain::{Gender, UserId};
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
@@ -20,7 +20,7 @@ pub struct Model {
     pub password_hash: String,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    pub gender: String,
+    pub gender: Gender,
     /// `avatars/<user id>/<version>`, the prefix of the avatar's stored variants.
     pub avatar_key: Option<String>,
     pub is_admin: bool,
