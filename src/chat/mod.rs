@@ -17,7 +17,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use self::view::{ChatView, MessageView};
-use crate::domain::chat::{Action, allowed};
+use crate::domain::chat::{Action, allowed, refusal};
 use crate::domain::{AttachmentId, ChatId, MessageId, UserId};
 use crate::domain::{ChatTitle, ClientId, MessageKind, MessageText, Role};
 use crate::error::AppError;
@@ -159,19 +159,7 @@ pub fn require(chat: &Chat, member: &Member, action: Action) -> Result<(), AppEr
     if allowed(chat.kind, member.role, action) {
         return Ok(());
     }
-    let message = match action {
-        Action::Rename | Action::AddMembers | Action::ChangeRoles if chat.kind == crate::domain::ChatKind::Direct => {
-            "a direct chat has no title, roles or other members"
-        }
-        Action::Rename => "only the owner or an admin may rename the group",
-        Action::AddMembers => "only the owner or an admin may add members",
-        Action::RemoveMember(Role::Owner) => "the owner cannot be removed; they may leave",
-        Action::RemoveMember(_) => "only the owner may remove admins, and admins other members",
-        Action::ChangeRoles => "only the owner may change roles",
-        Action::DeleteChat => "only the owner may delete the group",
-        Action::DeleteOthersMessage => "only the owner or an admin may delete others' messages",
-    };
-    Err(AppError::forbidden("not_allowed", message))
+    Err(AppError::forbidden("not_allowed", refusal(chat.kind, action)))
 }
 
 /// The messenger's use cases: one method per thing a member does. Cheap to clone.

@@ -75,6 +75,22 @@ pub fn allowed(kind: ChatKind, role: Role, action: Action) -> bool {
     }
 }
 
+/// Why [`allowed`] said no, in words for the person who asked.
+pub fn refusal(kind: ChatKind, action: Action) -> &'static str {
+    match action {
+        Action::Rename | Action::AddMembers | Action::ChangeRoles if kind == ChatKind::Direct => {
+            "a direct chat has no title, roles or other members"
+        }
+        Action::Rename => "only the owner or an admin may rename the group",
+        Action::AddMembers => "only the owner or an admin may add members",
+        Action::RemoveMember(Role::Owner) => "the owner cannot be removed; they may leave",
+        Action::RemoveMember(_) => "only the owner may remove admins, and admins other members",
+        Action::ChangeRoles => "only the owner may change roles",
+        Action::DeleteChat => "only the owner may delete the group",
+        Action::DeleteOthersMessage => "only the owner or an admin may delete others' messages",
+    }
+}
+
 /// Message types. Clients send `text`, `image` and `file`; only the server writes `system`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoStaticStr, EnumString)]
 #[serde(rename_all = "lowercase")]

@@ -35,7 +35,51 @@ pub struct AuditRecord {
     pub after: Option<Value>,
 }
 
+/// A record the audit log follows: what the log calls it, which one it is, what it looked like
+/// (never a secret), and whose personal data that holds.
+pub(super) trait Audited {
+    const ENTITY: &'static str;
+    fn audit_id(&self) -> String;
+    fn snapshot(&self) -> Option<Value>;
+    fn subject(&self) -> Option<UserId> {
+        None
+    }
+}
+
+/// Writes one change of a record, on `conn`, which should be the transaction making it.
+pub(super) async fn record<T: Audited>(
+    conn: &impl ConnectionTrait,
+    actor: Option<UserId>,
+    action: &'static str,
+    before: Option<&T>,
+    after: Option<&T>,
+) -> Result<(), DbErr> {
+    match AuditEntry::of(actor, action, before, after) {
+        Some(entry) => entry.write(conn).await,
+        None => Ok(()),
+    }
+}
+
 impl AuditEntry {
+    /// The entry for a change from `before` to `after`; `None` when both are.
+    pub(super) fn of<T: Audited>(
+        actor: Option<UserId>,
+        action: &'static str,
+        before: Option<&T>,
+        after: Option<&T>,
+    ) -> Option<Self> {
+        let record = after.or(before)?;
+        Some(Self {
+            actor_id: actor,
+            entity: T::ENTITY,
+            entity_id: record.audit_id(),
+            action,
+            before: before.and_then(Audited::snapshot),
+            after: after.and_then(Audited::snapshot),
+            subject_id: record.subject(),
+        })
+    }
+
     /// Writes the entry on `conn`, which should be the transaction making the change.
     pub(super) async fn write(self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
         audit_log::ActiveModel {

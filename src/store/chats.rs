@@ -15,10 +15,12 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
+use super::audit::Audited;
 use super::entity::{attachment, chat, chat_member, message};
-use super::members::{Member, lock_chat};
+use super::members::{Member, authorize, lock_chat};
 use super::messages::{NewMessage, insert_message_in};
-use super::{AuditEntry, Message, Store, StoreError, media, now};
+use super::{Message, Store, StoreError, audit, media, now};
+use crate::domain::chat::Action;
 use crate::domain::{ChatId, MessageId, SystemEvent, UserId};
 use crate::domain::{ChatKind, ChatTitle, Role};
 
@@ -75,14 +77,28 @@ pub struct LeftGroup {
     pub removal: Removal,
 }
 
-fn chat_snapshot(row: &chat::Model) -> Option<serde_json::Value> {
-    serde_json::to_value(row).ok()
+impl Audited for chat::Model {
+    const ENTITY: &'static str = "chat";
+
+    fn audit_id(&self) -> String {
+        self.id.to_string()
+    }
+
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self).ok()
+    }
 }
 
-fn member_snapshot(member: &Member) -> Option<serde_json::Value> {
-    Some(serde_json::json!({
-        "chat_id": member.chat_id, "user_id": member.user_id, "role": member.role.as_str(),
-    }))
+impl Audited for Member {
+    const ENTITY: &'static str = "chat_member";
+
+    fn audit_id(&self) -> String {
+        format!("{}:{}", self.chat_id, self.user_id)
+    }
+
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "chat_id": self.chat_id, "user_id": self.user_id, "role": self.role }))
+    }
 }
 
 fn direct_key(a: UserId, b: UserId) -> String {
@@ -122,7 +138,7 @@ impl Store {
         for user_id in [me, other] {
             members.push(insert_member(&txn, row.id, user_id, Role::Member, at, None).await?);
         }
-        audit_chat(&txn, me, "create", None, Some(&row)).await?;
+        audit::record(&txn, Some(me), "create", None, Some(&row)).await?;
         txn.commit().await?;
         Ok(CreatedChat { chat: row.into(), members, created: true })
     }
@@ -160,7 +176,7 @@ impl Store {
         for user_id in others.iter().filter(|id| **id != owner) {
             members.push(insert_member(&txn, row.id, *user_id, Role::Member, at, None).await?);
         }
-        audit_chat(&txn, owner, "create", None, Some(&row)).await?;
+        audit::record(&txn, Some(owner), "create", None, Some(&row)).await?;
         let event = SystemEvent::Created { title: title.into_inner() };
         let opening = insert_message_in(&txn, &row, NewMessage::system(row.id, owner, event)).await?;
         txn.commit().await?;
@@ -260,11 +276,14 @@ impl Store {
     ) -> Result<Option<Message>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
+        if !authorize(&txn, &row, actor, Action::Rename).await? {
+            return Ok(None);
+        }
         let before = row.clone();
         let mut active = row.into_active_model();
         active.title = Set(Some(title.as_str().to_owned()));
         let row = active.update(&txn).await?;
-        audit_chat(&txn, actor, "rename", Some(&before), Some(&row)).await?;
+        audit::record(&txn, Some(actor), "rename", Some(&before), Some(&row)).await?;
         let event = SystemEvent::Renamed { title: title.into_inner() };
         let message = insert_message_in(&txn, &row, NewMessage::system(chat_id, actor, event)).await?;
         txn.commit().await?;
@@ -282,6 +301,9 @@ impl Store {
         let at = now();
         let txn = self.db.begin().await?;
         let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
+        if !authorize(&txn, &row, actor, Action::AddMembers).await? {
+            return Ok(None);
+        }
         let present: Vec<UserId> = chat_member::Entity::find()
             .select_only()
             .column(chat_member::Column::UserId)
@@ -298,7 +320,7 @@ impl Store {
             }
         }
         for member in &added {
-            audit_member(&txn, actor, "add", None, Some(member)).await?;
+            audit::record(&txn, Some(actor), "add", None, Some(member)).await?;
         }
         let message = if added.is_empty() {
             None
@@ -320,6 +342,16 @@ impl Store {
         user_id: UserId,
     ) -> Result<Option<Removal>, StoreError> {
         let txn = self.db.begin().await?;
+        if actor != user_id {
+            // Removing someone else: the rule depends on their role as well as mine, both now.
+            let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
+            let Some(target) = chat_member::Entity::find_by_id((chat_id, user_id)).one(&txn).await? else {
+                return Ok(None);
+            };
+            if !authorize(&txn, &row, actor, Action::RemoveMember(target.role)).await? {
+                return Ok(None);
+            }
+        }
         let Some(removal) = remove_member_in(&txn, chat_id, user_id, actor).await? else { return Ok(None) };
         txn.commit().await?;
         Ok(Some(removal))
@@ -335,7 +367,8 @@ impl Store {
         role: Role,
     ) -> Result<Option<Vec<Member>>, StoreError> {
         let txn = self.db.begin().await?;
-        if lock_chat(&txn, chat_id).await?.is_none() {
+        let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
+        if !authorize(&txn, &row, actor, Action::ChangeRoles).await? {
             return Ok(None);
         }
         let Some(target) = chat_member::Entity::find_by_id((chat_id, user_id)).one(&txn).await? else {
@@ -392,6 +425,9 @@ impl Store {
     pub async fn delete_chat(&self, actor: UserId, chat_id: ChatId) -> Result<Option<Vec<String>>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
+        if !authorize(&txn, &row, actor, Action::DeleteChat).await? {
+            return Ok(None);
+        }
         let garbage = delete_chat_in(&txn, row, actor).await?;
         txn.commit().await?;
         Ok(Some(garbage))
@@ -430,53 +466,8 @@ async fn update_role(
     let mut active = row.into_active_model();
     active.role = Set(role);
     let member = Member::from(active.update(txn).await?);
-    audit_member(txn, actor, "change_role", Some(&before), Some(&member)).await?;
+    audit::record(txn, Some(actor), "change_role", Some(&before), Some(&member)).await?;
     Ok(member)
-}
-
-/// Audits a change to a membership: before (`None` when added) and after (`None` when removed).
-async fn audit_member(
-    txn: &DatabaseTransaction,
-    actor: UserId,
-    action: &'static str,
-    before: Option<&Member>,
-    after: Option<&Member>,
-) -> Result<(), DbErr> {
-    let Some(member) = after.or(before) else { return Ok(()) };
-    AuditEntry {
-        actor_id: Some(actor),
-        entity: "chat_member",
-        entity_id: format!("{}:{}", member.chat_id, member.user_id),
-        action,
-        before: before.and_then(member_snapshot),
-        after: after.and_then(member_snapshot),
-        subject_id: None,
-    }
-    .write(txn)
-    .await
-}
-
-/// Audits a change to a chat row: its state before (`None` when created) and after (`None`
-/// when deleted).
-async fn audit_chat(
-    txn: &DatabaseTransaction,
-    actor: UserId,
-    action: &'static str,
-    before: Option<&chat::Model>,
-    after: Option<&chat::Model>,
-) -> Result<(), DbErr> {
-    let Some(id) = after.or(before).map(|row| row.id) else { return Ok(()) };
-    AuditEntry {
-        actor_id: Some(actor),
-        entity: "chat",
-        entity_id: id.to_string(),
-        action,
-        before: before.and_then(chat_snapshot),
-        after: after.and_then(chat_snapshot),
-        subject_id: None,
-    }
-    .write(txn)
-    .await
 }
 
 pub(super) async fn remove_member_in(
@@ -489,7 +480,7 @@ pub(super) async fn remove_member_in(
     let Some(row) = chat_member::Entity::find_by_id((chat_id, user_id)).one(txn).await? else { return Ok(None) };
     let member = Member::from(row.clone());
     chat_member::Entity::delete_by_id((chat_id, user_id)).exec(txn).await?;
-    audit_member(txn, actor, "remove", Some(&member), None).await?;
+    audit::record(txn, Some(actor), "remove", Some(&member), None).await?;
     let mut removal = Removal::default();
     let heirs = chat_member::Entity::find()
         .filter(chat_member::Column::ChatId.eq(chat_id))
@@ -545,7 +536,7 @@ async fn delete_chat_in(txn: &DatabaseTransaction, row: chat::Model, actor: User
         garbage.push(orphan.storage_key);
     }
     chat::Entity::delete_by_id(chat_id).exec(txn).await?;
-    audit_chat(txn, actor, "delete", Some(&row), None).await?;
+    audit::record(txn, Some(actor), "delete", Some(&row), None).await?;
     Ok(garbage)
 }
 

@@ -6,8 +6,10 @@ use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait};
 use time::OffsetDateTime;
 
+use super::StoreError;
 use super::entity::{chat, chat_member};
 use crate::domain::Role;
+use crate::domain::chat::{Action, allowed, refusal};
 use crate::domain::{ChatId, MessageId, UserId};
 
 /// One member of one chat.
@@ -33,6 +35,24 @@ impl From<chat_member::Model> for Member {
             pin_order: row.pin_order,
             unread_count: u64::try_from(row.unread_count).unwrap_or(0),
         }
+    }
+}
+
+/// Whether `actor` may do `action` to a chat this transaction has locked, by the role it holds
+/// now: `Ok(false)` if it is no longer a member. The service checks first, for a quick answer;
+/// this check, made in the transaction of the change, is the one that counts, so a role taken
+/// away meanwhile cannot slip through.
+pub(super) async fn authorize(
+    txn: &DatabaseTransaction,
+    chat: &chat::Model,
+    actor: UserId,
+    action: Action,
+) -> Result<bool, StoreError> {
+    let Some(member) = chat_member::Entity::find_by_id((chat.id, actor)).one(txn).await? else { return Ok(false) };
+    if allowed(chat.kind, member.role, action) {
+        Ok(true)
+    } else {
+        Err(StoreError::NotAllowed(refusal(chat.kind, action)))
     }
 }
 

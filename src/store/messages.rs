@@ -15,9 +15,11 @@ use sea_orm::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::audit::Audited;
 use super::entity::{attachment, chat, chat_member, message, message_like};
-use super::members::{Member, lock_chat};
-use super::{AuditEntry, Store, StoreError, media, now};
+use super::members::{Member, authorize, lock_chat};
+use super::{Store, StoreError, audit, media, now};
+use crate::domain::chat::Action;
 use crate::domain::{AttachmentId, ChatId, MessageId, MessageKind, SystemEvent, UserId};
 
 /// Where a forwarded message first came from.
@@ -268,12 +270,12 @@ impl Store {
         if row.chat_id != chat_id || row.deleted_at.is_some() {
             return Ok(None);
         }
-        let before = serde_json::json!({ "text": row.text });
+        let before = row.clone();
         let mut active = row.into_active_model();
         active.text = Set(Some(text));
         active.edited_at = Set(Some(now()));
         let row = active.update(&txn).await?;
-        audit_message(&txn, editor, "edit", Some(before), Some(serde_json::json!({ "text": row.text })), &row).await?;
+        audit::record(&txn, Some(editor), "edit", Some(&before), Some(&row)).await?;
         txn.commit().await?;
         Ok(Some(row.into()))
     }
@@ -288,17 +290,18 @@ impl Store {
         message_id: MessageId,
     ) -> Result<Option<(Message, Option<String>)>, StoreError> {
         let txn = self.db.begin().await?;
-        if lock_chat(&txn, chat_id).await?.is_none() {
-            return Ok(None);
-        }
+        let Some(chat_row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
         let Some(row) = message::Entity::find_by_id(message_id).one(&txn).await? else { return Ok(None) };
         if row.chat_id != chat_id {
+            return Ok(None);
+        }
+        if row.author_id != Some(actor) && !authorize(&txn, &chat_row, actor, Action::DeleteOthersMessage).await? {
             return Ok(None);
         }
         if row.deleted_at.is_some() {
             return Ok(Some((row.into(), None)));
         }
-        let before = serde_json::json!({ "text": row.text, "attachment_id": row.attachment_id });
+        let before = row.clone();
         // No longer unread for those who had not read it yet.
         let mut unread = Query::update()
             .table(chat_member::Entity)
@@ -323,7 +326,7 @@ impl Store {
             Some(id) => discard_unused_attachment_in(&txn, id).await?,
             None => None,
         };
-        audit_message(&txn, actor, "delete", Some(before), None, &row).await?;
+        audit::record(&txn, Some(actor), "delete", Some(&before), None).await?;
         txn.commit().await?;
         Ok(Some((row.into(), garbage)))
     }
@@ -471,23 +474,19 @@ async fn discard_unused_attachment_in(
     Ok(Some(row.storage_key))
 }
 
-async fn audit_message(
-    txn: &DatabaseTransaction,
-    actor: UserId,
-    action: &'static str,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-    row: &message::Model,
-) -> Result<(), DbErr> {
-    AuditEntry {
-        actor_id: Some(actor),
-        entity: "message",
-        entity_id: row.id.to_string(),
-        action,
-        before,
-        after,
-        subject_id: row.author_id,
+impl Audited for message::Model {
+    const ENTITY: &'static str = "message";
+
+    fn audit_id(&self) -> String {
+        self.id.to_string()
     }
-    .write(txn)
-    .await
+
+    /// What a member wrote: the author is the subject, and their text goes when they do.
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "text": self.text, "attachment_id": self.attachment_id }))
+    }
+
+    fn subject(&self) -> Option<UserId> {
+        self.author_id
+    }
 }

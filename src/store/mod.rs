@@ -42,6 +42,9 @@ pub enum StoreError {
     /// The change would break a rule only the stored row can tell (field, message).
     #[error("{0}: {1}")]
     Invalid(&'static str, &'static str),
+    /// The actor's role, read under the chat's lock, does not allow the change.
+    #[error("not allowed: {0}")]
+    NotAllowed(&'static str),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -51,6 +54,7 @@ impl From<StoreError> for crate::error::AppError {
         match err {
             StoreError::Taken(field) => Self::taken(field),
             StoreError::Invalid(field, message) => Self::invalid(field, message),
+            StoreError::NotAllowed(message) => Self::forbidden("not_allowed", message),
             StoreError::Db(db) => Self::Internal(db.into()),
         }
     }

@@ -7,8 +7,9 @@ use sea_orm::{
 use time::OffsetDateTime;
 
 use super::StoreError;
+use super::audit::Audited;
 use super::entity::{refresh_token, session, user};
-use super::{AuditEntry, Store, now};
+use super::{Store, audit, now};
 use crate::domain::{SessionId, UserId};
 
 /// A session about to be opened; `refresh_hash` is the SHA-256 of its first refresh token.
@@ -57,8 +58,20 @@ pub enum Rotation {
     Invalid,
 }
 
-fn session_snapshot(row: &session::Model) -> Option<serde_json::Value> {
-    serde_json::to_value(row).ok()
+impl Audited for session::Model {
+    const ENTITY: &'static str = "session";
+
+    fn audit_id(&self) -> String {
+        self.id.to_string()
+    }
+
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self).ok()
+    }
+
+    fn subject(&self) -> Option<UserId> {
+        Some(self.user_id)
+    }
 }
 
 impl Store {
@@ -84,17 +97,7 @@ impl Store {
         }
         .insert(&txn)
         .await?;
-        AuditEntry {
-            actor_id: Some(row.user_id),
-            entity: "session",
-            entity_id: row.id.to_string(),
-            action: "create",
-            before: None,
-            after: session_snapshot(&row),
-            subject_id: Some(row.user_id),
-        }
-        .write(&txn)
-        .await?;
+        audit::record(&txn, Some(row.user_id), "create", None, Some(&row)).await?;
         txn.commit().await?;
         Ok(row.into())
     }
@@ -144,22 +147,12 @@ impl Store {
         }
         .insert(&txn)
         .await?;
-        let before = session_snapshot(&session);
+        let before = session.clone();
         let mut active = session.into_active_model();
         active.last_used_at = Set(at);
         active.expires_at = Set(expires_at);
         let session = active.update(&txn).await?;
-        AuditEntry {
-            actor_id: Some(session.user_id),
-            entity: "session",
-            entity_id: session.id.to_string(),
-            action: "refresh",
-            before,
-            after: session_snapshot(&session),
-            subject_id: Some(session.user_id),
-        }
-        .write(&txn)
-        .await?;
+        audit::record(&txn, Some(session.user_id), "refresh", Some(&before), Some(&session)).await?;
         txn.commit().await?;
         Ok(Rotation::Rotated { session_id: session.id, user_id: session.user_id })
     }
@@ -217,15 +210,5 @@ pub(super) async fn delete_session_in(
     action: &'static str,
 ) -> Result<(), DbErr> {
     session::Entity::delete_by_id(row.id).exec(txn).await?;
-    AuditEntry {
-        actor_id: actor,
-        entity: "session",
-        entity_id: row.id.to_string(),
-        action,
-        before: session_snapshot(&row),
-        after: None,
-        subject_id: Some(row.user_id),
-    }
-    .write(txn)
-    .await
+    audit::record(txn, actor, action, Some(&row), None).await
 }

@@ -7,6 +7,7 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait,
 };
 
+use super::audit::Audited;
 use super::entity::{session, user};
 use super::{AuditEntry, Store, StoreError, audit, media, now, on_constraint};
 use crate::domain::{Email, Gender, Identifier, Phone, User, Username};
@@ -75,8 +76,21 @@ pub struct DeletedUser {
 }
 
 /// The audit snapshot of a user row: `password_hash` and `username_key` are `serde(skip)`.
-fn snapshot(row: &user::Model) -> Option<serde_json::Value> {
-    serde_json::to_value(row).ok()
+impl Audited for user::Model {
+    const ENTITY: &'static str = "user";
+
+    fn audit_id(&self) -> String {
+        self.id.to_string()
+    }
+
+    /// Never the password hash: the entity does not serialise it.
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self).ok()
+    }
+
+    fn subject(&self) -> Option<UserId> {
+        Some(self.id)
+    }
 }
 
 impl Store {
@@ -105,17 +119,7 @@ impl Store {
         .insert(&txn)
         .await
         .map_err(on_constraint)?;
-        AuditEntry {
-            actor_id: actor.or(Some(id)),
-            entity: "user",
-            entity_id: id.to_string(),
-            action: "create",
-            before: None,
-            after: snapshot(&row),
-            subject_id: Some(id),
-        }
-        .write(&txn)
-        .await?;
+        audit::record(&txn, actor.or(Some(id)), "create", None, Some(&row)).await?;
         txn.commit().await?;
         self.forget_user(id);
         Ok(row.into())
@@ -153,7 +157,7 @@ impl Store {
     pub async fn update_profile(&self, user_id: UserId, change: ProfileChange) -> Result<Option<User>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(row) = user::Entity::find_by_id(user_id).one(&txn).await? else { return Ok(None) };
-        let before = snapshot(&row);
+        let before = row.clone();
         let mut active = row.into_active_model();
         if let Some(username) = change.username {
             active.username_key = Set(username.as_ref().map(Username::key));
@@ -182,7 +186,7 @@ impl Store {
         }
         active.updated_at = Set(now());
         let row = active.update(&txn).await.map_err(on_constraint)?;
-        write_user_audit(&txn, Some(user_id), "update", before, &row).await?;
+        audit::record(&txn, Some(user_id), "update", Some(&before), Some(&row)).await?;
         txn.commit().await?;
         self.forget_user(user_id);
         Ok(Some(row.into()))
@@ -217,7 +221,7 @@ impl Store {
         let txn = self.db.begin().await?;
         let Some(row) = user::Entity::find_by_id(user_id).one(&txn).await? else { return Ok(None) };
         let old_key = row.avatar_key.clone();
-        let before = snapshot(&row);
+        let before = row.clone();
         let mut active = row.into_active_model();
         active.avatar_key = Set(new_key.clone());
         active.updated_at = Set(now());
@@ -229,7 +233,7 @@ impl Store {
             media::discard_in(&txn, old_key, now()).await?;
         }
         let action = if new_key.is_some() { "set_avatar" } else { "remove_avatar" };
-        write_user_audit(&txn, Some(user_id), action, before, &row).await?;
+        audit::record(&txn, Some(user_id), action, Some(&before), Some(&row)).await?;
         txn.commit().await?;
         self.forget_user(user_id);
         Ok(Some((row.into(), old_key)))
@@ -252,21 +256,15 @@ impl Store {
         if let Some(key) = &avatar_key {
             media::discard_in(&txn, key, now()).await?;
         }
-        let before = snapshot(&row);
+        let before = row.clone();
         let left_groups = super::chats::leave_groups_in(&txn, user_id).await?;
         user::Entity::delete_by_id(user_id).exec(&txn).await?;
         audit::scrub_subject(&txn, user_id).await?;
-        AuditEntry {
-            actor_id: actor,
-            entity: "user",
-            entity_id: user_id.to_string(),
-            action: "delete",
-            before: audit::redacted(before),
-            after: None,
-            subject_id: Some(user_id),
+        if let Some(mut entry) = AuditEntry::of(actor, "delete", Some(&before), None) {
+            // Its earlier rows were just scrubbed; this one keeps no personal data either.
+            entry.before = audit::redacted(entry.before);
+            entry.write(&txn).await?;
         }
-        .write(&txn)
-        .await?;
         txn.commit().await?;
         self.forget_user(user_id);
         Ok(Some(DeletedUser { session_ids, avatar_key, left_groups }))
@@ -332,26 +330,6 @@ impl Store {
     }
 }
 
-pub(super) async fn write_user_audit(
-    txn: &DatabaseTransaction,
-    actor: Option<UserId>,
-    action: &'static str,
-    before: Option<serde_json::Value>,
-    row: &user::Model,
-) -> Result<(), DbErr> {
-    AuditEntry {
-        actor_id: actor,
-        entity: "user",
-        entity_id: row.id.to_string(),
-        action,
-        before,
-        after: snapshot(row),
-        subject_id: Some(row.id),
-    }
-    .write(txn)
-    .await
-}
-
 pub(super) async fn set_password_in(
     txn: &DatabaseTransaction,
     user_id: UserId,
@@ -360,13 +338,13 @@ pub(super) async fn set_password_in(
     action: &'static str,
 ) -> Result<Vec<SessionId>, DbErr> {
     let Some(row) = user::Entity::find_by_id(user_id).one(txn).await? else { return Ok(vec![]) };
-    let before = snapshot(&row);
+    let before = row.clone();
     let mut active = row.into_active_model();
     active.password_hash = Set(password_hash);
     active.updated_at = Set(now());
     let row = active.update(txn).await?;
     // The snapshot never holds the hash, so before and after differ only in `updated_at`.
-    write_user_audit(txn, Some(user_id), action, before, &row).await?;
+    audit::record(txn, Some(user_id), action, Some(&before), Some(&row)).await?;
     super::entity::password_reset::Entity::delete_by_id(user_id).exec(txn).await?;
     let mut sessions = session::Entity::find().filter(session::Column::UserId.eq(user_id));
     if let Some(keep) = keep {

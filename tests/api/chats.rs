@@ -415,3 +415,40 @@ async fn a_malformed_id_in_any_path_is_the_404_of_what_it_names() {
     assert_eq!(page.data()["messages"][0]["text"], "hello", "nothing changed");
     assert_eq!(page.data()["messages"][0]["like_count"], 0);
 }
+
+/// The role checks are made again inside the transaction of the change, on the roles as they
+/// are then: called with a role that no longer allows it (here, never did), the store refuses.
+#[tokio::test]
+async fn the_store_refuses_a_change_the_actors_current_role_does_not_allow() {
+    use parlor::domain::{ChatTitle, Role};
+    use parlor::store::StoreError;
+
+    let app = TestApp::spawn().await;
+    let (alice, bob, carol) = (app.person("alice").await, app.person("bob").await, app.person("carol").await);
+    let chat = app.group(&alice, "Book club", &[&bob, &carol]).await;
+    let store = &app.state.store;
+    let (chat_id, bob_id, carol_id) = (chat.parse().unwrap(), bob.id.parse().unwrap(), carol.id.parse().unwrap());
+    fn refused<T>(result: Result<T, StoreError>) -> bool {
+        matches!(result, Err(StoreError::NotAllowed(_)))
+    }
+
+    assert!(refused(store.rename_chat(bob_id, chat_id, ChatTitle::parse("Mine now").unwrap()).await));
+    assert!(refused(store.add_members(bob_id, chat_id, &[carol_id]).await));
+    assert!(refused(store.remove_member(bob_id, chat_id, carol_id).await));
+    assert!(refused(store.set_role(bob_id, chat_id, bob_id, Role::Owner).await));
+    assert!(refused(store.delete_chat(bob_id, chat_id).await));
+    let carols = app.say(&carol, &chat, "mine").await;
+    assert!(refused(store.delete_message(bob_id, chat_id, carols["id"].as_str().unwrap().parse().unwrap()).await));
+
+    // Nothing changed: same title, same members and roles, the message still there.
+    let view = app.get(&format!("/api/v1/chats/{chat}"), Some(&alice.token)).await;
+    assert_eq!(view.data()["chat"]["title"], "Book club");
+    let roles: Vec<_> = view.data()["chat"]["members"].as_array().unwrap().iter().map(|m| m["role"].clone()).collect();
+    assert_eq!(roles, [json!("owner"), json!("member"), json!("member")]);
+    let history = app.history(&alice, &chat, "").await;
+    assert!(history.data()["messages"].as_array().unwrap().iter().any(|m| m["text"] == "mine"), "{}", history.text);
+
+    // Once bob is an admin the same store call goes through.
+    store.set_role(alice.id.parse().unwrap(), chat_id, bob_id, Role::Admin).await.unwrap().unwrap();
+    store.rename_chat(bob_id, chat_id, ChatTitle::parse("Mine now").unwrap()).await.unwrap().unwrap();
+}
