@@ -228,3 +228,20 @@ pub struct JSendError {
     pub status: String,
     pub message: String,
 }
+
+/// The 401 of every route behind a bearer token, for `responses(...)`.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 401, description = "No valid access token")]
+#[allow(dead_code, reason = "a description for the document, never built")]
+pub struct Unauthenticated(JSendFail);
+
+/// The refusals of every route that reads a JSON body (section 7 of the design), for
+/// `responses(...)`.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code, reason = "a description for the document, never built")]
+pub enum JsonBodyRefused {
+    #[response(status = 400, description = "Malformed JSON (`invalid_json`)")]
+    Malformed(JSendFail),
+    #[response(status = 415, description = "Not JSON (`unsupported_media_type`)")]
+    NotJson(JSendFail),
+}

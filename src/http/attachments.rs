@@ -11,8 +11,7 @@ use crate::app::AppState;
 use crate::chat::attachment::clean_file_name;
 use crate::chat::view::AttachmentView;
 use crate::config::Config;
-use crate::error::{AppError, JSend, JSendFail};
-use crate::http::docs::Unauthenticated;
+use crate::error::{AppError, JSend, JSendFail, Unauthenticated};
 use crate::http::principal::AuthUser;
 
 pub fn router(config: &Config) -> OpenApiRouter<AppState> {

@@ -12,8 +12,7 @@ use crate::app::{App, AppState};
 use crate::auth::accounts::{LoginError, RefreshError, Registration};
 use crate::auth::{ClientInfo, TokenPair};
 use crate::domain::User;
-use crate::error::{AppError, JSend, JSendFail};
-use crate::http::docs::Unauthenticated;
+use crate::error::{AppError, JSend, JSendFail, Unauthenticated};
 use crate::http::principal::AuthUser;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -12,8 +12,7 @@ use super::extract::ApiJson;
 use crate::app::AppState;
 use crate::chat::view::ChatView;
 use crate::domain::{ChatKind, ChatTitle, Role};
-use crate::error::{AppError, JSend, JSendFail};
-use crate::http::docs::{JsonBodyRefused, Unauthenticated};
+use crate::error::{AppError, JSend, JSendFail, JsonBodyRefused, Unauthenticated};
 use crate::http::ids::{ChatPath, MemberPath};
 use crate::http::principal::AuthUser;
 

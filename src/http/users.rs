@@ -12,8 +12,7 @@ use uuid::Uuid;
 
 use crate::app::{App, AppState};
 use crate::domain::{Gender, User};
-use crate::error::{AppError, JSend, JSendFail};
-use crate::http::docs::Unauthenticated;
+use crate::error::{AppError, JSend, JSendFail, Unauthenticated};
 use crate::http::principal::AuthUser;
 use crate::media::AvatarUrls;
 

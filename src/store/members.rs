@@ -1,13 +1,21 @@
-//! What changes to chats and to messages share: a chat's members as stored, and the lock every
-//! write to a chat starts with ([`lock_chat`]), which serialises changes to one chat (members,
-//! messages) and on SQLite makes the transaction a writer from its first statement.
+//! What every change to a chat builds on: a chat's members as stored and read (for one chat or
+//! for many at once, in one query), the lock every write to a chat starts with ([`lock_chat`]),
+//! which serialises changes to one chat (members, messages) and on SQLite makes the
+//! transaction a writer from its first statement, and the check of the actor's role under it
+//! ([`authorize`]).
+
+use std::collections::HashMap;
 
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use time::OffsetDateTime;
 
-use super::StoreError;
+use super::audit::Audited;
 use super::entity::{chat, chat_member};
+use super::{Chat, Store, StoreError, audit};
 use crate::domain::Role;
 use crate::domain::chat::{Action, allowed, refusal};
 use crate::domain::{ChatId, MessageId, UserId};
@@ -68,4 +76,114 @@ pub(super) async fn lock_chat(txn: &DatabaseTransaction, chat_id: ChatId) -> Res
         return Ok(None);
     }
     chat::Entity::find_by_id(chat_id).one(txn).await
+}
+
+impl Audited for Member {
+    const ENTITY: &'static str = "chat_member";
+
+    fn audit_id(&self) -> String {
+        format!("{}:{}", self.chat_id, self.user_id)
+    }
+
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "chat_id": self.chat_id, "user_id": self.user_id, "role": self.role }))
+    }
+}
+
+impl Store {
+    /// The chat and `user_id`'s membership of it, or `None` if either is missing.
+    pub async fn membership(&self, chat_id: ChatId, user_id: UserId) -> Result<Option<(Chat, Member)>, StoreError> {
+        let Some(member) = chat_member::Entity::find_by_id((chat_id, user_id)).one(&self.db).await? else {
+            return Ok(None);
+        };
+        let chat = chat::Entity::find_by_id(chat_id).one(&self.db).await?;
+        Ok(chat.map(|chat| (chat.into(), member.into())))
+    }
+
+    /// A chat's members, oldest first.
+    pub async fn members(&self, chat_id: ChatId) -> Result<Vec<Member>, StoreError> {
+        Ok(self.members_of_chats(&[chat_id]).await?.remove(&chat_id).unwrap_or_default())
+    }
+
+    /// The members of several chats in one query, oldest first within each chat.
+    pub async fn members_of_chats(&self, chat_ids: &[ChatId]) -> Result<HashMap<ChatId, Vec<Member>>, StoreError> {
+        let mut by_chat: HashMap<ChatId, Vec<Member>> = HashMap::new();
+        if chat_ids.is_empty() {
+            return Ok(by_chat);
+        }
+        let rows = chat_member::Entity::find()
+            .filter(chat_member::Column::ChatId.is_in(chat_ids.iter().copied()))
+            .order_by_asc(chat_member::Column::JoinedAt)
+            .order_by_asc(chat_member::Column::UserId)
+            .all(&self.db)
+            .await?;
+        for row in rows {
+            by_chat.entry(row.chat_id).or_default().push(row.into());
+        }
+        Ok(by_chat)
+    }
+
+    /// Who is in a chat: the audience of its events.
+    pub async fn member_ids(&self, chat_id: ChatId) -> Result<Vec<UserId>, StoreError> {
+        Ok(chat_member::Entity::find()
+            .select_only()
+            .column(chat_member::Column::UserId)
+            .filter(chat_member::Column::ChatId.eq(chat_id))
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Everyone who shares at least one chat with `user_id`, `user_id` included.
+    pub async fn chat_partners(&self, user_id: UserId) -> Result<Vec<UserId>, StoreError> {
+        let my_chats = Query::select()
+            .column(chat_member::Column::ChatId)
+            .from(chat_member::Entity)
+            .and_where(chat_member::Column::UserId.eq(user_id))
+            .to_owned();
+        Ok(chat_member::Entity::find()
+            .select_only()
+            .column(chat_member::Column::UserId)
+            .distinct()
+            .filter(chat_member::Column::ChatId.in_subquery(my_chats))
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+}
+
+pub(super) async fn insert_member(
+    conn: &impl ConnectionTrait,
+    chat_id: ChatId,
+    user_id: UserId,
+    role: Role,
+    at: OffsetDateTime,
+    last_read: Option<MessageId>,
+) -> Result<Member, DbErr> {
+    let row = chat_member::ActiveModel {
+        chat_id: Set(chat_id),
+        user_id: Set(user_id),
+        role: Set(role),
+        joined_at: Set(at),
+        last_read_id: Set(last_read),
+        pin_order: Set(None),
+        unread_count: Set(0),
+    }
+    .insert(conn)
+    .await?;
+    Ok(row.into())
+}
+
+pub(super) async fn update_role(
+    txn: &DatabaseTransaction,
+    row: chat_member::Model,
+    role: Role,
+    actor: UserId,
+) -> Result<Member, DbErr> {
+    let before = Member::from(row.clone());
+    let mut active = row.into_active_model();
+    active.role = Set(role);
+    let member = Member::from(active.update(txn).await?);
+    audit::record(txn, Some(actor), "change_role", Some(&before), Some(&member)).await?;
+    Ok(member)
 }

@@ -10,7 +10,9 @@ mod media;
 mod members;
 mod messages;
 pub mod migration;
+mod pins;
 mod resets;
+mod roster;
 mod sessions;
 mod users;
 
@@ -25,11 +27,12 @@ use crate::domain::{SessionId, UserId};
 
 pub use attachments::{ATTACH_WITHIN, Attachment};
 pub use audit::{AuditEntry, AuditRecord};
-pub use chats::{Chat, CreatedChat, LeftGroup, Removal};
+pub use chats::{Chat, CreatedChat};
 pub use media::Garbage;
 pub use members::Member;
 pub use messages::{Cursor, Forwarded, Likes, Message, NewMessage, Page};
 pub use resets::ResetOutcome;
+pub use roster::{LeftGroup, Removal};
 pub use sessions::{NewSession, Rotation, SessionInfo};
 pub use users::{DeletedUser, Directory, NewUser, ProfileChange};
 

@@ -257,7 +257,7 @@ impl Store {
             media::discard_in(&txn, key, now()).await?;
         }
         let before = row.clone();
-        let left_groups = super::chats::leave_groups_in(&txn, user_id).await?;
+        let left_groups = super::roster::leave_groups_in(&txn, user_id).await?;
         user::Entity::delete_by_id(user_id).exec(&txn).await?;
         audit::scrub_subject(&txn, user_id).await?;
         if let Some(mut entry) = AuditEntry::of(actor, "delete", Some(&before), None) {
