@@ -49,7 +49,7 @@ fn data_error(path: &str, err: &serde_json::Error) -> AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::StatusCode;
+    use crate::error::Refusal;
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]
@@ -59,41 +59,41 @@ mod tests {
         age: Option<u8>,
     }
 
-    fn fields(err: AppError) -> (StatusCode, Vec<String>) {
+    fn fields(err: AppError) -> (Option<Refusal>, Vec<String>) {
         match err {
-            AppError::Fields { status, fields } => (status, fields.into_keys().collect()),
-            other => (other.status(), vec![]),
+            AppError::Fields { kind, fields } => (Some(kind), fields.into_keys().collect()),
+            other => (other.refusal(), vec![]),
         }
     }
 
     #[test]
     fn wrong_types_are_keyed_by_field() {
         let err = parse_json::<Body>(br#"{"name": "a", "age": "old"}"#).unwrap_err();
-        assert_eq!(fields(err), (StatusCode::UNPROCESSABLE_ENTITY, vec!["age".to_owned()]));
+        assert_eq!(fields(err), (Some(Refusal::Unprocessable), vec!["age".to_owned()]));
     }
 
     #[test]
     fn missing_fields_are_keyed_by_field() {
         let err = parse_json::<Body>(br#"{"age": 3}"#).unwrap_err();
-        assert_eq!(fields(err), (StatusCode::UNPROCESSABLE_ENTITY, vec!["name".to_owned()]));
+        assert_eq!(fields(err), (Some(Refusal::Unprocessable), vec!["name".to_owned()]));
     }
 
     #[test]
     fn malformed_json_and_trailing_garbage_are_bad_requests() {
         for body in [&br#"{"name": "#[..], b"not json", br#"{"name":"a"} extra"#, b""] {
-            assert_eq!(parse_json::<Body>(body).unwrap_err().status(), StatusCode::BAD_REQUEST);
+            assert_eq!(parse_json::<Body>(body).unwrap_err().refusal(), Some(Refusal::BadRequest));
         }
     }
 
     #[test]
     fn deep_nesting_is_refused_without_overflowing_the_stack() {
         let deep = "[".repeat(100_000);
-        assert_eq!(parse_json::<serde_json::Value>(deep.as_bytes()).unwrap_err().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(parse_json::<serde_json::Value>(deep.as_bytes()).unwrap_err().refusal(), Some(Refusal::BadRequest));
     }
 
     #[test]
     fn a_non_object_body_is_keyed_as_body() {
         let err = parse_json::<Body>(br#""just a string""#).unwrap_err();
-        assert_eq!(fields(err), (StatusCode::UNPROCESSABLE_ENTITY, vec!["body".to_owned()]));
+        assert_eq!(fields(err), (Some(Refusal::Unprocessable), vec!["body".to_owned()]));
     }
 }

@@ -1,7 +1,8 @@
 //! Parlor: a self-hosted user service and messenger back end.
 //!
-//! Data flows one way: request → extractor (auth, validated body) → handler → store / services →
-//! response. See `docs/DESIGN.md` for the layers and the reasons behind them.
+//! Data flows one way: request or socket command → interface (`http/`, `gateway/`) → service
+//! (`auth::Accounts`, `profile::Profiles`, `chat::Chats`) → store → database, and events go back
+//! out through `realtime`. See `docs/DESIGN.md` for the layers and the reasons behind them.
 
 pub mod app;
 pub mod auth;
@@ -21,3 +22,4 @@ pub mod profile;
 pub mod realtime;
 pub mod store;
 pub mod telemetry;
+pub mod web;

@@ -30,14 +30,6 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-/// The token of an `Authorization: Bearer …` header (the scheme is case-insensitive).
-pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
 /// 401 with `WWW-Authenticate: Bearer` and the failure's reason.
 impl From<AuthFailure> for crate::error::AppError {
     fn from(failure: AuthFailure) -> Self {

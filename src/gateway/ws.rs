@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::Response;
 use serde::Deserialize;
@@ -21,11 +20,12 @@ use utoipa_axum::routes;
 use super::events::{GatewayEvent, SocketError};
 use crate::app::AppState;
 use crate::auth::{AuthFailure, Principal};
-use crate::error::{AppError, Unauthenticated};
+use crate::error::{AppError, Refusal};
 use crate::realtime::Event as _;
 use crate::realtime::{CloseReason, Outbound, ws_frame};
 use crate::telemetry::RequestUser;
 use crate::telemetry::WEBSOCKET;
+use crate::web::Unauthenticated;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(connect))
@@ -51,10 +51,10 @@ struct WsQuery {
     security(("bearer" = [])),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
-        (status = 400, description = "Not a WebSocket handshake (`not_a_websocket`)", body = crate::error::JSendFail,
+        (status = 400, description = "Not a WebSocket handshake (`not_a_websocket`)", body = crate::web::JSendFail,
             example = json!({"status": "fail", "data": {"reason": "not_a_websocket", "message": "this route only accepts WebSocket upgrades"}})),
         Unauthenticated,
-        (status = 403, description = "A browser origin that is not allowed (`origin_not_allowed`)", body = crate::error::JSendFail),
+        (status = 403, description = "A browser origin that is not allowed (`origin_not_allowed`)", body = crate::web::JSendFail),
     )
 )]
 async fn connect(
@@ -63,13 +63,9 @@ async fn connect(
     mut parts: Parts,
 ) -> Result<Response, AppError> {
     if !super::origin_allowed(&app.config, &parts.headers) {
-        return Err(AppError::fail(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            "this origin may not open sockets here",
-        ));
+        return Err(AppError::fail(Refusal::Forbidden, "origin_not_allowed", "this origin may not open sockets here"));
     }
-    let token = crate::auth::bearer_token(&parts.headers).map(str::to_owned).or(query.access_token);
+    let token = crate::web::bearer_token(&parts.headers).map(str::to_owned).or(query.access_token);
     let token = token.filter(|t| !t.is_empty()).ok_or(AuthFailure::Missing)?;
     let me = app.auth.authenticate(&token).await?;
     if let Some(slot) = parts.extensions.get::<RequestUser>() {
@@ -78,7 +74,7 @@ async fn connect(
     let upgrade = <WebSocketUpgrade as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &app)
         .await
         .map_err(|_| {
-            AppError::fail(StatusCode::BAD_REQUEST, "not_a_websocket", "this route only accepts WebSocket upgrades")
+            AppError::fail(Refusal::BadRequest, "not_a_websocket", "this route only accepts WebSocket upgrades")
         })?;
     let frame_bytes = app.config.realtime.max_frame_bytes;
     Ok(upgrade

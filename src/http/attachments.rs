@@ -11,8 +11,9 @@ use crate::app::AppState;
 use crate::chat::attachment::clean_file_name;
 use crate::chat::view::AttachmentView;
 use crate::config::Config;
-use crate::error::{AppError, JSend, JSendFail, Unauthenticated};
+use crate::error::AppError;
 use crate::http::principal::AuthUser;
+use crate::web::{JSend, JSendFail, Unauthenticated};
 
 pub fn router(config: &Config) -> OpenApiRouter<AppState> {
     // Room for the file plus the multipart framing.
@@ -52,7 +53,7 @@ pub struct AttachmentData {
         (status = 413, description = "Over the size limit", body = JSendFail),
         (status = 415, description = "Not multipart", body = JSendFail),
         (status = 422, description = "No `file` field, or an empty one", body = JSendFail),
-        (status = 503, description = "Media storage unavailable", body = crate::error::JSendError),
+        (status = 503, description = "Media storage unavailable", body = crate::web::JSendError),
     )
 )]
 async fn upload(

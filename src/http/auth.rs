@@ -12,8 +12,9 @@ use crate::app::{App, AppState};
 use crate::auth::accounts::{LoginError, RefreshError, Registration};
 use crate::auth::{ClientInfo, TokenPair};
 use crate::domain::User;
-use crate::error::{AppError, JSend, JSendFail, Unauthenticated};
+use crate::error::AppError;
 use crate::http::principal::AuthUser;
+use crate::web::{JSend, JSendFail, Unauthenticated};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

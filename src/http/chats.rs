@@ -12,9 +12,10 @@ use super::extract::ApiJson;
 use crate::app::AppState;
 use crate::chat::view::ChatView;
 use crate::domain::{ChatKind, ChatTitle, Role};
-use crate::error::{AppError, JSend, JSendFail, JsonBodyRefused, Unauthenticated};
+use crate::error::AppError;
 use crate::http::ids::{ChatPath, MemberPath};
 use crate::http::principal::AuthUser;
+use crate::web::{JSend, JSendFail, JsonBodyRefused, Unauthenticated};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

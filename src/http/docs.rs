@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(crate::http::media::get_media),
     modifiers(&BearerAuth),
-    components(schemas(crate::error::JSendFail, crate::error::JSendError)),
+    components(schemas(crate::web::JSendFail, crate::web::JSendError)),
     tags(
         (name = "auth", description = "Accounts and token pairs"),
         (name = "profile", description = "Your own profile"),

@@ -9,7 +9,7 @@ use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use crate::error::AppError;
+use crate::error::{AppError, Refusal};
 use crate::json::parse_json;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,7 +21,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !has_content_type(req.headers(), is_json) {
             return Err(AppError::fail(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Refusal::UnsupportedMediaType,
                 "unsupported_media_type",
                 "expected Content-Type: application/json",
             ));
@@ -54,7 +54,7 @@ pub fn has_content_type(headers: &HeaderMap, accept: impl Fn(&str) -> bool) -> b
 pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            AppError::fail(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is too large")
+            AppError::fail(Refusal::PayloadTooLarge, "body_too_large", "the request body is too large")
         } else {
             AppError::bad_request("unreadable_body", "the request body could not be read")
         }
@@ -69,9 +69,8 @@ pub async fn multipart_file<S: Send + Sync>(
     field_name: &str,
     max: usize,
 ) -> Result<(Option<String>, Bytes), AppError> {
-    let too_large = || {
-        AppError::fail(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the file must be at most {max} bytes"))
-    };
+    let too_large =
+        || AppError::fail(Refusal::PayloadTooLarge, "body_too_large", format!("the file must be at most {max} bytes"));
     let invalid = |err: MultipartError| {
         if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
             too_large()
@@ -81,7 +80,7 @@ pub async fn multipart_file<S: Send + Sync>(
     };
     if !has_content_type(request.headers(), |mime| mime == "multipart/form-data") {
         return Err(AppError::fail(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Refusal::UnsupportedMediaType,
             "unsupported_media_type",
             format!("send multipart/form-data with a `{field_name}` field"),
         ));

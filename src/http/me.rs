@@ -3,7 +3,6 @@
 use axum::extract::{DefaultBodyLimit, Request, State};
 
 use crate::http::ids::SessionPath;
-use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use bytes::Bytes;
@@ -20,12 +19,13 @@ use crate::app::{App, AppState};
 use crate::auth::ClientInfo;
 use crate::config::Config;
 use crate::domain::{Gender, User};
-use crate::error::{AppError, JSend, JSendFail, Unauthenticated};
+use crate::error::{AppError, Refusal};
 use crate::http::principal::AuthUser;
 use crate::json::parse_json;
 use crate::media::AvatarUrls;
 use crate::profile::parse_profile_change;
 use crate::store::SessionInfo;
+use crate::web::{JSend, JSendFail, Unauthenticated};
 
 pub fn router(config: &Config) -> OpenApiRouter<AppState> {
     // Room for the file plus multipart framing, or for its base64 (4/3 of it) in JSON.
@@ -326,7 +326,7 @@ pub struct AvatarData {
             example = json!({"status": "fail", "data": {"message": "not a JPEG, PNG, WebP or GIF image", "reason": "unsupported_image"}})),
         (status = 422, description = "No `file`/`image` field, an empty or corrupt image (`invalid_image`), or too many pixels (`image_too_large`)", body = JSendFail,
             example = json!({"status": "fail", "data": {"message": "the image is 50000×50000 pixels; at most 40000000 pixels are accepted", "reason": "image_too_large"}})),
-        (status = 503, description = "Media storage unavailable; the old avatar is unchanged", body = crate::error::JSendError),
+        (status = 503, description = "Media storage unavailable; the old avatar is unchanged", body = crate::web::JSendError),
     )
 )]
 async fn put_avatar(
@@ -358,13 +358,8 @@ async fn delete_avatar(State(app): State<AppState>, AuthUser(me): AuthUser) -> R
 /// The image bytes of an avatar upload, in either encoding, within the size limit.
 async fn read_avatar(app: &AppState, request: Request) -> Result<Bytes, AppError> {
     let max = app.config.media.avatar_bytes;
-    let too_large = || {
-        AppError::fail(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the image must be at most {max} bytes"),
-        )
-    };
+    let too_large =
+        || AppError::fail(Refusal::PayloadTooLarge, "body_too_large", format!("the image must be at most {max} bytes"));
     let headers = request.headers().clone();
     if has_content_type(&headers, |mime| mime == "multipart/form-data") {
         return Ok(multipart_file(request, app, "file", max).await?.1);
@@ -378,7 +373,7 @@ async fn read_avatar(app: &AppState, request: Request) -> Result<Bytes, AppError
         return Ok(Bytes::from(bytes));
     }
     Err(AppError::fail(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Refusal::UnsupportedMediaType,
         "unsupported_media_type",
         "send multipart/form-data with a `file` field, or application/json with an `image` field",
     ))
@@ -422,7 +417,11 @@ mod tests {
     #[test]
     fn bad_base64_and_non_base64_data_urls_are_refused() {
         for bad in ["not base64!", "data:image/png,rawbytes", "data:image/png;base64"] {
-            assert_eq!(decode_base64_image(bad).unwrap_err().status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+            assert_eq!(
+                crate::web::status(&decode_base64_image(bad).unwrap_err()),
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "{bad}"
+            );
         }
     }
 }

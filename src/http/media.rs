@@ -52,9 +52,9 @@ pub struct MediaBytes(Vec<u8>);
     responses(
         (status = 200, description = "The file, with its stored type", content_type = "image/jpeg", body = MediaBytes),
         (status = 304, description = "Unchanged (`If-None-Match` matched)"),
-        (status = 404, description = "No such file (`media_not_found`)", body = crate::error::JSendFail,
+        (status = 404, description = "No such file (`media_not_found`)", body = crate::web::JSendFail,
             example = json!({"status": "fail", "data": {"message": "no such file", "reason": "media_not_found"}})),
-        (status = 503, description = "Media storage unavailable", body = crate::error::JSendError),
+        (status = 503, description = "Media storage unavailable", body = crate::web::JSendError),
     )
 )]
 pub async fn get_media(

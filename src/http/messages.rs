@@ -13,10 +13,11 @@ use crate::app::AppState;
 use crate::chat::view::MessageView;
 use crate::chat::{DEFAULT_PAGE, HistoryView, MAX_PAGE, ReadView, SendMessage};
 use crate::domain::MessageText;
-use crate::error::{AppError, FieldErrors, JSend, JSendFail, JsonBodyRefused, Unauthenticated};
+use crate::error::{AppError, FieldErrors};
 use crate::http::ids::{ChatPath, MessagePath};
 use crate::http::principal::AuthUser;
 use crate::store::Cursor;
+use crate::web::{JSend, JSendFail, JsonBodyRefused, Unauthenticated};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -35,7 +35,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::app::AppState;
 use crate::config::Config;
-use crate::error::{AppError, error};
+use crate::error::{AppError, Refusal};
+use crate::web::error;
 
 /// Every documented route, with the OpenAPI document they make up.
 fn api_router(config: &Config) -> OpenApiRouter<AppState> {
@@ -143,7 +144,7 @@ async fn not_found() -> AppError {
 }
 
 async fn method_not_allowed() -> Result<Response, AppError> {
-    Err(AppError::fail(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method"))
+    Err(AppError::fail(Refusal::MethodNotAllowed, "method_not_allowed", "this route does not accept that method"))
 }
 
 #[cfg(test)]

@@ -110,7 +110,7 @@ async fn read_form<T: serde::de::DeserializeOwned>(state: &AppState, req: Reques
         return Err(OAuthError::bad("invalid_request", "expected Content-Type: application/x-www-form-urlencoded"));
     }
     let bytes = read_body(req, state).await.map_err(|err| {
-        OAuthError::new(err.status(), "invalid_request", "the request body is too large or unreadable")
+        OAuthError::new(crate::web::status(&err), "invalid_request", "the request body is too large or unreadable")
     })?;
     serde_urlencoded::from_bytes(&bytes)
         .map_err(|err| OAuthError::bad("invalid_request", format!("malformed form: {err}")))

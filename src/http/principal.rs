@@ -8,9 +8,10 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use crate::app::AppState;
-use crate::auth::{AuthFailure, ClientInfo, Principal, bearer_token};
+use crate::auth::{AuthFailure, ClientInfo, Principal};
 use crate::error::AppError;
 use crate::telemetry::RequestUser;
+use crate::web::bearer_token;
 
 /// The authenticated caller. Refuses with 401 and `WWW-Authenticate: Bearer` otherwise.
 #[derive(Debug, Clone, Copy)]

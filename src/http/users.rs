@@ -12,9 +12,10 @@ use uuid::Uuid;
 
 use crate::app::{App, AppState};
 use crate::domain::{Gender, User};
-use crate::error::{AppError, JSend, JSendFail, Unauthenticated};
+use crate::error::AppError;
 use crate::http::principal::AuthUser;
 use crate::media::AvatarUrls;
+use crate::web::{JSend, JSendFail, Unauthenticated};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_users)).routes(routes!(get_user))
