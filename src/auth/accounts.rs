@@ -10,7 +10,7 @@ use crate::domain::{Email, Gender, Identifier, NewPassword, Phone, User, Usernam
 use crate::error::{AppError, FieldErrors};
 use crate::limits::Limits;
 use crate::mail::Mailer;
-use crate::store::{NewUser, Store};
+use crate::store::{NewUser, SessionInfo, Store, now};
 
 /// A registration as received, before validation.
 #[derive(Debug, Default, Clone)]
@@ -195,6 +195,13 @@ impl Accounts {
             Err(RefreshFailure::Invalid) => Err(RefreshError::Invalid),
             Err(RefreshFailure::Reused) => Err(RefreshError::Reused),
         }
+    }
+
+    /// My live sessions (devices), newest first.
+    pub async fn sessions(&self, me: Principal) -> Result<Vec<SessionInfo>, AppError> {
+        let now = now();
+        let sessions = self.store.sessions_of(me.user_id).await?;
+        Ok(sessions.into_iter().filter(|s| s.expires_at > now).collect())
     }
 
     /// Ends the caller's own session.

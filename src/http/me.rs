@@ -236,14 +236,12 @@ pub struct SessionsData {
     )
 )]
 async fn list_sessions(State(app): State<AppState>, AuthUser(me): AuthUser) -> Result<JSend<SessionsData>, AppError> {
-    let now = crate::store::now();
     let sessions = app
-        .store
-        .sessions_of(me.user_id)
+        .accounts
+        .sessions(me)
         .await?
         .into_iter()
-        .filter(|s: &SessionInfo| s.expires_at > now)
-        .map(|s| SessionView {
+        .map(|s: SessionInfo| SessionView {
             current: s.id == me.session_id,
             id: s.id.into(),
             user_agent: s.user_agent,
