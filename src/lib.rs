@@ -20,6 +20,7 @@ pub mod mail;
 pub mod media;
 pub mod profile;
 pub mod realtime;
+pub mod site;
 pub mod store;
 pub mod telemetry;
 pub mod web;

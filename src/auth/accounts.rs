@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Auth, ClientInfo, Principal, RefreshFailure, TokenPair};
+use super::{Auth, ClientInfo, Principal, RefreshFailure, TokenPair, WebSession};
 use crate::domain::SessionId;
 use crate::domain::{Email, Gender, Identifier, NewPassword, Phone, User, Username};
 use crate::error::{AppError, FieldErrors};
@@ -83,6 +83,19 @@ impl Accounts {
     /// Validates every field (reporting all problems at once), creates the account and opens its
     /// first session.
     pub async fn register(&self, input: Registration, client: &ClientInfo) -> Result<(User, TokenPair), AppError> {
+        let user = self.create_account(input, client).await?;
+        let pair = self.auth.open_session(user.id, client).await?;
+        Ok((user, pair))
+    }
+
+    /// [`Self::register`] for the web site: the first session is a cookie's.
+    pub async fn register_web(&self, input: Registration, client: &ClientInfo) -> Result<(User, WebSession), AppError> {
+        let user = self.create_account(input, client).await?;
+        let session = self.auth.open_web_session(user.id, client).await?;
+        Ok((user, session))
+    }
+
+    async fn create_account(&self, input: Registration, client: &ClientInfo) -> Result<User, AppError> {
         let limits = &self.limits;
         limits.acquire(limits.register, &client.ip.to_string()).await?;
 
@@ -145,9 +158,8 @@ impl Accounts {
             is_admin: false,
         };
         let user = self.store.create_user(None, new).await?;
-        let pair = self.auth.open_session(user.id, client).await?;
         tracing::info!(user_id = %user.id, "account registered");
-        Ok((user, pair))
+        Ok(user)
     }
 
     /// Checks credentials and opens a session. Unknown accounts cost a full hash verification,
@@ -158,6 +170,25 @@ impl Accounts {
         password: &str,
         client: &ClientInfo,
     ) -> Result<(User, TokenPair), LoginError> {
+        let user = self.check_login(identifier, password, client).await?;
+        let pair = self.auth.open_session(user.id, client).await?;
+        Ok((user, pair))
+    }
+
+    /// [`Self::login`] for the web site: the session is a cookie's.
+    pub async fn login_web(
+        &self,
+        identifier: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<(User, WebSession), LoginError> {
+        let user = self.check_login(identifier, password, client).await?;
+        let session = self.auth.open_web_session(user.id, client).await?;
+        Ok((user, session))
+    }
+
+    /// The account whose credentials these are, under the login limits.
+    async fn check_login(&self, identifier: &str, password: &str, client: &ClientInfo) -> Result<User, LoginError> {
         let parsed = Identifier::parse(identifier).ok();
         let account_key = match &parsed {
             Some(id) => id.key(),
@@ -179,9 +210,7 @@ impl Accounts {
             limits.record(limits.login_per_address, &ip).await;
             return Err(LoginError::InvalidCredentials);
         }
-        let Some(user) = user.filter(|u| u.is_active) else { return Err(LoginError::Disabled) };
-        let pair = self.auth.open_session(user.id, client).await?;
-        Ok((user, pair))
+        user.filter(|u| u.is_active).ok_or(LoginError::Disabled)
     }
 }
 

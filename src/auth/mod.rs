@@ -21,7 +21,7 @@ pub use password::PasswordHasher;
 pub use tokens::{TokenError, TokenKeys};
 
 use crate::domain::{SessionId, UserId};
-use crate::store::{NewSession, Rotation, Stale, Store};
+use crate::store::{Credential, NewSession, Rotation, Stale, Store};
 
 /// The caller's address and user agent, for sessions and rate limits.
 #[derive(Debug, Clone)]
@@ -45,6 +45,24 @@ pub struct TokenPair {
     pub access_token: String,
     pub expires_in: i64,
     pub refresh_token: String,
+}
+
+/// A web session just opened: who it is, and the secret its cookie carries.
+#[derive(Debug, Clone)]
+pub struct WebSession {
+    pub principal: Principal,
+    pub secret: String,
+}
+
+/// The stored form of a web session's secret.
+fn web_secret_hash(secret: &str) -> String {
+    crate::digest::sha256_hex(secret.as_bytes())
+}
+
+/// The CSRF token of a web session: derived from its secret, which only the cookie holds, so a
+/// page can embed it and no other site can compute it.
+pub fn csrf_token(secret: &str) -> String {
+    crate::digest::sha256_hex(&[b"parlor csrf\0".as_slice(), secret.as_bytes()].concat())
 }
 
 /// Why a request's credentials were refused.
@@ -156,12 +174,42 @@ impl Auth {
                 user_id,
                 user_agent: client.user_agent.clone(),
                 ip: Some(client.ip.to_string()),
-                refresh_hash: tokens::refresh_token_hash(&refresh_token),
+                credential: Credential::RefreshToken(tokens::refresh_token_hash(&refresh_token)),
                 expires_at: self.refresh_expiry(),
             })
             .await?;
         self.sessions.remember(session.id, Some(user_id));
         self.pair(user_id, session.id, refresh_token)
+    }
+
+    /// Opens a session of the web site for `user_id`; returns it and the secret for its cookie,
+    /// of which only a hash is stored.
+    pub async fn open_web_session(&self, user_id: UserId, client: &ClientInfo) -> anyhow::Result<WebSession> {
+        let secret = tokens::new_refresh_token()?;
+        let session = self
+            .store
+            .create_session(NewSession {
+                user_id,
+                user_agent: client.user_agent.clone(),
+                ip: Some(client.ip.to_string()),
+                credential: Credential::WebCookie(web_secret_hash(&secret)),
+                expires_at: self.refresh_expiry(),
+            })
+            .await?;
+        self.sessions.remember(session.id, Some(user_id));
+        Ok(WebSession { principal: Principal { user_id, session_id: session.id }, secret })
+    }
+
+    /// The principal of a web session's cookie secret, if the session is live.
+    pub async fn authenticate_web(&self, secret: &str) -> Result<Principal, AuthFailure> {
+        match self.store.web_session(&web_secret_hash(secret)).await {
+            Ok(Some((session_id, user_id))) => Ok(Principal { user_id, session_id }),
+            Ok(None) => Err(AuthFailure::SessionEnded),
+            Err(err) => {
+                tracing::warn!(error = %err, "reading a web session failed; treated as signed out");
+                Err(AuthFailure::SessionEnded)
+            }
+        }
     }
 
     /// Rotates a refresh token into a new pair. A replayed (already rotated) token ends its

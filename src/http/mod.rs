@@ -64,6 +64,7 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
     let body_limit = state.config.limits.json_body_bytes;
     let routes = routes
         .merge(media::router())
+        .merge(crate::site::router(&state))
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0003Chats),
             Box::new(M0004UnreadCounts),
             Box::new(M0005ChatStatistics),
+            Box::new(M0006WebSessions),
         ]
     }
 }
@@ -470,6 +471,35 @@ impl MigrationTrait for M0005ChatStatistics {
             db.execute_unprepared("ALTER TABLE messages ALTER COLUMN chat_id SET (n_distinct = -0.05)").await?;
         }
         Ok(())
+    }
+}
+
+/// Web sessions: a session row of the site carries the hash of its cookie's secret, so the site's
+/// sessions live in the same table as the API's and end the same ways.
+struct M0006WebSessions;
+
+impl MigrationName for M0006WebSessions {
+    fn name(&self) -> &str {
+        "m0006_web_sessions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0006WebSessions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(Table::alter().table("sessions").add_column(text_null("web_secret_hash")).to_owned())
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ux_sessions_web_secret_hash")
+                    .table("sessions")
+                    .col("web_secret_hash")
+                    .unique()
+                    .to_owned(),
+            )
+            .await
     }
 }
 

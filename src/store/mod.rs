@@ -33,7 +33,7 @@ pub use members::Member;
 pub use messages::{Cursor, Forwarded, Likes, Message, NewMessage, Page};
 pub use resets::ResetOutcome;
 pub use roster::{LeftGroup, Removal};
-pub use sessions::{NewSession, Rotation, SessionInfo};
+pub use sessions::{Credential, NewSession, Rotation, SessionInfo};
 pub use users::{DeletedUser, Directory, NewUser, ProfileChange};
 
 /// A failed write, already in the product's terms.

@@ -18,8 +18,17 @@ pub struct NewSession {
     pub user_id: UserId,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
-    pub refresh_hash: String,
+    pub credential: Credential,
     pub expires_at: OffsetDateTime,
+}
+
+/// What a client holds for a session, as stored: only a hash of it.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// A token pair's refresh token (the API).
+    RefreshToken(String),
+    /// The secret of a `parlor_session` cookie (the web site).
+    WebCookie(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,17 +95,23 @@ impl Store {
             created_at: Set(at),
             last_used_at: Set(at),
             expires_at: Set(new.expires_at),
+            web_secret_hash: Set(match &new.credential {
+                Credential::WebCookie(hash) => Some(hash.clone()),
+                Credential::RefreshToken(_) => None,
+            }),
         }
         .insert(&txn)
         .await?;
-        refresh_token::ActiveModel {
-            token_hash: Set(new.refresh_hash),
-            session_id: Set(row.id),
-            created_at: Set(at),
-            rotated_at: Set(None),
+        if let Credential::RefreshToken(hash) = new.credential {
+            refresh_token::ActiveModel {
+                token_hash: Set(hash),
+                session_id: Set(row.id),
+                created_at: Set(at),
+                rotated_at: Set(None),
+            }
+            .insert(&txn)
+            .await?;
         }
-        .insert(&txn)
-        .await?;
         audit::record(&txn, Some(row.user_id), "create", None, Some(&row)).await?;
         txn.commit().await?;
         Ok(row.into())
@@ -162,6 +177,21 @@ impl Store {
         let found = session::Entity::find_by_id(session_id).find_also_related(user::Entity).one(&self.db).await?;
         Ok(match found {
             Some((session, Some(owner))) if session.expires_at > now() && owner.is_active => Some(owner.id),
+            _ => None,
+        })
+    }
+
+    /// The live web session whose cookie secret hashes to `secret_hash`, and its active owner.
+    pub async fn web_session(&self, secret_hash: &str) -> Result<Option<(SessionId, UserId)>, StoreError> {
+        let found = session::Entity::find()
+            .filter(session::Column::WebSecretHash.eq(secret_hash))
+            .find_also_related(user::Entity)
+            .one(&self.db)
+            .await?;
+        Ok(match found {
+            Some((session, Some(owner))) if session.expires_at > now() && owner.is_active => {
+                Some((session.id, owner.id))
+            }
             _ => None,
         })
     }

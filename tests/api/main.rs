@@ -21,4 +21,5 @@ mod profile;
 mod realtime;
 mod reset;
 mod sessions;
+mod site;
 mod sockets;

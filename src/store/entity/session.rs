@@ -19,6 +19,9 @@ pub struct Model {
     /// Refreshing moves this forward; past it the session is dead.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: TimeDateTimeWithTimeZone,
+    /// For a session of the web site: the hash of its cookie's secret. Never in a snapshot.
+    #[serde(skip)]
+    pub web_secret_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

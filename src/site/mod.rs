@@ -1,0 +1,193 @@
+//! The web site: server-rendered pages for people with a browser, on the same accounts, the
+//! same sessions table and the same services as the API (SPEC §3).
+//!
+//! A page's session is a `parlor_session` cookie holding an opaque secret; the session row keeps
+//! only its hash, so every way a session ends (logout, password change, reset, deletion,
+//! deactivation) ends the page's too, on every instance. Every state-changing form carries a
+//! `csrf_token` derived from that secret ([`crate::auth::csrf_token`]): another site can make a
+//! browser send the cookie, but cannot read it, so it cannot compute the token.
+
+mod pages;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Router, middleware};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use minijinja::Environment;
+
+use crate::app::AppState;
+use crate::auth::{Principal, csrf_token};
+use crate::config::Config;
+
+/// The cookie of a web session.
+pub const SESSION_COOKIE: &str = "parlor_session";
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let templates = Arc::new(templates());
+    let headers = SecurityHeaders::new(&state.config);
+    pages::router().layer(axum::Extension(Templates(templates))).layer(middleware::from_fn(
+        move |request, next: middleware::Next| {
+            let headers = headers.clone();
+            async move { headers.apply(next.run(request).await) }
+        },
+    ))
+}
+
+/// The page templates, compiled into the binary.
+fn templates() -> Environment<'static> {
+    let mut env = Environment::new();
+    for (name, source) in [
+        ("base.html", include_str!("templates/base.html")),
+        ("login.html", include_str!("templates/login.html")),
+        ("register.html", include_str!("templates/register.html")),
+        ("chats.html", include_str!("templates/chats.html")),
+    ] {
+        // A template that does not compile is a bug of the build: the tests render every page.
+        env.add_template(name, source).unwrap_or_else(|err| panic!("template {name}: {err}"));
+    }
+    env
+}
+
+#[derive(Clone)]
+pub struct Templates(Arc<Environment<'static>>);
+
+impl Templates {
+    /// Renders a page with `status`; a rendering error is a 500, logged.
+    pub fn page(&self, status: StatusCode, name: &str, context: minijinja::Value) -> Response {
+        match self.0.get_template(name).and_then(|template| template.render(context)) {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(err) => {
+                tracing::error!(template = name, error = %err, "rendering a page failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, Html("<h1>Something went wrong</h1>".to_owned())).into_response()
+            }
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Templates {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Templates>().cloned().expect("the site router adds its templates"))
+    }
+}
+
+/// The signed-in visitor of a page: the session's principal and the cookie's secret (for the
+/// CSRF token). Signed-out visitors are sent to `/login?next=<this path>`.
+#[derive(Debug, Clone)]
+pub struct WebUser {
+    pub principal: Principal,
+    pub secret: String,
+}
+
+impl WebUser {
+    pub fn csrf_token(&self) -> String {
+        csrf_token(&self.secret)
+    }
+
+    /// Whether a submitted form's token is this session's (compared in constant time).
+    pub fn csrf_ok(&self, submitted: &str) -> bool {
+        let expected = self.csrf_token();
+        expected.len() == submitted.len()
+            && expected.bytes().zip(submitted.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+}
+
+impl FromRequestParts<AppState> for WebUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match <Self as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await {
+            Ok(Some(user)) => Ok(user),
+            _ => Err(to_login(parts.uri.path_and_query().map_or("/", |p| p.as_str()))),
+        }
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for WebUser {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let Some(secret) = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned()) else { return Ok(None) };
+        Ok(state.auth.authenticate_web(&secret).await.ok().map(|principal| Self { principal, secret }))
+    }
+}
+
+/// 303 to the login page, coming back to `next` after.
+pub fn to_login(next: &str) -> Response {
+    let query = serde_urlencoded::to_string([("next", local_path(next))]).unwrap_or_default();
+    Redirect::to(&format!("/login?{query}")).into_response()
+}
+
+/// `next` if it is a path on this site, else `/chats`: a login link cannot send anyone elsewhere.
+pub fn local_path(next: &str) -> &str {
+    let local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
+    if local && !next.starts_with("/login") { next } else { "/chats" }
+}
+
+/// The cookie of a new web session.
+pub fn session_cookie(config: &Config, secret: String) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, secret))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(config.public_url().starts_with("https://"))
+        .path("/")
+        .max_age(time::Duration::days(i64::try_from(config.auth.refresh_ttl_days).unwrap_or(30)))
+        .build()
+}
+
+/// The response headers of every page: no framing, no inline script, no referrer elsewhere.
+#[derive(Clone)]
+struct SecurityHeaders {
+    csp: HeaderValue,
+}
+
+impl SecurityHeaders {
+    fn new(config: &Config) -> Self {
+        // Media may live on another origin (a CDN or a bucket); images from there are allowed.
+        let media = config.media_base_url();
+        let media_origin = media.split('/').take(3).collect::<Vec<_>>().join("/");
+        let csp = format!(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' {media_origin}; \
+             connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        );
+        Self { csp: HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")) }
+    }
+
+    fn apply(&self, mut response: Response) -> Response {
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_SECURITY_POLICY, self.csp.clone());
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_a_local_path_or_the_chat_list() {
+        assert_eq!(local_path("/chats?x=1"), "/chats?x=1");
+        assert_eq!(local_path("/profile"), "/profile");
+        for bad in ["https://evil.example/", "//evil.example/", "/\\evil.example", "evil", "", "/login?next=/x"] {
+            assert_eq!(local_path(bad), "/chats", "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_template_compiles() {
+        let env = templates();
+        for name in ["base.html", "login.html", "register.html", "chats.html"] {
+            assert!(env.get_template(name).is_ok(), "{name}");
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The web site's sessions, forms and pages, through the router (SPEC §3).
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode, header};
+
+use crate::helpers::{PASSWORD, TestApp, TestResponse};
+
+/// A page request, with the session cookie when given and a form body for a POST.
+async fn page(app: &TestApp, method: Method, path: &str, cookie: Option<&str>, form: Option<&str>) -> TestResponse {
+    let mut request = TestApp::request(method, path);
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, format!("parlor_session={cookie}"));
+    }
+    let body = match form {
+        Some(form) => {
+            request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Body::from(form.to_owned())
+        }
+        None => Body::empty(),
+    };
+    app.send(request.body(body).unwrap()).await
+}
+
+/// The secret the response's `Set-Cookie` gives `parlor_session`, and the cookie's attributes.
+fn session_cookie(response: &TestResponse) -> (String, String) {
+    let set = response.header("set-cookie").to_owned();
+    let value = set.strip_prefix("parlor_session=").expect("a session cookie").split(';').next().unwrap().to_owned();
+    (value, set)
+}
+
+/// The `csrf_token` a page's forms carry.
+fn csrf(response: &TestResponse) -> String {
+    let marker = r#"name="csrf_token" value=""#;
+    let start = response.text.find(marker).expect("a form with a CSRF token") + marker.len();
+    response.text[start..].split('"').next().unwrap().to_owned()
+}
+
+async fn signed_in(app: &TestApp, identifier: &str) -> String {
+    app.register(identifier).await;
+    let form = format!("identifier={identifier}&password={}", PASSWORD.replace(' ', "+"));
+    let response = page(app, Method::POST, "/login", None, Some(&form)).await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.text);
+    session_cookie(&response).0
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_strict_session_cookie_and_goes_where_it_was_asked() {
+    let app = TestApp::spawn().await;
+    app.register("alice").await;
+    let form = format!("identifier=alice&password={}&next=%2Fchats%3Fx%3D1", PASSWORD.replace(' ', "+"));
+    let response = page(&app, Method::POST, "/login", None, Some(&form)).await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.text);
+    assert_eq!(response.header("location"), "/chats?x=1");
+    let (secret, set_cookie) = session_cookie(&response);
+    assert!(secret.len() >= 32, "{set_cookie}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{attribute} missing: {set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "not on an http public_url: {set_cookie}");
+
+    let chats = page(&app, Method::GET, "/chats", Some(&secret), None).await;
+    assert_eq!(chats.status, StatusCode::OK, "{}", chats.text);
+    assert!(chats.text.contains("<h1>Chats</h1>") && chats.text.contains("alice"), "{}", chats.text);
+    assert_eq!(chats.text.matches("<h1").count(), 1, "one h1 per page");
+
+    // The web session is a session like the API's: it is listed among the account's sessions.
+    let token = crate::helpers::token(&app.login("alice", PASSWORD).await.body["data"], "access_token");
+    let sessions = app.get("/api/v1/me/sessions", Some(&token)).await;
+    assert_eq!(sessions.data()["sessions"].as_array().unwrap().len(), 3, "{}", sessions.text);
+}
+
+#[tokio::test]
+async fn a_next_elsewhere_is_ignored_and_wrong_credentials_say_so_beside_the_form() {
+    let app = TestApp::spawn().await;
+    app.register("bob").await;
+    let form = format!("identifier=bob&password={}&next=https%3A%2F%2Fevil.example%2F", PASSWORD.replace(' ', "+"));
+    let response = page(&app, Method::POST, "/login", None, Some(&form)).await;
+    assert_eq!(response.header("location"), "/chats");
+
+    let wrong = page(&app, Method::POST, "/login", None, Some("identifier=bob&password=nope")).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.header("set-cookie").is_empty());
+    assert!(wrong.text.contains("identifier or password is incorrect"), "{}", wrong.text);
+    assert!(wrong.text.contains(r#"value="bob""#), "the identifier is kept: {}", wrong.text);
+}
+
+#[tokio::test]
+async fn signed_out_pages_redirect_to_login_with_the_way_back() {
+    let app = TestApp::spawn().await;
+    for cookie in [None, Some("not-a-session")] {
+        let response = page(&app, Method::GET, "/chats", cookie, None).await;
+        assert_eq!(response.status, StatusCode::SEE_OTHER);
+        assert_eq!(response.header("location"), "/login?next=%2Fchats");
+    }
+    let root = page(&app, Method::GET, "/", None, None).await;
+    assert_eq!((root.status, root.header("location")), (StatusCode::SEE_OTHER, "/login"));
+    let login = page(&app, Method::GET, "/login?next=/chats", None, None).await;
+    assert_eq!(login.status, StatusCode::OK);
+    for label in [r#"<label for="identifier">"#, r#"<label for="password">"#] {
+        assert!(login.text.contains(label), "{label}: {}", login.text);
+    }
+}
+
+#[tokio::test]
+async fn registration_shows_the_apis_messages_beside_their_fields_and_keeps_nothing_half_done() {
+    let app = TestApp::spawn().await;
+    let bad = page(&app, Method::POST, "/register", None, Some("identifier=carol&password=short&email=nope")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    assert!(bad.text.contains(r#"id="password-error""#) && bad.text.contains(r#"id="email-error""#), "{}", bad.text);
+    assert!(bad.header("set-cookie").is_empty());
+    assert_eq!(app.login("carol", "short").await.status, StatusCode::UNAUTHORIZED, "no account was made");
+
+    let form = format!("identifier=carol&password={}&first_name=Carol", PASSWORD.replace(' ', "+"));
+    let good = page(&app, Method::POST, "/register", None, Some(&form)).await;
+    assert_eq!((good.status, good.header("location")), (StatusCode::SEE_OTHER, "/chats"), "{}", good.text);
+    let (secret, _) = session_cookie(&good);
+    assert_eq!(page(&app, Method::GET, "/chats", Some(&secret), None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn signing_out_needs_the_sessions_csrf_token_and_then_ends_the_session() {
+    let app = TestApp::spawn().await;
+    let secret = signed_in(&app, "dave").await;
+    let chats = page(&app, Method::GET, "/chats", Some(&secret), None).await;
+    let token = csrf(&chats);
+
+    for form in ["", "csrf_token=forged", &format!("csrf_token={}", &token[..token.len() - 1])] {
+        let refused = page(&app, Method::POST, "/logout", Some(&secret), Some(form)).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{form}");
+        assert_eq!(page(&app, Method::GET, "/chats", Some(&secret), None).await.status, StatusCode::OK, "still in");
+    }
+    // Another session's token is no good either.
+    let other = signed_in(&app, "erin").await;
+    let others_token = csrf(&page(&app, Method::GET, "/chats", Some(&other), None).await);
+    let refused = page(&app, Method::POST, "/logout", Some(&secret), Some(&format!("csrf_token={others_token}"))).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let out = page(&app, Method::POST, "/logout", Some(&secret), Some(&format!("csrf_token={token}"))).await;
+    assert_eq!((out.status, out.header("location")), (StatusCode::SEE_OTHER, "/login"));
+    assert!(out.header("set-cookie").starts_with("parlor_session=;"), "{}", out.header("set-cookie"));
+    assert_eq!(page(&app, Method::GET, "/chats", Some(&secret), None).await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn ending_the_session_elsewhere_ends_the_page_session_at_once() {
+    let app = TestApp::spawn().await;
+    let secret = signed_in(&app, "frank").await;
+    let token = crate::helpers::token(&app.login("frank", PASSWORD).await.body["data"], "access_token");
+    let sessions = app.get("/api/v1/me/sessions", Some(&token)).await;
+    // Every other session of the account (the registration's and the page's) signed out by API.
+    for other in sessions.data()["sessions"].as_array().unwrap().iter().filter(|s| s["current"] == false) {
+        let path = format!("/api/v1/me/sessions/{}", other["id"].as_str().unwrap());
+        assert_eq!(app.call(Method::DELETE, &path, &token).await.status, StatusCode::OK);
+    }
+    assert_eq!(page(&app, Method::GET, "/chats", Some(&secret), None).await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn pages_carry_a_strict_content_security_policy_and_refuse_framing() {
+    let app = TestApp::spawn().await;
+    let login = page(&app, Method::GET, "/login", None, None).await;
+    let csp = login.header("content-security-policy");
+    for directive in ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "form-action 'self'"] {
+        assert!(csp.contains(directive), "{directive}: {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(login.header("x-frame-options"), "DENY");
+    assert_eq!(login.header("referrer-policy"), "same-origin");
+    assert!(!login.text.contains("<script>") && !login.text.contains("style="), "no inline script or style");
+}
