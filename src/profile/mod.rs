@@ -110,6 +110,13 @@ impl Profiles {
         self.store.user(user_id).await?.ok_or_else(user_not_found)
     }
 
+    /// The account a username, e-mail or phone names (as one types it to start a chat).
+    pub async fn find(&self, identifier: &str) -> Result<User, AppError> {
+        let identifier = crate::domain::Identifier::parse(identifier).map_err(|_| user_not_found())?;
+        let found = self.store.find_login(&identifier).await?;
+        found.map(|(user, _)| user).filter(|user| user.is_active).ok_or_else(user_not_found)
+    }
+
     /// Every account's id and the counts by gender.
     pub async fn directory(&self) -> Result<Directory, AppError> {
         Ok(self.store.directory().await?)

@@ -45,6 +45,7 @@ fn templates() -> Environment<'static> {
         ("login.html", include_str!("templates/login.html")),
         ("register.html", include_str!("templates/register.html")),
         ("chats.html", include_str!("templates/chats.html")),
+        ("chat.html", include_str!("templates/chat.html")),
     ] {
         // A template that does not compile is a bug of the build: the tests render every page.
         env.add_template(name, source).unwrap_or_else(|err| panic!("template {name}: {err}"));
@@ -186,7 +187,7 @@ mod tests {
     #[test]
     fn every_template_compiles() {
         let env = templates();
-        for name in ["base.html", "login.html", "register.html", "chats.html"] {
+        for name in ["base.html", "login.html", "register.html", "chats.html", "chat.html"] {
             assert!(env.get_template(name).is_ok(), "{name}");
         }
     }

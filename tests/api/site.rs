@@ -168,3 +168,75 @@ async fn pages_carry_a_strict_content_security_policy_and_refuse_framing() {
     assert_eq!(login.header("referrer-policy"), "same-origin");
     assert!(!login.text.contains("<script>") && !login.text.contains("style="), "no inline script or style");
 }
+
+/// The path a 303 answer points at.
+fn location(response: &TestResponse) -> String {
+    assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.text);
+    response.header("location").to_owned()
+}
+
+#[tokio::test]
+async fn a_group_started_on_the_chat_list_is_a_page_where_members_talk_like_and_delete() {
+    let app = TestApp::spawn().await;
+    let (gina, hank) = (signed_in(&app, "gina").await, signed_in(&app, "hank").await);
+    let list = page(&app, Method::GET, "/chats", Some(&gina), None).await;
+    let token = csrf(&list);
+    let form = format!("csrf_token={token}&title=Book+club&members=hank");
+    let chat_path = location(&page(&app, Method::POST, "/chats", Some(&gina), Some(&form)).await);
+    assert!(chat_path.starts_with("/chats/"), "{chat_path}");
+
+    let chat = page(&app, Method::GET, &chat_path, Some(&gina), None).await;
+    assert_eq!(chat.status, StatusCode::OK, "{}", chat.text);
+    assert!(chat.text.contains("<h1>Book club</h1>"), "{}", chat.text);
+    assert!(chat.text.contains("gina <span class=\"role\">owner</span>"), "{}", chat.text);
+    assert!(chat.text.contains("hank <span class=\"role\">member</span>"), "{}", chat.text);
+
+    // Hank sends; without his session's token nothing is sent.
+    let hanks_token = csrf(&page(&app, Method::GET, &chat_path, Some(&hank), None).await);
+    let send = format!("{chat_path}/messages");
+    let forged = page(&app, Method::POST, &send, Some(&hank), Some(&format!("csrf_token={token}&text=forged"))).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let sent =
+        page(&app, Method::POST, &send, Some(&hank), Some(&format!("csrf_token={hanks_token}&text=Hello+all"))).await;
+    assert_eq!(location(&sent), chat_path);
+    let seen = page(&app, Method::GET, &chat_path, Some(&gina), None).await;
+    assert!(seen.text.contains(r#"<span class="text">Hello all</span>"#), "{}", seen.text);
+    assert!(!seen.text.contains("forged"));
+    let blank = page(&app, Method::POST, &send, Some(&hank), Some(&format!("csrf_token={hanks_token}&text=+++"))).await;
+    assert_eq!(blank.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(blank.text.contains("text must not be blank"), "{}", blank.text);
+
+    // Gina likes it, then deletes it as the group's owner: a tombstone stays.
+    let id_marker = r#"<li id="message-"#;
+    let last = seen.text.rfind(id_marker).unwrap() + id_marker.len();
+    let message_id = seen.text[last..].split('"').next().unwrap().to_owned();
+    let like = format!("{chat_path}/messages/{message_id}/like");
+    location(&page(&app, Method::POST, &like, Some(&gina), Some(&format!("csrf_token={token}"))).await);
+    let liked = page(&app, Method::GET, &chat_path, Some(&hank), None).await;
+    assert!(
+        liked.text.contains(&format!(r#"<span class="likes" id="likes-{message_id}">1 likes</span>"#)),
+        "{}",
+        liked.text
+    );
+    let delete = format!("{chat_path}/messages/{message_id}/delete");
+    location(&page(&app, Method::POST, &delete, Some(&gina), Some(&format!("csrf_token={token}"))).await);
+    let after = page(&app, Method::GET, &chat_path, Some(&hank), None).await;
+    assert!(after.text.contains("<em>message deleted</em>") && !after.text.contains("Hello all"), "{}", after.text);
+}
+
+#[tokio::test]
+async fn a_chat_that_is_not_mine_or_not_a_chat_is_not_found() {
+    let app = TestApp::spawn().await;
+    let (ivy, jack, kim) = (signed_in(&app, "ivy").await, signed_in(&app, "jack").await, signed_in(&app, "kim").await);
+    let token = csrf(&page(&app, Method::GET, "/chats", Some(&ivy), None).await);
+    let chat_path = location(
+        &page(&app, Method::POST, "/chats", Some(&ivy), Some(&format!("csrf_token={token}&username=jack"))).await,
+    );
+    assert_eq!(page(&app, Method::GET, &chat_path, Some(&jack), None).await.status, StatusCode::OK);
+    assert_eq!(page(&app, Method::GET, &chat_path, Some(&kim), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(page(&app, Method::GET, "/chats/not-a-chat", Some(&kim), None).await.status, StatusCode::NOT_FOUND);
+    let unknown =
+        page(&app, Method::POST, "/chats", Some(&ivy), Some(&format!("csrf_token={token}&username=nobody"))).await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unknown.text.contains("username: no such user"), "{}", unknown.text);
+}
