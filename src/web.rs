@@ -20,6 +20,15 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// The cookie of a web site session (`site/`); sockets opened from its pages send it too.
+pub const SESSION_COOKIE: &str = "parlor_session";
+
+/// The secret of the request's `parlor_session` cookie, if it has one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    let jar = axum_extra::extract::cookie::CookieJar::from_headers(headers);
+    jar.get(SESSION_COOKIE).map(|cookie| cookie.value().to_owned()).filter(|value| !value.is_empty())
+}
+
 /// The status code of an error.
 pub fn status(err: &AppError) -> StatusCode {
     match err {

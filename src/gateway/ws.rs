@@ -44,7 +44,8 @@ struct WsQuery {
 }
 
 /// Opens a WebSocket for live events (the AsyncAPI document at `/api/v1/asyncapi.json` lists
-/// them). Frames are JSON text: `{"event": "user.avatar_updated", "data": {…}}`.
+/// them). Frames are JSON text: `{"event": "user.avatar_updated", "data": {…}}`. The web site's
+/// pages authenticate with their `parlor_session` cookie instead of a token.
 #[utoipa::path(
     get, path = "/ws", tag = "realtime",
     params(WsQuery),
@@ -66,8 +67,13 @@ async fn connect(
         return Err(AppError::fail(Refusal::Forbidden, "origin_not_allowed", "this origin may not open sockets here"));
     }
     let token = crate::web::bearer_token(&parts.headers).map(str::to_owned).or(query.access_token);
-    let token = token.filter(|t| !t.is_empty()).ok_or(AuthFailure::Missing)?;
-    let me = app.auth.authenticate(&token).await?;
+    let me = match (token.filter(|t| !t.is_empty()), crate::web::session_cookie(&parts.headers)) {
+        (Some(token), _) => app.auth.authenticate(&token).await?,
+        // The site's pages: the browser sends the session cookie, and the origin check above
+        // keeps other sites' pages from riding on it.
+        (None, Some(secret)) => app.auth.authenticate_web(&secret).await?,
+        (None, None) => return Err(AuthFailure::Missing.into()),
+    };
     if let Some(slot) = parts.extensions.get::<RequestUser>() {
         slot.set(me.user_id.uuid());
     }

@@ -7,6 +7,7 @@
 //! `csrf_token` derived from that secret ([`crate::auth::csrf_token`]): another site can make a
 //! browser send the cookie, but cannot read it, so it cannot compute the token.
 
+mod assets;
 mod pages;
 
 use std::sync::Arc;
@@ -16,15 +17,14 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Router, middleware};
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::{Cookie, SameSite};
 use minijinja::Environment;
 
 use crate::app::AppState;
 use crate::auth::{Principal, csrf_token};
 use crate::config::Config;
 
-/// The cookie of a web session.
-pub const SESSION_COOKIE: &str = "parlor_session";
+pub use crate::web::SESSION_COOKIE;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let templates = Arc::new(templates());
@@ -113,8 +113,7 @@ impl OptionalFromRequestParts<AppState> for WebUser {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
-        let jar = CookieJar::from_headers(&parts.headers);
-        let Some(secret) = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned()) else { return Ok(None) };
+        let Some(secret) = crate::web::session_cookie(&parts.headers) else { return Ok(None) };
         Ok(state.auth.authenticate_web(&secret).await.ok().map(|principal| Self { principal, secret }))
     }
 }
@@ -153,9 +152,14 @@ impl SecurityHeaders {
         // Media may live on another origin (a CDN or a bucket); images from there are allowed.
         let media = config.media_base_url();
         let media_origin = media.split('/').take(3).collect::<Vec<_>>().join("/");
+        // The page's own socket, named outright: not every browser counts ws: as 'self'.
+        let public = config.public_url();
+        let host = public.split('/').nth(2).unwrap_or_default();
+        let socket_origin =
+            if public.starts_with("https://") { format!("wss://{host}") } else { format!("ws://{host}") };
         let csp = format!(
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' {media_origin}; \
-             connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+             connect-src 'self' {socket_origin}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
         );
         Self { csp: HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")) }
     }
@@ -166,7 +170,10 @@ impl SecurityHeaders {
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
         headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        // Pages are per person and per moment; static files say otherwise themselves.
+        if !headers.contains_key(header::CACHE_CONTROL) {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
         response
     }
 }

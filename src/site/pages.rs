@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/chats/{id}", get(chat))
         .route("/chats/{id}/messages", post(send))
         .route("/chats/{id}/messages/{mid}/{action}", post(message_action))
+        .route("/static/{name}", get(super::assets::serve))
 }
 
 /// A form body as fields; anything unreadable is an empty form, which the page then refuses.
@@ -353,7 +354,8 @@ async fn chat_page(
         .iter()
         .map(|m| {
             let name = m.username.clone().unwrap_or_else(|| "deleted account".to_owned());
-            context! { name, role => <&str>::from(m.role), avatar => m.avatar.as_ref().map(|a| a.s50.clone()) }
+            let avatar = m.avatar.as_ref().map(|a| a.s50.clone());
+            context! { id => m.id.to_string(), name, role => <&str>::from(m.role), avatar }
         })
         .collect();
     // Newest at the bottom, as people read a conversation.
@@ -363,8 +365,10 @@ async fn chat_page(
         status,
         "chat.html",
         context! {
-            me => context! { name },
+            me => context! { name, id => mine.to_string() },
             csrf_token => me.csrf_token(),
+            // Our own URL, no escaping needed.
+            chat_js => minijinja::Value::from_safe_string(super::assets::url("chat.js")),
             chat,
             messages,
             older => history.next_before.map(|id| id.to_string()),

@@ -240,3 +240,52 @@ async fn a_chat_that_is_not_mine_or_not_a_chat_is_not_found() {
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(unknown.text.contains("username: no such user"), "{}", unknown.text);
 }
+
+#[tokio::test]
+async fn a_chat_page_loads_its_script_by_hashed_name_and_its_socket_with_the_session_cookie() {
+    use futures::StreamExt as _;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+    let app = TestApp::spawn().await;
+    let addr = app.listen().await;
+    let (lena, mike) = (signed_in(&app, "lena").await, signed_in(&app, "mike").await);
+    let token = csrf(&page(&app, Method::GET, "/chats", Some(&lena), None).await);
+    let chat_path = location(
+        &page(&app, Method::POST, "/chats", Some(&lena), Some(&format!("csrf_token={token}&username=mike"))).await,
+    );
+    let chat = page(&app, Method::GET, &chat_path, Some(&lena), None).await;
+
+    // The script: a content-hashed name, cached for good, and no inline script on the page.
+    let marker = r#"<script src=""#;
+    let start = chat.text.find(marker).expect("a script") + marker.len();
+    let src = chat.text[start..].split('"').next().unwrap().to_owned();
+    assert!(
+        src.starts_with("/static/chat.") && src.ends_with(".js") && src.len() > "/static/chat..js".len() + 8,
+        "{src}"
+    );
+    let script = page(&app, Method::GET, &src, None, None).await;
+    assert_eq!(script.status, StatusCode::OK);
+    assert!(script.header("content-type").starts_with("text/javascript"));
+    assert!(script.header("cache-control").contains("immutable"), "{}", script.header("cache-control"));
+    assert!(script.text.contains("/api/v1/ws"));
+    assert_eq!(page(&app, Method::GET, "/static/chat.js", None, None).await.status, StatusCode::NOT_FOUND);
+
+    // The page's socket: the cookie is the credential, and other sites' pages may not use it.
+    let socket = |origin: Option<&'static str>| {
+        let mut request = format!("ws://{addr}/api/v1/ws").into_client_request().unwrap();
+        request.headers_mut().insert("cookie", format!("parlor_session={mike}").parse().unwrap());
+        if let Some(origin) = origin {
+            request.headers_mut().insert("origin", origin.parse().unwrap());
+        }
+        tokio_tungstenite::connect_async(request)
+    };
+    assert!(socket(Some("https://evil.example")).await.is_err(), "a foreign origin is refused");
+    let (mut ws, _) = socket(None).await.expect("the cookie opens the socket");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let send = format!("{chat_path}/messages");
+    location(&page(&app, Method::POST, &send, Some(&lena), Some(&format!("csrf_token={token}&text=Live"))).await);
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap();
+    let frame: serde_json::Value = serde_json::from_str(frame.to_text().unwrap()).unwrap();
+    assert_eq!(frame["event"], "message.created", "{frame}");
+    assert_eq!(frame["data"]["message"]["text"], "Live");
+}

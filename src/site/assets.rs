@@ -1,0 +1,46 @@
+//! The site's static files, compiled into the binary and served under names that carry a hash of
+//! their content (`/static/chat.3f9a1c2b7d4e.js`), so they can be cached forever: a changed file
+//! is a new name.
+
+use std::sync::LazyLock;
+
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+struct Asset {
+    /// The name pages use (`chat.js`).
+    name: &'static str,
+    /// The name it is served under, with the hash.
+    served: String,
+    content_type: &'static str,
+    bytes: &'static [u8],
+}
+
+static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
+    [("chat.js", "text/javascript; charset=utf-8", include_bytes!("static/chat.js").as_slice())]
+        .into_iter()
+        .map(|(name, content_type, bytes)| {
+            let hash = &crate::digest::sha256_hex(bytes)[..12];
+            let (stem, extension) = name.rsplit_once('.').unwrap_or((name, ""));
+            Asset { name, served: format!("{stem}.{hash}.{extension}"), content_type, bytes }
+        })
+        .collect()
+});
+
+/// The URL of a static file by its plain name.
+pub fn url(name: &str) -> String {
+    let served = ASSETS.iter().find(|asset| asset.name == name).map_or(name, |asset| asset.served.as_str());
+    format!("/static/{served}")
+}
+
+pub async fn serve(Path(name): Path<String>) -> Response {
+    let Some(asset) = ASSETS.iter().find(|asset| asset.served == name) else {
+        return (StatusCode::NOT_FOUND, "no such file").into_response();
+    };
+    let mut response = asset.bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(crate::media::IMMUTABLE));
+    response
+}

@@ -1,0 +1,118 @@
+// Live updates of a chat page (/chats/{id}) over Parlor's WebSocket. The page works without
+// this script: every action is a form post. With it, messages, likes, deletions, edits and
+// typing by the other members appear without a reload.
+"use strict";
+(function () {
+  const list = document.getElementById("messages");
+  if (!list) return;
+  const chatId = list.dataset.chatId;
+  const me = list.dataset.me;
+  const csrf = document.querySelector('#send input[name="csrf_token"]');
+  const typing = document.getElementById("typing");
+  const names = new Map();
+  for (const member of document.querySelectorAll("#members li[data-user-id]")) {
+    names.set(member.dataset.userId, member.dataset.name);
+  }
+  let retry = 1000;
+  let typingTimer = null;
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(scheme + "//" + location.host + "/api/v1/ws");
+    socket.onopen = () => { retry = 1000; document.body.dataset.live = "yes"; };
+    socket.onmessage = (frame) => {
+      const { event, data } = JSON.parse(frame.data);
+      handle(event, data);
+    };
+    socket.onclose = (closed) => {
+      document.body.dataset.live = "no";
+      // 4001: the session ended; a reload shows the login page.
+      if (closed.code === 4001) return;
+      setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 30000);
+    };
+  }
+
+  function handle(event, data) {
+    const about = data.chat_id || (data.message && data.message.chat_id);
+    if (about !== chatId) return;
+    if (event === "message.created") append(data.message);
+    else if (event === "message.liked" || event === "message.unliked") setLikes(data.message_id, data.like_count);
+    else if (event === "message.deleted") tombstone(data.message_id);
+    else if (event === "message.updated") edited(data.message_id, data.text);
+    else if (event === "typing" && data.user_id !== me) showTyping(data.user_id);
+  }
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function actionForm(messageId, action, label) {
+    const form = element("form");
+    form.method = "post";
+    form.action = "/chats/" + chatId + "/messages/" + messageId + "/" + action;
+    const token = element("input");
+    token.type = "hidden";
+    token.name = "csrf_token";
+    token.value = csrf ? csrf.value : "";
+    const button = element("button", null, label);
+    button.type = "submit";
+    form.append(token, button);
+    return form;
+  }
+
+  function append(message) {
+    if (document.getElementById("message-" + message.id)) return;
+    const item = element("li", "message");
+    item.id = "message-" + message.id;
+    const author = message.author;
+    if (author && author.avatar) {
+      const avatar = element("img", "avatar");
+      avatar.src = author.avatar["50x50"];
+      avatar.alt = "";
+      avatar.width = 50;
+      avatar.height = 50;
+      item.append(avatar);
+    }
+    const name = author ? (author.username || "deleted account") : "Parlor";
+    item.append(element("span", "author", name), " ");
+    item.append(element("span", "text", message.text || "[" + message.type + "]"));
+    if (message.type !== "system") {
+      const likes = element("span", "likes", message.like_count + " likes");
+      likes.id = "likes-" + message.id;
+      item.append(" ", likes, actionForm(message.id, "like", "Like"));
+      if (author && author.id === me) item.append(actionForm(message.id, "delete", "Delete"));
+    }
+    list.append(item);
+    item.scrollIntoView({ block: "nearest" });
+  }
+
+  function setLikes(messageId, count) {
+    const likes = document.getElementById("likes-" + messageId);
+    if (likes) likes.textContent = count + " likes";
+  }
+
+  function tombstone(messageId) {
+    const item = document.getElementById("message-" + messageId);
+    if (!item) return;
+    for (const node of item.querySelectorAll(".text, .likes, form")) node.remove();
+    item.append(element("em", null, "message deleted"));
+  }
+
+  function edited(messageId, text) {
+    const node = document.querySelector("#message-" + messageId + " .text");
+    if (node) node.textContent = text || "";
+  }
+
+  function showTyping(userId) {
+    if (!typing) return;
+    typing.textContent = (names.get(userId) || "Someone") + " is typing…";
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(() => { typing.textContent = ""; }, 5000);
+  }
+
+  connect();
+})();
