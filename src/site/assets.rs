@@ -18,15 +18,24 @@ struct Asset {
 }
 
 static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
-    [("chat.js", "text/javascript; charset=utf-8", include_bytes!("static/chat.js").as_slice())]
-        .into_iter()
-        .map(|(name, content_type, bytes)| {
-            let hash = &crate::digest::sha256_hex(bytes)[..12];
-            let (stem, extension) = name.rsplit_once('.').unwrap_or((name, ""));
-            Asset { name, served: format!("{stem}.{hash}.{extension}"), content_type, bytes }
-        })
-        .collect()
+    [
+        ("chat.js", "text/javascript; charset=utf-8", include_bytes!("static/chat.js").as_slice()),
+        ("site.css", "text/css; charset=utf-8", include_bytes!("static/site.css").as_slice()),
+        ("icon.svg", "image/svg+xml", include_bytes!("static/icon.svg").as_slice()),
+    ]
+    .into_iter()
+    .map(|(name, content_type, bytes)| {
+        let hash = &crate::digest::sha256_hex(bytes)[..12];
+        let (stem, extension) = name.rsplit_once('.').unwrap_or((name, ""));
+        Asset { name, served: format!("{stem}.{hash}.{extension}"), content_type, bytes }
+    })
+    .collect()
 });
+
+/// The URL of a static file by its plain name, for a template (no escaping needed).
+pub fn template_url(name: &str) -> minijinja::Value {
+    minijinja::Value::from_safe_string(url(name))
+}
 
 /// The URL of a static file by its plain name.
 pub fn url(name: &str) -> String {

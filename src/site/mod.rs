@@ -40,6 +40,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
 /// The page templates, compiled into the binary.
 fn templates() -> Environment<'static> {
     let mut env = Environment::new();
+    env.add_function("asset", |name: &str| assets::template_url(name));
     for (name, source) in [
         ("base.html", include_str!("templates/base.html")),
         ("login.html", include_str!("templates/login.html")),

@@ -367,8 +367,6 @@ async fn chat_page(
         context! {
             me => context! { name, id => mine.to_string() },
             csrf_token => me.csrf_token(),
-            // Our own URL, no escaping needed.
-            chat_js => minijinja::Value::from_safe_string(super::assets::url("chat.js")),
             chat,
             messages,
             older => history.next_before.map(|id| id.to_string()),
@@ -496,10 +494,14 @@ fn chat_row(chat: &ChatView, me: uuid::Uuid) -> minijinja::Value {
         None => other.and_then(|m| m.avatar.as_ref()).map(|a| a.s50.clone()),
         Some(_) => None,
     };
-    let last_message = chat.last_message.as_ref().map(|m| match (&m.text, m.deleted) {
-        (_, true) => "message deleted".to_owned(),
-        (Some(text), _) => text.clone(),
-        (None, _) => format!("[{}]", <&str>::from(m.kind)),
+    let last_message = chat.last_message.as_ref().map(|m| match (&m.text, &m.system, m.deleted) {
+        (_, _, true) => "message deleted".to_owned(),
+        (Some(text), _, _) => text.clone(),
+        (None, Some(system), _) => {
+            let who = m.author.as_ref().and_then(|a| a.username.clone()).unwrap_or_else(|| "someone".to_owned());
+            format!("{who} {}", system_text(system))
+        }
+        (None, None, _) => format!("[{}]", <&str>::from(m.kind)),
     });
     context! {
         id => chat.id.to_string(),
