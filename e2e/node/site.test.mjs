@@ -4,6 +4,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { deflateSync } from "node:zlib";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -31,13 +32,58 @@ async function person(prefix) {
   return { name, page, errors };
 }
 
+/** A solid-colour PNG, made here so the test needs no fixture file. */
+function png(size, [r, g, b]) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (bytes) => {
+    let c = 0xffffffff;
+    for (const byte of bytes) c = crcTable[(c ^ byte) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([length, body, sum]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(size, 0);
+  header.writeUInt32BE(size, 4);
+  header[8] = 8; // bit depth
+  header[9] = 2; // RGB
+  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array.from({ length: size }, () => [r, g, b]).flat())]);
+  const pixels = deflateSync(Buffer.concat(Array.from({ length: size }, () => row)));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", pixels),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
 async function shot(page, step) {
   await page.screenshot({ path: join(artifacts, `${step}.png`), fullPage: true });
 }
 
-test("two people in a group chat see each other's messages and likes without a reload", async () => {
+test("two people in a group chat see each other's messages, pictures and likes without a reload", async () => {
   const alice = await person("alice");
   const bob = await person("bob");
+
+  // Alice's picture, uploaded on her profile page, is shown there at once.
+  await alice.page.goto(`${base}/profile`);
+  await alice.page.getByLabel("A new picture (JPEG, PNG, GIF or WebP)")
+    .setInputFiles({ name: "alice.png", mimeType: "image/png", buffer: png(96, [200, 40, 40]) });
+  await alice.page.getByRole("button", { name: "Upload" }).click();
+  await alice.page.waitForURL(`${base}/profile`);
+  await alice.page.getByRole("img", { name: "Your picture" }).waitFor();
+  await shot(alice.page, "00-profile-with-picture");
+  await alice.page.goto(`${base}/chats`);
 
   await alice.page.getByLabel("Group title").fill("Book club");
   await alice.page.getByLabel("Members (usernames, separated by commas)").fill(bob.name);
@@ -61,6 +107,10 @@ test("two people in a group chat see each other's messages and likes without a r
   await alice.page.waitForURL(chatUrl);
   const onBobs = bob.page.locator("#messages .text", { hasText: "Hello Bob, see you at eight?" });
   await onBobs.waitFor({ timeout: 5000 });
+  // Her picture is next to her message on his page.
+  const avatar = bob.page.locator("#messages li.message", { hasText: "Hello Bob" }).locator("img.avatar");
+  assert.match(await avatar.getAttribute("src"), /\/media\/avatars\/.+\/50x50\.jpg$/);
+  assert.ok(await avatar.evaluate((img) => img.complete && img.naturalWidth === 50), "the picture loaded");
   await shot(bob.page, "02-message-arrives-live");
   assert.equal(bobLoads, 0, "the message arrived without a reload");
 

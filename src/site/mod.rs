@@ -9,6 +9,7 @@
 
 mod assets;
 mod pages;
+mod profile;
 
 use std::sync::Arc;
 
@@ -29,12 +30,12 @@ pub use crate::web::SESSION_COOKIE;
 pub fn router(state: &AppState) -> Router<AppState> {
     let templates = Arc::new(templates());
     let headers = SecurityHeaders::new(&state.config);
-    pages::router().layer(axum::Extension(Templates(templates))).layer(middleware::from_fn(
-        move |request, next: middleware::Next| {
+    pages::router().merge(profile::router(&state.config)).layer(axum::Extension(Templates(templates))).layer(
+        middleware::from_fn(move |request, next: middleware::Next| {
             let headers = headers.clone();
             async move { headers.apply(next.run(request).await) }
-        },
-    ))
+        }),
+    )
 }
 
 /// The page templates, compiled into the binary.
@@ -47,6 +48,7 @@ fn templates() -> Environment<'static> {
         ("register.html", include_str!("templates/register.html")),
         ("chats.html", include_str!("templates/chats.html")),
         ("chat.html", include_str!("templates/chat.html")),
+        ("profile.html", include_str!("templates/profile.html")),
     ] {
         // A template that does not compile is a bug of the build: the tests render every page.
         env.add_template(name, source).unwrap_or_else(|err| panic!("template {name}: {err}"));
@@ -195,7 +197,7 @@ mod tests {
     #[test]
     fn every_template_compiles() {
         let env = templates();
-        for name in ["base.html", "login.html", "register.html", "chats.html", "chat.html"] {
+        for name in ["base.html", "login.html", "register.html", "chats.html", "chat.html", "profile.html"] {
             assert!(env.get_template(name).is_ok(), "{name}");
         }
     }

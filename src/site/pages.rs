@@ -33,7 +33,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A form body as fields; anything unreadable is an empty form, which the page then refuses.
-fn form<T: for<'de> Deserialize<'de> + Default>(RawForm(bytes): RawForm) -> T {
+pub(super) fn form<T: for<'de> Deserialize<'de> + Default>(RawForm(bytes): RawForm) -> T {
     serde_urlencoded::from_bytes(&bytes).unwrap_or_default()
 }
 
@@ -179,7 +179,7 @@ async fn register(
 
 /// A service's refusal as a page shows it: field messages beside their fields, anything else
 /// above the form, with the API's words and status.
-fn page_error(err: AppError) -> (StatusCode, crate::error::FieldErrors, Option<String>) {
+pub(super) fn page_error(err: AppError) -> (StatusCode, crate::error::FieldErrors, Option<String>) {
     let status = crate::web::status(&err);
     match err {
         AppError::Fields { fields, .. } => (status, fields, None),
@@ -196,8 +196,8 @@ fn page_error(err: AppError) -> (StatusCode, crate::error::FieldErrors, Option<S
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct CsrfForm {
-    csrf_token: String,
+pub(super) struct CsrfForm {
+    pub csrf_token: String,
 }
 
 async fn logout(State(app): State<AppState>, me: WebUser, jar: CookieJar, raw: RawForm) -> Response {
@@ -213,7 +213,7 @@ async fn logout(State(app): State<AppState>, me: WebUser, jar: CookieJar, raw: R
 }
 
 /// The answer to a form without this session's CSRF token: nothing was changed.
-fn forbidden() -> Response {
+pub(super) fn forbidden() -> Response {
     (StatusCode::FORBIDDEN, "this form has expired or did not come from Parlor; reload the page and try again")
         .into_response()
 }
@@ -243,13 +243,13 @@ async fn chats_page(
 }
 
 /// How the header names the signed-in visitor; `None` if the account is gone.
-async fn my_name(app: &AppState, me: &WebUser) -> Option<String> {
+pub(super) async fn my_name(app: &AppState, me: &WebUser) -> Option<String> {
     let user = app.profiles.current_user(me.principal.user_id).await.ok()?;
     Some(user.username.or(user.email).or(user.phone).unwrap_or_default())
 }
 
 /// A refusal that has no form to show it beside: a plain page with the API's status and words.
-fn error_page(err: AppError) -> Response {
+pub(super) fn error_page(err: AppError) -> Response {
     let (status, fields, error) = page_error(err);
     let text = error.or_else(|| fields.into_iter().next().map(|(field, message)| format!("{field} {message}")));
     (status, text.unwrap_or_default()).into_response()

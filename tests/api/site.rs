@@ -289,3 +289,117 @@ async fn a_chat_page_loads_its_script_by_hashed_name_and_its_socket_with_the_ses
     assert_eq!(frame["event"], "message.created", "{frame}");
     assert_eq!(frame["data"]["message"]["text"], "Live");
 }
+
+/// A multipart form with a CSRF token and one file, as the profile's picture form sends it.
+async fn upload(app: &TestApp, path: &str, cookie: &str, csrf_token: &str, file: &[u8]) -> TestResponse {
+    let boundary = "parlor-site-boundary-42";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{csrf_token}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"me.png\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let request = TestApp::request(Method::POST, path)
+        .header(header::COOKIE, format!("parlor_session={cookie}"))
+        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+        .body(Body::from(body))
+        .unwrap();
+    app.send(request).await
+}
+
+#[tokio::test]
+async fn the_profile_page_edits_details_with_the_apis_rules_and_shows_a_new_picture() {
+    let app = TestApp::spawn().await;
+    let nina = signed_in(&app, "nina").await;
+    let profile = page(&app, Method::GET, "/profile", Some(&nina), None).await;
+    assert_eq!(profile.status, StatusCode::OK, "{}", profile.text);
+    assert!(profile.text.contains(r#"id="username" name="username" value="nina""#), "{}", profile.text);
+    let token = csrf(&profile);
+
+    let forged = page(&app, Method::POST, "/profile", Some(&nina), Some("username=nina&first_name=Forged")).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let bad = format!("csrf_token={token}&username=nina&email=not-an-address&first_name=Nina");
+    let refused = page(&app, Method::POST, "/profile", Some(&nina), Some(&bad)).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text.contains(r#"id="email-error""#), "{}", refused.text);
+    let saved = format!("csrf_token={token}&username=nina&email=nina%40example.org&first_name=Nina&gender=female");
+    assert_eq!(location(&page(&app, Method::POST, "/profile", Some(&nina), Some(&saved)).await), "/profile");
+    let token_api = crate::helpers::token(&app.login("nina@example.org", PASSWORD).await.body["data"], "access_token");
+    let me = app.get("/api/v1/me", Some(&token_api)).await;
+    assert_eq!(
+        (me.data()["user"]["first_name"].as_str(), me.data()["user"]["gender"].as_str()),
+        (Some("Nina"), Some("female"))
+    );
+
+    // A picture: refused without the token, shown once uploaded.
+    let picture = crate::helpers::png(64, 64, [200, 30, 30]);
+    assert_eq!(upload(&app, "/profile/avatar", &nina, "forged", &picture).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(location(&upload(&app, "/profile/avatar", &nina, &token, &picture).await), "/profile");
+    let shown = page(&app, Method::GET, "/profile", Some(&nina), None).await;
+    assert!(shown.text.contains(r#"id="avatar""#) && shown.text.contains("100x100.jpg"), "{}", shown.text);
+    let not_an_image = upload(&app, "/profile/avatar", &nina, &token, b"<svg/>").await;
+    assert_eq!(not_an_image.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", not_an_image.text);
+}
+
+#[tokio::test]
+async fn the_profile_page_changes_the_password_ends_sessions_and_deletes_the_account_once_confirmed() {
+    let app = TestApp::spawn().await;
+    let olga = signed_in(&app, "olga").await;
+    let token = csrf(&page(&app, Method::GET, "/profile", Some(&olga), None).await);
+    let api = crate::helpers::token(&app.login("olga", PASSWORD).await.body["data"], "access_token");
+
+    let wrong = format!("csrf_token={token}&current_password=nope&new_password=another+long+passphrase");
+    let refused = page(&app, Method::POST, "/profile/password", Some(&olga), Some(&wrong)).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text.contains(r#"id="current_password-error""#), "{}", refused.text);
+    let right = format!(
+        "csrf_token={token}&current_password={}&new_password=another+long+passphrase",
+        PASSWORD.replace(' ', "+")
+    );
+    let changed = page(&app, Method::POST, "/profile/password", Some(&olga), Some(&right)).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    assert!(changed.text.contains("password changed"), "{}", changed.text);
+    assert_eq!(app.get("/api/v1/me", Some(&api)).await.status, StatusCode::UNAUTHORIZED, "other sessions ended");
+    assert_eq!(page(&app, Method::GET, "/profile", Some(&olga), None).await.status, StatusCode::OK, "this one stays");
+
+    let unconfirmed =
+        page(&app, Method::POST, "/profile/delete", Some(&olga), Some(&format!("csrf_token={token}&confirm=yes")))
+            .await;
+    assert_eq!(unconfirmed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.login("olga", "another long passphrase").await.status, StatusCode::OK, "still there");
+    let deleted =
+        page(&app, Method::POST, "/profile/delete", Some(&olga), Some(&format!("csrf_token={token}&confirm=delete")))
+            .await;
+    assert_eq!(location(&deleted), "/register");
+    assert_eq!(app.login("olga", "another long passphrase").await.status, StatusCode::UNAUTHORIZED, "gone");
+    assert_eq!(page(&app, Method::GET, "/profile", Some(&olga), None).await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn signing_this_browser_out_from_the_sessions_list_ends_its_page_session() {
+    let app = TestApp::spawn().await;
+    let pete = signed_in(&app, "pete").await;
+    let profile = page(&app, Method::GET, "/profile", Some(&pete), None).await;
+    let token = csrf(&profile);
+    assert!(profile.text.contains("<strong>this browser</strong>"), "{}", profile.text);
+    let marker = r#"<form method="post" action="/profile/sessions/"#;
+    let ids: Vec<String> = profile
+        .text
+        .match_indices(marker)
+        .map(|(i, _)| profile.text[i + marker.len()..].split('/').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "the registration's session and this browser's");
+    for id in ids {
+        page(
+            &app,
+            Method::POST,
+            &format!("/profile/sessions/{id}/end"),
+            Some(&pete),
+            Some(&format!("csrf_token={token}")),
+        )
+        .await;
+    }
+    assert_eq!(page(&app, Method::GET, "/profile", Some(&pete), None).await.status, StatusCode::SEE_OTHER);
+}
