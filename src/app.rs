@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
+use crate::admin::Admin;
 use crate::auth::{Accounts, Auth, PasswordHasher, TokenKeys};
 use crate::chat::Chats;
 use crate::config::Config;
@@ -36,6 +37,7 @@ pub struct App {
     pub profiles: Profiles,
     pub chats: Chats,
     pub collector: Collector,
+    pub admin: Admin,
 }
 
 #[derive(Clone)]
@@ -114,6 +116,7 @@ impl AppBuilder {
 
         let collector = Collector::new(store.clone(), media.clone());
         let accounts = Accounts::new(store.clone(), auth.clone(), limits.clone(), mailer);
+        let admin = Admin::new(store.clone(), auth.clone());
         let chats = Chats::new(store.clone(), limits.clone(), media.clone(), realtime.clone(), collector.clone());
         let profiles = Profiles::new(
             store.clone(),
@@ -124,7 +127,7 @@ impl AppBuilder {
             collector.clone(),
             chats.clone(),
         );
-        Ok(App { config, store, auth, media, metrics, realtime, accounts, profiles, chats, collector })
+        Ok(App { config, store, auth, media, metrics, realtime, accounts, profiles, chats, collector, admin })
     }
 }
 

@@ -4,6 +4,7 @@
 //! (`auth::Accounts`, `profile::Profiles`, `chat::Chats`) → store → database, and events go back
 //! out through `realtime`. See `docs/DESIGN.md` for the layers and the reasons behind them.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod chat;

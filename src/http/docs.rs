@@ -30,6 +30,7 @@ use utoipa::{Modify, OpenApi};
         (name = "media", description = "Stored media, when Parlor serves them itself"),
         (name = "realtime", description = "Live events; see the AsyncAPI document at /api/v1/asyncapi.json"),
         (name = "oauth", description = "Standard OAuth 2.0 endpoints"),
+        (name = "admin", description = "Operators: administrators' bearer tokens only; everyone else gets 404"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

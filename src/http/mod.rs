@@ -1,5 +1,6 @@
 //! The HTTP surface: one module per resource, merged into one router.
 
+pub mod admin;
 pub mod attachments;
 pub mod auth;
 pub mod chats;
@@ -47,6 +48,7 @@ fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .merge(chats::router())
         .merge(messages::router())
         .merge(attachments::router(config))
+        .merge(admin::router())
         .merge(crate::gateway::ws::router())
         .merge(crate::gateway::asyncapi::router());
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi()).nest("/api/v1", v1).merge(oauth::router()).merge(ops::router())

@@ -239,6 +239,38 @@ impl Store {
         Ok(Some((row.into(), old_key)))
     }
 
+    /// Deactivates (every session ends with it) or reactivates an account, as `actor`. Returns
+    /// the account and the sessions that ended, or `None` if there is no such account.
+    pub async fn set_active(
+        &self,
+        actor: UserId,
+        user_id: UserId,
+        active: bool,
+    ) -> Result<Option<(User, Vec<SessionId>)>, StoreError> {
+        let txn = self.db.begin().await?;
+        let Some(row) = user::Entity::find_by_id(user_id).one(&txn).await? else { return Ok(None) };
+        if row.is_active == active {
+            return Ok(Some((row.into(), vec![])));
+        }
+        let before = row.clone();
+        let mut model = row.into_active_model();
+        model.is_active = Set(active);
+        model.updated_at = Set(now());
+        let row = model.update(&txn).await?;
+        let action = if active { "reactivate" } else { "deactivate" };
+        audit::record(&txn, Some(actor), action, Some(&before), Some(&row)).await?;
+        let mut ended = Vec::new();
+        if !active {
+            for session in session::Entity::find().filter(session::Column::UserId.eq(user_id)).all(&txn).await? {
+                ended.push(session.id);
+                super::sessions::delete_session_in(&txn, session, Some(actor), "revoke_on_deactivate").await?;
+            }
+        }
+        txn.commit().await?;
+        self.forget_user(user_id);
+        Ok(Some((row.into(), ended)))
+    }
+
     /// Deletes an account and everything that is only its own, in one transaction: the row,
     /// so its identifiers are free again; its sessions, refresh tokens and reset codes (by
     /// cascade); its avatar (queued for deletion). Audit rows stay, scrubbed of its personal data.

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions may unwrap too
 
 mod accounts;
+mod admin;
 mod attachments;
 mod audit;
 mod avatars;
