@@ -52,6 +52,18 @@ pub enum RefreshError {
     Internal(#[from] anyhow::Error),
 }
 
+/// A login refusal as every interface answers it.
+impl From<LoginError> for AppError {
+    fn from(err: LoginError) -> Self {
+        match err {
+            LoginError::InvalidCredentials => Self::unauthorized("invalid_credentials", err.to_string()),
+            LoginError::Disabled => Self::forbidden("account_disabled", err.to_string()),
+            LoginError::RateLimited(retry) => Self::RateLimited(retry),
+            LoginError::Internal(inner) => Self::Internal(inner),
+        }
+    }
+}
+
 pub const NAME_MAX: usize = 64;
 
 /// A first or last name: trimmed, at most 64 characters, no control characters; blank is none.

@@ -168,36 +168,38 @@ impl Auth {
     /// Opens a session for `user_id` and returns its first token pair.
     pub async fn open_session(&self, user_id: UserId, client: &ClientInfo) -> anyhow::Result<TokenPair> {
         let refresh_token = tokens::new_refresh_token()?;
+        let credential = Credential::RefreshToken(tokens::refresh_token_hash(&refresh_token));
+        let session_id = self.create_session(user_id, client, credential).await?;
+        self.pair(user_id, session_id, refresh_token)
+    }
+
+    /// A new session row holding `credential` (only ever a hash), known live from now on.
+    async fn create_session(
+        &self,
+        user_id: UserId,
+        client: &ClientInfo,
+        credential: Credential,
+    ) -> anyhow::Result<SessionId> {
         let session = self
             .store
             .create_session(NewSession {
                 user_id,
                 user_agent: client.user_agent.clone(),
                 ip: Some(client.ip.to_string()),
-                credential: Credential::RefreshToken(tokens::refresh_token_hash(&refresh_token)),
+                credential,
                 expires_at: self.refresh_expiry(),
             })
             .await?;
         self.sessions.remember(session.id, Some(user_id));
-        self.pair(user_id, session.id, refresh_token)
+        Ok(session.id)
     }
 
     /// Opens a session of the web site for `user_id`; returns it and the secret for its cookie,
     /// of which only a hash is stored.
     pub async fn open_web_session(&self, user_id: UserId, client: &ClientInfo) -> anyhow::Result<WebSession> {
         let secret = tokens::new_refresh_token()?;
-        let session = self
-            .store
-            .create_session(NewSession {
-                user_id,
-                user_agent: client.user_agent.clone(),
-                ip: Some(client.ip.to_string()),
-                credential: Credential::WebCookie(web_secret_hash(&secret)),
-                expires_at: self.refresh_expiry(),
-            })
-            .await?;
-        self.sessions.remember(session.id, Some(user_id));
-        Ok(WebSession { principal: Principal { user_id, session_id: session.id }, secret })
+        let session_id = self.create_session(user_id, client, Credential::WebCookie(web_secret_hash(&secret))).await?;
+        Ok(WebSession { principal: Principal { user_id, session_id }, secret })
     }
 
     /// The principal of a web session's cookie secret, if the session is live.

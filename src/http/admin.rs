@@ -3,18 +3,16 @@
 
 use axum::extract::State;
 use serde::Serialize;
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use crate::app::{App, AppState};
-use crate::domain::{Gender, User};
+use crate::domain::User;
 use crate::error::AppError;
 use crate::http::ids::UserPath;
+use crate::http::me::UserView;
 use crate::http::principal::AuthUser;
-use crate::media::AvatarUrls;
 use crate::web::{JSend, JSendFail, Unauthenticated};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -24,19 +22,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// An account as administrators see it: the profile, the role and whether it may sign in.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminUserView {
-    pub id: Uuid,
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub gender: Gender,
-    pub avatar: Option<AvatarUrls>,
+    #[serde(flatten)]
+    pub user: UserView,
     pub is_admin: bool,
     /// `false` once deactivated: it cannot sign in and has no sessions.
     pub is_active: bool,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -45,21 +35,8 @@ pub struct AdminUserData {
 }
 
 fn data(app: &App, user: User) -> JSend<AdminUserData> {
-    JSend::ok(AdminUserData {
-        user: AdminUserView {
-            id: user.id.into(),
-            avatar: app.media.avatar_of(&user),
-            username: user.username,
-            email: user.email,
-            phone: user.phone,
-            first_name: user.first_name,
-            last_name: user.last_name,
-            gender: user.gender,
-            is_admin: user.is_admin,
-            is_active: user.is_active,
-            created_at: user.created_at,
-        },
-    })
+    let (is_admin, is_active) = (user.is_admin, user.is_active);
+    JSend::ok(AdminUserData { user: AdminUserView { user: UserView::new(app, user), is_admin, is_active } })
 }
 
 /// Deactivate an account: it cannot sign in by API or site, and every session and socket of it

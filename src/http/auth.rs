@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 use super::extract::ApiJson;
 use super::me::UserView;
 use crate::app::{App, AppState};
-use crate::auth::accounts::{LoginError, RefreshError, Registration};
+use crate::auth::accounts::{RefreshError, Registration};
 use crate::auth::{ClientInfo, TokenPair};
 use crate::domain::User;
 use crate::error::AppError;
@@ -158,17 +158,8 @@ async fn login(
     if body.identifier.trim().is_empty() {
         return Err(AppError::invalid("identifier", "must not be empty"));
     }
-    let (user, pair) = app.accounts.login(&body.identifier, &body.password, &client).await.map_err(login_error)?;
+    let (user, pair) = app.accounts.login(&body.identifier, &body.password, &client).await.map_err(AppError::from)?;
     Ok(JSend::ok(Session::new(&app, user, pair)))
-}
-
-pub fn login_error(err: LoginError) -> AppError {
-    match err {
-        LoginError::InvalidCredentials => AppError::unauthorized("invalid_credentials", err.to_string()),
-        LoginError::Disabled => AppError::forbidden("account_disabled", err.to_string()),
-        LoginError::RateLimited(retry) => AppError::RateLimited(retry),
-        LoginError::Internal(inner) => AppError::Internal(inner),
-    }
 }
 
 /// Trade a refresh token for a new pair.

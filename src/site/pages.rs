@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::{SESSION_COOKIE, Templates, WebUser, local_path, session_cookie};
 use crate::app::AppState;
 use crate::auth::ClientInfo;
-use crate::auth::accounts::{LoginError, Registration};
+use crate::auth::accounts::Registration;
 use crate::chat::view::{ChatView, MessageView};
 use crate::domain::{ChatId, MessageId};
 use crate::error::AppError;
@@ -70,22 +70,14 @@ async fn login(
 ) -> Response {
     let form: LoginForm = form(raw);
     let next = local_path(form.next.as_deref().unwrap_or("/chats")).to_owned();
-    let (status, error) = match app.accounts.login_web(&form.identifier, &form.password, &client).await {
+    let err = match app.accounts.login_web(&form.identifier, &form.password, &client).await {
         Ok((_, session)) => {
             let jar = jar.add(session_cookie(&app.config, session.secret));
             return (jar, Redirect::to(&next)).into_response();
         }
-        Err(err @ LoginError::InvalidCredentials) => (StatusCode::UNAUTHORIZED, err.to_string()),
-        Err(err @ LoginError::Disabled) => (StatusCode::FORBIDDEN, err.to_string()),
-        Err(LoginError::RateLimited(retry)) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many failed attempts; try again in {} s", retry.as_secs().max(1)),
-        ),
-        Err(LoginError::Internal(err)) => {
-            tracing::error!(error = ?err, "web login failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "something went wrong; please try again".to_owned())
-        }
+        Err(err) => AppError::from(err),
     };
+    let (status, _, error) = page_error(err);
     templates.page(status, "login.html", context! { next, identifier => form.identifier, error })
 }
 
