@@ -116,7 +116,6 @@ impl AppBuilder {
 
         let collector = Collector::new(store.clone(), media.clone());
         let accounts = Accounts::new(store.clone(), auth.clone(), limits.clone(), mailer);
-        let admin = Admin::new(store.clone(), auth.clone());
         let chats = Chats::new(store.clone(), limits.clone(), media.clone(), realtime.clone(), collector.clone());
         let profiles = Profiles::new(
             store.clone(),
@@ -127,6 +126,7 @@ impl AppBuilder {
             collector.clone(),
             chats.clone(),
         );
+        let admin = Admin::new(store.clone(), auth.clone(), profiles.clone(), chats.clone());
         Ok(App { config, store, auth, media, metrics, realtime, accounts, profiles, chats, collector, admin })
     }
 }

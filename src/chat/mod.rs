@@ -24,7 +24,7 @@ use crate::error::AppError;
 use crate::limits::Limits;
 use crate::media::{Collector, Media};
 use crate::realtime::{Audience, Realtime};
-use crate::store::{Chat, Cursor, Forwarded, Member, Message, NewMessage, Removal, Store};
+use crate::store::{Actor, Chat, Cursor, Forwarded, Member, Message, NewMessage, Removal, Store};
 use events::{ChatChanged, ChatEvent, ChatRead, LikeChanged, MemberRemoved, MessageCreated};
 
 /// Most users one request may add to a group.
@@ -295,14 +295,25 @@ impl Chats {
     pub async fn delete_chat(&self, me: UserId, chat_id: ChatId) -> Result<(), AppError> {
         let (chat, member) = self.member_of(chat_id, me).await?;
         require(&chat, &member, Action::DeleteChat)?;
+        self.erase_chat(Actor::Member(me), chat_id).await
+    }
+
+    /// Deletes any chat as an operator (the admin service has checked the role; the store checks
+    /// it again under the chat's lock). Its members are told as when its owner deletes it.
+    pub async fn moderate_chat(&self, operator: UserId, chat_id: ChatId) -> Result<(), AppError> {
+        self.erase_chat(Actor::Operator(operator), chat_id).await
+    }
+
+    async fn erase_chat(&self, actor: Actor, chat_id: ChatId) -> Result<(), AppError> {
         let members = self.store.member_ids(chat_id).await?;
-        let garbage = self.store.delete_chat(me, chat_id).await?.ok_or_else(chat_not_found)?;
-        let event = ChatEvent::Deleted(events::ChatDeleted { chat_id: chat_id.into(), by: me.into() });
+        let garbage = self.store.delete_chat(actor, chat_id).await?.ok_or_else(chat_not_found)?;
+        let by = actor.user_id();
+        let event = ChatEvent::Deleted(events::ChatDeleted { chat_id: chat_id.into(), by: by.into() });
         self.realtime.emit(Audience::Users(members), &event).await;
         for prefix in garbage {
             self.collector.collect(&prefix, 0).await;
         }
-        tracing::info!(%chat_id, "chat deleted");
+        tracing::info!(%chat_id, %by, "chat deleted");
         Ok(())
     }
 
@@ -507,21 +518,33 @@ impl Chats {
         if message.author_id != Some(me) {
             require(&chat, &member, Action::DeleteOthersMessage)?;
         }
+        self.erase_message(Actor::Member(me), message).await
+    }
+
+    /// Deletes any message as an operator, leaving a tombstone (the admin service has checked
+    /// the role; the store checks it again under the chat's lock). The chat's members are told.
+    pub async fn moderate_message(&self, operator: UserId, message_id: MessageId) -> Result<MessageView, AppError> {
+        let message = self.store.message_anywhere(message_id).await?.ok_or_else(message_not_found)?;
+        self.erase_message(Actor::Operator(operator), message).await
+    }
+
+    async fn erase_message(&self, actor: Actor, message: Message) -> Result<MessageView, AppError> {
+        let (chat_id, message_id, by) = (message.chat_id, message.id, actor.user_id());
         let was_live = message.deleted_at.is_none();
         let (tombstone, garbage) =
-            self.store.delete_message(me, chat_id, message_id).await?.ok_or_else(message_not_found)?;
+            self.store.delete_message(actor, chat_id, message_id).await?.ok_or_else(message_not_found)?;
         if was_live {
             let event = ChatEvent::MessageDeleted(events::MessageDeleted {
                 chat_id: chat_id.into(),
                 message_id: message_id.into(),
-                by: me.into(),
+                by: by.into(),
             });
             self.tell_members(chat_id, event).await?;
         }
         if let Some(prefix) = garbage {
             self.collector.collect(&prefix, 0).await;
         }
-        self.render_messages(me, vec![tombstone]).await?.pop().ok_or_else(message_not_found)
+        self.render_messages(by, vec![tombstone]).await?.pop().ok_or_else(message_not_found)
     }
 
     /// Likes or unlikes a message; doing it twice changes nothing and tells nobody.

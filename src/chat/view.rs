@@ -242,6 +242,13 @@ impl super::Chats {
         Ok(messages.into_iter().map(|m| lookup.message(m)).collect())
     }
 
+    /// A chat's members as clients show them: names, avatars and roles, in one query.
+    pub async fn render_members(&self, members: &[Member]) -> Result<Vec<MemberView>, crate::store::StoreError> {
+        let users = self.store.users(members.iter().map(|m| m.user_id)).await?;
+        let lookup = Lookup { media: &self.media, users, likes: HashMap::new(), attachments: HashMap::new() };
+        Ok(members.iter().map(|m| lookup.member(m)).collect())
+    }
+
     /// Chats as `reader` sees them, pinned first in pin order, then by last activity, newest
     /// first. A fixed number of queries however many chats: members, last messages, people and
     /// likes, each fetched for all chats at once; unread counts come with my memberships.

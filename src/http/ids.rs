@@ -83,3 +83,15 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionPath {
         Ok(Self(session.into()))
     }
 }
+
+/// `/admin/messages/{id}`: a message wherever it is.
+pub struct AnyMessagePath(pub MessageId);
+
+impl<S: Send + Sync> FromRequestParts<S> for AnyMessagePath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let [message] = ids(parts, state, [message_not_found]).await?;
+        Ok(Self(message.into()))
+    }
+}

@@ -18,7 +18,7 @@ use super::extract::{ApiJson, has_content_type, multipart_file, read_body};
 use crate::app::{App, AppState};
 use crate::auth::ClientInfo;
 use crate::config::Config;
-use crate::domain::{Gender, User};
+use crate::domain::{Gender, SessionId, User};
 use crate::error::{AppError, Refusal};
 use crate::http::principal::AuthUser;
 use crate::json::parse_json;
@@ -221,6 +221,21 @@ pub struct SessionView {
     pub current: bool,
 }
 
+impl SessionView {
+    /// The session as listed to someone whose own session is `current`.
+    pub fn new(session: SessionInfo, current: Option<SessionId>) -> Self {
+        Self {
+            current: Some(session.id) == current,
+            id: session.id.into(),
+            user_agent: session.user_agent,
+            ip: session.ip,
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            expires_at: session.expires_at,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionsData {
     pub sessions: Vec<SessionView>,
@@ -241,15 +256,7 @@ async fn list_sessions(State(app): State<AppState>, AuthUser(me): AuthUser) -> R
         .sessions(me)
         .await?
         .into_iter()
-        .map(|s: SessionInfo| SessionView {
-            current: s.id == me.session_id,
-            id: s.id.into(),
-            user_agent: s.user_agent,
-            ip: s.ip,
-            created_at: s.created_at,
-            last_used_at: s.last_used_at,
-            expires_at: s.expires_at,
-        })
+        .map(|s: SessionInfo| SessionView::new(s, Some(me.session_id)))
         .collect();
     Ok(JSend::ok(SessionsData { sessions }))
 }

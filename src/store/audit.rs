@@ -35,6 +35,21 @@ pub struct AuditRecord {
     pub after: Option<Value>,
 }
 
+impl From<audit_log::Model> for AuditRecord {
+    fn from(row: audit_log::Model) -> Self {
+        Self {
+            id: row.id,
+            at: row.at,
+            actor_id: row.actor_id,
+            entity: row.entity,
+            entity_id: row.entity_id,
+            action: row.action,
+            before: row.before,
+            after: row.after,
+        }
+    }
+}
+
 /// A record the audit log follows: what the log calls it, which one it is, what it looked like
 /// (never a secret), and whose personal data that holds.
 pub(super) trait Audited {
@@ -143,18 +158,6 @@ impl Store {
             .order_by_asc(audit_log::Column::Id)
             .all(&self.db)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| AuditRecord {
-                id: row.id,
-                at: row.at,
-                actor_id: row.actor_id,
-                entity: row.entity,
-                entity_id: row.entity_id,
-                action: row.action,
-                before: row.before,
-                after: row.after,
-            })
-            .collect())
+        Ok(rows.into_iter().map(AuditRecord::from).collect())
     }
 }

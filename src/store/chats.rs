@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use super::audit::Audited;
 use super::entity::{attachment, chat, chat_member, message};
-use super::members::{Member, authorize, insert_member, lock_chat};
+use super::members::{Actor, Member, authorize, authorize_actor, insert_member, lock_chat};
 use super::messages::{NewMessage, insert_message_in};
 use super::{Message, Store, StoreError, audit, media, now};
 use crate::domain::chat::Action;
@@ -201,13 +201,18 @@ impl Store {
 
     /// Deletes a chat with its members, messages and likes; attachments only it used are queued
     /// for deletion, and their prefixes returned. `None` if it was already gone.
-    pub async fn delete_chat(&self, actor: UserId, chat_id: ChatId) -> Result<Option<Vec<String>>, StoreError> {
+    pub async fn delete_chat(
+        &self,
+        actor: impl Into<Actor>,
+        chat_id: ChatId,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let actor = actor.into();
         let txn = self.db.begin().await?;
         let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
-        if !authorize(&txn, &row, actor, Action::DeleteChat).await? {
+        if !authorize_actor(&txn, &row, actor, Action::DeleteChat).await? {
             return Ok(None);
         }
-        let garbage = delete_chat_in(&txn, row, actor).await?;
+        let garbage = delete_chat_in(&txn, row, actor.user_id()).await?;
         txn.commit().await?;
         Ok(Some(garbage))
     }

@@ -14,7 +14,7 @@ use sea_orm::{
 use time::OffsetDateTime;
 
 use super::audit::Audited;
-use super::entity::{chat, chat_member};
+use super::entity::{chat, chat_member, user};
 use super::{Chat, Store, StoreError, audit};
 use crate::domain::Role;
 use crate::domain::chat::{Action, allowed, refusal};
@@ -42,6 +42,45 @@ impl From<chat_member::Model> for Member {
             last_read_id: row.last_read_id,
             pin_order: row.pin_order,
             unread_count: u64::try_from(row.unread_count).unwrap_or(0),
+        }
+    }
+}
+
+/// Who acts on a chat: one of its members, by the role they hold in it, or an operator (an
+/// active administrator of the service) moderating it from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Member(UserId),
+    Operator(UserId),
+}
+
+impl Actor {
+    pub fn user_id(self) -> UserId {
+        match self {
+            Self::Member(id) | Self::Operator(id) => id,
+        }
+    }
+}
+
+impl From<UserId> for Actor {
+    fn from(id: UserId) -> Self {
+        Self::Member(id)
+    }
+}
+
+/// [`authorize`] for a member; for an operator, whether the account is still an active
+/// administrator, read in the same transaction.
+pub(super) async fn authorize_actor(
+    txn: &DatabaseTransaction,
+    chat: &chat::Model,
+    actor: Actor,
+    action: Action,
+) -> Result<bool, StoreError> {
+    match actor {
+        Actor::Member(id) => authorize(txn, chat, id, action).await,
+        Actor::Operator(id) => {
+            let operator = user::Entity::find_by_id(id).one(txn).await?;
+            Ok(operator.is_some_and(|u| u.is_admin && u.is_active))
         }
     }
 }

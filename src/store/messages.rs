@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::audit::Audited;
 use super::entity::{attachment, chat, chat_member, message, message_like};
-use super::members::{Member, authorize, lock_chat};
+use super::members::{Actor, Member, authorize_actor, lock_chat};
 use super::{Store, StoreError, audit, media, now};
 use crate::domain::chat::Action;
 use crate::domain::{AttachmentId, ChatId, MessageId, MessageKind, SystemEvent, UserId};
@@ -285,17 +285,20 @@ impl Store {
     /// deletion and its prefix returned. `None` if the message is not in the chat.
     pub async fn delete_message(
         &self,
-        actor: UserId,
+        actor: impl Into<Actor>,
         chat_id: ChatId,
         message_id: MessageId,
     ) -> Result<Option<(Message, Option<String>)>, StoreError> {
+        let actor: Actor = actor.into();
+        let by = actor.user_id();
         let txn = self.db.begin().await?;
         let Some(chat_row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
         let Some(row) = message::Entity::find_by_id(message_id).one(&txn).await? else { return Ok(None) };
         if row.chat_id != chat_id {
             return Ok(None);
         }
-        if row.author_id != Some(actor) && !authorize(&txn, &chat_row, actor, Action::DeleteOthersMessage).await? {
+        let own = actor == Actor::Member(by) && row.author_id == Some(by);
+        if !own && !authorize_actor(&txn, &chat_row, actor, Action::DeleteOthersMessage).await? {
             return Ok(None);
         }
         if row.deleted_at.is_some() {
@@ -326,7 +329,7 @@ impl Store {
             Some(id) => discard_unused_attachment_in(&txn, id).await?,
             None => None,
         };
-        audit::record(&txn, Some(actor), "delete", Some(&before), None).await?;
+        audit::record(&txn, Some(by), "delete", Some(&before), None).await?;
         txn.commit().await?;
         Ok(Some((row.into(), garbage)))
     }

@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0004UnreadCounts),
             Box::new(M0005ChatStatistics),
             Box::new(M0006WebSessions),
+            Box::new(M0007AdminLookups),
         ]
     }
 }
@@ -498,6 +499,32 @@ impl MigrationTrait for M0006WebSessions {
                     .col("web_secret_hash")
                     .unique()
                     .to_owned(),
+            )
+            .await
+    }
+}
+
+/// What the admin looks up besides a chat's history: an author's messages and an actor's audit
+/// rows, newest first, each a range of one index.
+struct M0007AdminLookups;
+
+impl MigrationName for M0007AdminLookups {
+    fn name(&self) -> &str {
+        "m0007_admin_lookups"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0007AdminLookups {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create().name("ix_messages_author").table("messages").col("author_id").col("id").to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create().name("ix_audit_log_actor").table("audit_log").col("actor_id").col("id").to_owned(),
             )
             .await
     }

@@ -3,6 +3,7 @@
 
 mod attachments;
 mod audit;
+mod browse;
 mod chats;
 mod columns;
 pub mod entity;
@@ -27,9 +28,10 @@ use crate::domain::{SessionId, UserId};
 
 pub use attachments::{ATTACH_WITHIN, Attachment};
 pub use audit::{AuditEntry, AuditRecord};
+pub use browse::{AuditFilter, Slice};
 pub use chats::{Chat, CreatedChat};
 pub use media::Garbage;
-pub use members::Member;
+pub use members::{Actor, Member};
 pub use messages::{Cursor, Forwarded, Likes, Message, NewMessage, Page};
 pub use resets::ResetOutcome;
 pub use roster::{LeftGroup, Removal};
