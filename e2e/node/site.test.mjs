@@ -1,11 +1,13 @@
 // The web site in a real browser (Debian's chromium, driven by playwright-core): two people in
-// one group chat see each other's messages and likes appear without a reload. Screenshots of
+// one group chat see each other's messages and likes appear without a reload, and an
+// administrator deletes an account and reads the deletion in the audit log. Screenshots of
 // each step go to $PARLOR_E2E_ARTIFACTS (default: the server's data directory).
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { deflateSync } from "node:zlib";
 import { mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -126,4 +128,54 @@ test("two people in a group chat see each other's messages, pictures and likes w
   assert.equal(aliceLoads, 0, "the like arrived without a reload");
 
   assert.deepEqual([...alice.errors, ...bob.errors], [], "no script errors or CSP violations");
+});
+
+/** Runs `parlor create-admin` against the server's data directory; returns the username. */
+function createAdmin() {
+  const bin = process.env.PARLOR_E2E_BIN;
+  const dataDir = process.env.PARLOR_E2E_DATA_DIR;
+  assert.ok(bin && dataDir, "PARLOR_E2E_BIN and PARLOR_E2E_DATA_DIR name the server's binary and data");
+  const username = `operator_${randomBytes(3).toString("hex")}`;
+  execFileSync(bin, ["create-admin", "--username", username], {
+    env: { ...process.env, PARLOR_DATA_DIR: dataDir, PARLOR_CONFIG: "/nonexistent.toml", PARLOR_ADMIN_PASSWORD: password },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  return username;
+}
+
+test("an administrator deletes an account and the audit page shows the deletion", async () => {
+  const doomed = await person("doomed");
+  const username = createAdmin();
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (err) => errors.push(err.message));
+  page.on("console", (message) => { if (message.type() === "error") errors.push(message.text()); });
+  await page.goto(`${base}/login`);
+  await page.getByLabel("Username, e-mail or phone").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/chats`);
+
+  await page.getByRole("link", { name: "Admin" }).click();
+  await page.getByLabel("Username, e-mail or phone contains").fill(doomed.name.toUpperCase());
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.locator("#users").getByRole("link", { name: doomed.name }).waitFor();
+  await shot(page, "04-admin-users");
+  await page.locator("#users").getByRole("link", { name: doomed.name }).click();
+  await page.getByRole("heading", { level: 1, name: doomed.name }).waitFor();
+  await page.getByLabel(/Type “delete” to delete this account/).fill("delete");
+  await page.getByRole("button", { name: "Delete the account" }).click();
+  await page.waitForURL(/\/admin\/audit\?entity=user&action=delete$/);
+  const entry = page.locator("#audit li.entry").first();
+  await entry.locator(".action", { hasText: "delete" }).waitFor();
+  assert.match(await entry.innerText(), new RegExp(username), "the administrator is named as the actor");
+  const username_row = entry.locator("table.diff tr", { hasText: "username" });
+  assert.equal(await username_row.locator("td.before").innerText(), "[deleted]", "no personal data outlives the account");
+  await shot(page, "05-admin-audit");
+
+  // The deleted person's open page is signed out on its next request.
+  await doomed.page.goto(`${base}/chats`);
+  await doomed.page.waitForURL(/\/login\?next=/);
+  assert.deepEqual([...errors, ...doomed.errors], [], "no script errors or CSP violations");
 });

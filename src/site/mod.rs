@@ -7,6 +7,7 @@
 //! `csrf_token` derived from that secret ([`crate::auth::csrf_token`]): another site can make a
 //! browser send the cookie, but cannot read it, so it cannot compute the token.
 
+mod admin;
 mod assets;
 mod pages;
 mod profile;
@@ -24,18 +25,21 @@ use minijinja::Environment;
 use crate::app::AppState;
 use crate::auth::{Principal, csrf_token};
 use crate::config::Config;
+use crate::domain::User;
 
 pub use crate::web::SESSION_COOKIE;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let templates = Arc::new(templates());
     let headers = SecurityHeaders::new(&state.config);
-    pages::router().merge(profile::router(&state.config)).layer(axum::Extension(Templates(templates))).layer(
-        middleware::from_fn(move |request, next: middleware::Next| {
+    pages::router()
+        .merge(profile::router(&state.config))
+        .merge(admin::router())
+        .layer(axum::Extension(Templates(templates)))
+        .layer(middleware::from_fn(move |request, next: middleware::Next| {
             let headers = headers.clone();
             async move { headers.apply(next.run(request).await) }
-        }),
-    )
+        }))
 }
 
 /// The page templates, compiled into the binary.
@@ -49,6 +53,13 @@ fn templates() -> Environment<'static> {
         ("chats.html", include_str!("templates/chats.html")),
         ("chat.html", include_str!("templates/chat.html")),
         ("profile.html", include_str!("templates/profile.html")),
+        ("admin.html", include_str!("templates/admin.html")),
+        ("admin_users.html", include_str!("templates/admin_users.html")),
+        ("admin_user.html", include_str!("templates/admin_user.html")),
+        ("admin_chats.html", include_str!("templates/admin_chats.html")),
+        ("admin_chat.html", include_str!("templates/admin_chat.html")),
+        ("admin_messages.html", include_str!("templates/admin_messages.html")),
+        ("admin_audit.html", include_str!("templates/admin_audit.html")),
     ] {
         // A template that does not compile is a bug of the build: the tests render every page.
         env.add_template(name, source).unwrap_or_else(|err| panic!("template {name}: {err}"));
@@ -119,6 +130,22 @@ impl OptionalFromRequestParts<AppState> for WebUser {
         let Some(secret) = crate::web::session_cookie(&parts.headers) else { return Ok(None) };
         Ok(state.auth.authenticate_web(&secret).await.ok().map(|principal| Self { principal, secret }))
     }
+}
+
+/// How pages name an account: its username, else its e-mail, else its phone.
+pub fn display_name(user: &User) -> String {
+    user.username.clone().or(user.email.clone()).or(user.phone.clone()).unwrap_or_default()
+}
+
+/// The signed-in visitor as the header shows them (`me` in every template).
+pub fn visitor_of(user: &User) -> minijinja::Value {
+    minijinja::context! { name => display_name(user), id => user.id.to_string(), is_admin => user.is_admin }
+}
+
+/// [`visitor_of`] the session's account; `None` if it is gone.
+pub async fn visitor(app: &AppState, me: &WebUser) -> Option<minijinja::Value> {
+    let user = app.profiles.current_user(me.principal.user_id).await.ok()?;
+    Some(visitor_of(&user))
 }
 
 /// 303 to the login page, coming back to `next` after.
@@ -197,7 +224,9 @@ mod tests {
     #[test]
     fn every_template_compiles() {
         let env = templates();
-        for name in ["base.html", "login.html", "register.html", "chats.html", "chat.html", "profile.html"] {
+        let names = ["base.html", "login.html", "register.html", "chats.html", "chat.html", "profile.html"];
+        let admin = ["admin.html", "admin_users.html", "admin_user.html", "admin_chats.html", "admin_chat.html"];
+        for name in names.into_iter().chain(admin).chain(["admin_messages.html", "admin_audit.html"]) {
             assert!(env.get_template(name).is_ok(), "{name}");
         }
     }

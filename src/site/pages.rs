@@ -221,7 +221,7 @@ async fn chats_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Response {
-    let Some(name) = my_name(app, me).await else { return super::to_login("/chats") };
+    let Some(visitor) = super::visitor(app, me).await else { return super::to_login("/chats") };
     let chats = match app.chats.list_chats(me.principal.user_id).await {
         Ok(chats) => chats,
         Err(err) => return error_page(err),
@@ -230,14 +230,8 @@ async fn chats_page(
     templates.page(
         status,
         "chats.html",
-        context! { me => context! { name }, csrf_token => me.csrf_token(), chats => rows, error },
+        context! { me => visitor, csrf_token => me.csrf_token(), chats => rows, error },
     )
-}
-
-/// How the header names the signed-in visitor; `None` if the account is gone.
-pub(super) async fn my_name(app: &AppState, me: &WebUser) -> Option<String> {
-    let user = app.profiles.current_user(me.principal.user_id).await.ok()?;
-    Some(user.username.or(user.email).or(user.phone).unwrap_or_default())
 }
 
 /// A refusal that has no form to show it beside: a plain page with the API's status and words.
@@ -325,7 +319,7 @@ async fn chat_page(
     error: Option<String>,
     text: String,
 ) -> Response {
-    let Some(name) = my_name(app, me).await else { return super::to_login(&format!("/chats/{id}")) };
+    let Some(visitor) = super::visitor(app, me).await else { return super::to_login(&format!("/chats/{id}")) };
     let mine = me.principal.user_id;
     let view = async {
         let chat_id = chat_id(id)?;
@@ -357,7 +351,7 @@ async fn chat_page(
         status,
         "chat.html",
         context! {
-            me => context! { name, id => mine.to_string() },
+            me => visitor,
             csrf_token => me.csrf_token(),
             chat,
             messages,

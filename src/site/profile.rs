@@ -16,7 +16,7 @@ use super::{SESSION_COOKIE, Templates, WebUser};
 use crate::app::AppState;
 use crate::auth::ClientInfo;
 use crate::config::Config;
-use crate::domain::{SessionId, User};
+use crate::domain::SessionId;
 use crate::error::FieldErrors;
 
 pub fn router(config: &Config) -> Router<AppState> {
@@ -97,12 +97,11 @@ async fn render(app: &AppState, templates: &Templates, me: &WebUser, shown: Show
             }
         })
         .collect();
-    let name = display_name(&user);
     templates.page(
         shown.status.unwrap_or(StatusCode::OK),
         "profile.html",
         context! {
-            me => context! { name },
+            me => super::visitor_of(&user),
             csrf_token => me.csrf_token(),
             avatar => app.media.avatar_of(&user).map(|a| a.s100),
             fields,
@@ -113,10 +112,6 @@ async fn render(app: &AppState, templates: &Templates, me: &WebUser, shown: Show
             notice => shown.notice,
         },
     )
-}
-
-fn display_name(user: &User) -> String {
-    user.username.clone().or(user.email.clone()).or(user.phone.clone()).unwrap_or_default()
 }
 
 async fn show(State(app): State<AppState>, templates: Templates, me: WebUser) -> Response {

@@ -23,4 +23,5 @@ mod realtime;
 mod reset;
 mod sessions;
 mod site;
+mod site_admin;
 mod sockets;

@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode, header};
 use crate::helpers::{PASSWORD, TestApp, TestResponse};
 
 /// A page request, with the session cookie when given and a form body for a POST.
-async fn page(app: &TestApp, method: Method, path: &str, cookie: Option<&str>, form: Option<&str>) -> TestResponse {
+pub async fn page(app: &TestApp, method: Method, path: &str, cookie: Option<&str>, form: Option<&str>) -> TestResponse {
     let mut request = TestApp::request(method, path);
     if let Some(cookie) = cookie {
         request = request.header(header::COOKIE, format!("parlor_session={cookie}"));
@@ -22,20 +22,20 @@ async fn page(app: &TestApp, method: Method, path: &str, cookie: Option<&str>, f
 }
 
 /// The secret the response's `Set-Cookie` gives `parlor_session`, and the cookie's attributes.
-fn session_cookie(response: &TestResponse) -> (String, String) {
+pub fn session_cookie(response: &TestResponse) -> (String, String) {
     let set = response.header("set-cookie").to_owned();
     let value = set.strip_prefix("parlor_session=").expect("a session cookie").split(';').next().unwrap().to_owned();
     (value, set)
 }
 
 /// The `csrf_token` a page's forms carry.
-fn csrf(response: &TestResponse) -> String {
+pub fn csrf(response: &TestResponse) -> String {
     let marker = r#"name="csrf_token" value=""#;
     let start = response.text.find(marker).expect("a form with a CSRF token") + marker.len();
     response.text[start..].split('"').next().unwrap().to_owned()
 }
 
-async fn signed_in(app: &TestApp, identifier: &str) -> String {
+pub async fn signed_in(app: &TestApp, identifier: &str) -> String {
     app.register(identifier).await;
     let form = format!("identifier={identifier}&password={}", PASSWORD.replace(' ', "+"));
     let response = page(app, Method::POST, "/login", None, Some(&form)).await;
@@ -170,7 +170,7 @@ async fn pages_carry_a_strict_content_security_policy_and_refuse_framing() {
 }
 
 /// The path a 303 answer points at.
-fn location(response: &TestResponse) -> String {
+pub fn location(response: &TestResponse) -> String {
     assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.text);
     response.header("location").to_owned()
 }
