@@ -179,3 +179,29 @@ test("an administrator deletes an account and the audit page shows the deletion"
   await doomed.page.waitForURL(/\/login\?next=/);
   assert.deepEqual([...errors, ...doomed.errors], [], "no script errors or CSP violations");
 });
+
+test("Swagger UI's Authorize dialog signs in with username and password and tries an endpoint", async () => {
+  const who = await person("swagger");
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${base}/docs/`);
+  await page.getByRole("button", { name: "Authorize" }).first().click();
+  const flow = page.locator(".auth-container", { hasText: "password (OAuth2, password)" });
+  await flow.locator("#oauth_username").fill(who.name);
+  await flow.locator("#oauth_password").fill(password);
+  await flow.getByRole("button", { name: "Apply given OAuth2 credentials" }).click();
+  await flow.getByText("Authorized", { exact: true }).waitFor({ timeout: 5000 });
+  await page.locator(".modal-ux").screenshot({ path: join(artifacts, "06-docs-signed-in.png") });
+  await page.getByRole("button", { name: "Close" }).first().click();
+
+  const me = page.locator(".opblock-get", { has: page.locator(".opblock-summary-path", { hasText: /^\/api\/v1\/me$/ }) });
+  await me.locator(".opblock-summary").click();
+  await me.getByRole("button", { name: "Try it out" }).click();
+  await me.getByRole("button", { name: "Execute" }).click();
+  const status = me.locator(".live-responses-table .response .response-col_status").first();
+  await status.waitFor({ timeout: 5000 });
+  assert.equal((await status.innerText()).trim(), "200");
+  const body = await me.locator(".live-responses-table .response-col_description pre").first().innerText();
+  assert.match(body, new RegExp(`"username": "${who.name}"`), "the answer is the signed-in person's profile");
+  await me.screenshot({ path: join(artifacts, "07-docs-tried-me.png") });
+});

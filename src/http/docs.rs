@@ -1,6 +1,8 @@
 //! The root of the OpenAPI document; each route module adds its own paths.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityRequirement, SecurityScheme,
+};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -46,4 +48,32 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
     }
+}
+
+/// The name of the OAuth 2.0 password-flow scheme in the document.
+const PASSWORD_FLOW: &str = "password";
+
+/// Offers every bearer-token operation a second way in: a token from the OAuth 2.0 password
+/// flow at `/oauth/token`. That is the flow Swagger UI's Authorize dialog speaks, so a person
+/// signs in at `/docs/` with username and password (as FastAPI's generated docs let them) and
+/// tries any endpoint without curl. Applied to the finished document, when every route's
+/// operation is in it.
+pub fn with_password_flow(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let flow = Flow::Password(Password::new("/oauth/token", Scopes::new()));
+    let scheme = OAuth2::with_description(
+        [flow],
+        "Sign in with any identifier (username, e-mail or phone) and password; no client id is needed.",
+    );
+    let components = openapi.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(PASSWORD_FLOW, SecurityScheme::OAuth2(scheme));
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            if let Some(security) = operation.security.as_mut().filter(|s| !s.is_empty()) {
+                // Either requirement suffices: both carry the same bearer access token.
+                security.push(SecurityRequirement::new(PASSWORD_FLOW, Vec::<String>::new()));
+            }
+        }
+    }
+    openapi
 }

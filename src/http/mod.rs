@@ -56,13 +56,14 @@ fn api_router(config: &Config) -> OpenApiRouter<AppState> {
 
 /// The OpenAPI 3.1 document, as served at `/api/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router(&Config::default()).split_for_parts().1
+    docs::with_password_flow(api_router(&Config::default()).split_for_parts().1)
 }
 
 /// The whole application router, Socket.IO included. Starts the application's real-time
 /// background work ([`crate::realtime::start`]); build one router per application.
 pub async fn router(state: AppState) -> anyhow::Result<Router> {
     let (routes, openapi) = api_router(&state.config).split_for_parts();
+    let openapi = docs::with_password_flow(openapi);
     let body_limit = state.config.limits.json_body_bytes;
     let routes = routes
         .merge(media::router())

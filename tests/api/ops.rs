@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 
-use crate::helpers::TestApp;
+use crate::helpers::{PASSWORD, TestApp};
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
@@ -53,6 +53,34 @@ async fn the_openapi_document_describes_every_route() {
         assert!(login["responses"].get(status).is_some(), "login's {status} is not documented");
     }
     assert_eq!(doc.body, serde_json::to_value(parlor::http::openapi()).unwrap(), "served = `parlor openapi`");
+}
+
+#[tokio::test]
+async fn every_bearer_operation_also_takes_a_token_from_the_password_flow_that_swagger_ui_signs_in_with() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/api/v1/openapi.json", None).await;
+    let scheme = &doc.body["components"]["securitySchemes"]["password"];
+    assert_eq!(scheme["type"], "oauth2");
+    assert_eq!(scheme["flows"]["password"]["tokenUrl"], "/oauth/token");
+    let mut secured = 0;
+    for (path, item) in doc.body["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(security) = operation["security"].as_array() else { continue };
+            let names: Vec<&str> =
+                security.iter().flat_map(|r| r.as_object().unwrap().keys().map(String::as_str)).collect();
+            if names.contains(&"bearer") {
+                secured += 1;
+                assert!(names.contains(&"password"), "{method} {path}: {names:?}");
+            }
+        }
+    }
+    assert!(secured > 40, "{secured} bearer operations");
+    // The dialog posts the RFC 6749 form, with an empty client id; the token answers.
+    app.register("swagger").await;
+    let form = format!("grant_type=password&username=swagger&password={}&client_id=", PASSWORD.replace(' ', "+"));
+    let token = app.post_form("/oauth/token", &form).await;
+    assert_eq!(token.status, StatusCode::OK, "{}", token.text);
+    assert_eq!(token.body["token_type"], "Bearer");
 }
 
 #[tokio::test]
