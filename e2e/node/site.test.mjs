@@ -105,7 +105,7 @@ test("two people in a group chat see each other's messages, pictures and likes w
   bob.page.on("load", () => { bobLoads += 1; });
 
   await alice.page.getByRole("textbox", { name: "Message" }).fill("Hello Bob, see you at eight?");
-  await alice.page.getByRole("button", { name: "Send" }).click();
+  await alice.page.getByRole("button", { name: "Send", exact: true }).click();
   await alice.page.waitForURL(chatUrl);
   const onBobs = bob.page.locator("#messages .text", { hasText: "Hello Bob, see you at eight?" });
   await onBobs.waitFor({ timeout: 5000 });
@@ -127,7 +127,24 @@ test("two people in a group chat see each other's messages, pictures and likes w
   await shot(alice.page, "03-like-arrives-live");
   assert.equal(aliceLoads, 0, "the like arrived without a reload");
 
-  assert.deepEqual([...alice.errors, ...bob.errors], [], "no script errors or CSP violations");
+  // Bob types: Alice sees it. Alice renames the group and adds Carol: Bob sees both live.
+  await bob.page.getByRole("textbox", { name: "Message" }).pressSequentially("On my");
+  await alice.page.locator("#typing", { hasText: `${bob.name} is typing` }).waitFor({ timeout: 5000 });
+  const carol = await person("carol");
+  await alice.page.getByLabel("Title").fill("Book club (June)");
+  await alice.page.getByRole("button", { name: "Rename" }).click();
+  await alice.page.waitForURL(chatUrl);
+  await alice.page.getByLabel("Add members (usernames, separated by commas)").fill(carol.name);
+  await alice.page.getByRole("button", { name: "Add", exact: true }).click();
+  await alice.page.waitForURL(chatUrl);
+  await bob.page.getByRole("heading", { level: 1, name: "Book club (June)" }).waitFor({ timeout: 5000 });
+  await bob.page.locator("#members li", { hasText: carol.name }).waitFor({ timeout: 5000 });
+  await bob.page.locator("#messages .text", { hasText: "renamed the group to “Book club (June)”" }).waitFor();
+  await bob.page.locator("#messages .text", { hasText: "added 1 member(s)" }).waitFor();
+  await shot(bob.page, "03b-members-change-live");
+  assert.equal(bobLoads, 1, "only his own like reloaded his page");
+
+  assert.deepEqual([...alice.errors, ...bob.errors, ...carol.errors], [], "no script errors or CSP violations");
 });
 
 /** Runs `parlor create-admin` against the server's data directory; returns the username. */

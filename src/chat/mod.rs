@@ -464,7 +464,7 @@ impl Chats {
     }
 
     /// One live message of a chat I am in, or 404.
-    async fn message_in(
+    pub async fn message_in(
         &self,
         me: UserId,
         chat_id: ChatId,

@@ -9,6 +9,7 @@
 
 mod admin;
 mod assets;
+mod chats;
 mod pages;
 mod profile;
 
@@ -33,6 +34,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let templates = Arc::new(templates());
     let headers = SecurityHeaders::new(&state.config);
     pages::router()
+        .merge(chats::router(&state.config))
         .merge(profile::router(&state.config))
         .merge(admin::router())
         .layer(axum::Extension(Templates(templates)))
@@ -52,6 +54,7 @@ fn templates() -> Environment<'static> {
         ("register.html", include_str!("templates/register.html")),
         ("chats.html", include_str!("templates/chats.html")),
         ("chat.html", include_str!("templates/chat.html")),
+        ("forward.html", include_str!("templates/forward.html")),
         ("profile.html", include_str!("templates/profile.html")),
         ("admin.html", include_str!("templates/admin.html")),
         ("admin_users.html", include_str!("templates/admin_users.html")),
@@ -224,7 +227,8 @@ mod tests {
     #[test]
     fn every_template_compiles() {
         let env = templates();
-        let names = ["base.html", "login.html", "register.html", "chats.html", "chat.html", "profile.html"];
+        let names =
+            ["base.html", "login.html", "register.html", "chats.html", "chat.html", "forward.html", "profile.html"];
         let admin = ["admin.html", "admin_users.html", "admin_user.html", "admin_chats.html", "admin_chat.html"];
         for name in names.into_iter().chain(admin).chain(["admin_messages.html", "admin_audit.html"]) {
             assert!(env.get_template(name).is_ok(), "{name}");

@@ -187,9 +187,9 @@ async fn a_group_started_on_the_chat_list_is_a_page_where_members_talk_like_and_
 
     let chat = page(&app, Method::GET, &chat_path, Some(&gina), None).await;
     assert_eq!(chat.status, StatusCode::OK, "{}", chat.text);
-    assert!(chat.text.contains("<h1>Book club</h1>"), "{}", chat.text);
-    assert!(chat.text.contains("gina <span class=\"role\">owner</span>"), "{}", chat.text);
-    assert!(chat.text.contains("hank <span class=\"role\">member</span>"), "{}", chat.text);
+    assert!(chat.text.contains(r#"<h1 id="chat-name">Book club</h1>"#), "{}", chat.text);
+    assert!(chat.text.contains(r#"<span class="name">gina</span> <span class="role">owner</span>"#), "{}", chat.text);
+    assert!(chat.text.contains(r#"<span class="name">hank</span> <span class="role">member</span>"#), "{}", chat.text);
 
     // Hank sends; without his session's token nothing is sent.
     let hanks_token = csrf(&page(&app, Method::GET, &chat_path, Some(&hank), None).await);
@@ -222,6 +222,137 @@ async fn a_group_started_on_the_chat_list_is_a_page_where_members_talk_like_and_
     location(&page(&app, Method::POST, &delete, Some(&gina), Some(&format!("csrf_token={token}"))).await);
     let after = page(&app, Method::GET, &chat_path, Some(&hank), None).await;
     assert!(after.text.contains("<em>message deleted</em>") && !after.text.contains("Hello all"), "{}", after.text);
+}
+
+#[tokio::test]
+async fn a_chat_page_edits_forwards_attaches_and_manages_members_and_the_chat_by_form_posts() {
+    let app = TestApp::spawn().await;
+    let (lena, milo) = (signed_in(&app, "lena").await, signed_in(&app, "milo").await);
+    signed_in(&app, "nora").await;
+    let token = csrf(&page(&app, Method::GET, "/chats", Some(&lena), None).await);
+    let post = |path: String, cookie: &str, form: String| {
+        let (app, cookie) = (&app, cookie.to_owned());
+        async move { page(app, Method::POST, &path, Some(&cookie), Some(&form)).await }
+    };
+    let group = location(&post("/chats".into(), &lena, format!("csrf_token={token}&title=Trip&members=milo")).await);
+    let direct = location(&post("/chats".into(), &lena, format!("csrf_token={token}&username=milo")).await);
+    location(&post(format!("{group}/messages"), &lena, format!("csrf_token={token}&text=Leave+at+nine")).await);
+    let page_text = page(&app, Method::GET, &group, Some(&lena), None).await.text;
+    let marker = r#"<li id="message-"#;
+    let last = page_text.rfind(marker).unwrap() + marker.len();
+    let message = page_text[last..].split('"').next().unwrap().to_owned();
+    let message_path = format!("{group}/messages/{message}");
+
+    // Edit my own message; a blank edit is refused beside the form and changes nothing.
+    let blank = post(format!("{message_path}/edit"), &lena, format!("csrf_token={token}&text=+")).await;
+    assert_eq!(blank.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(blank.text.contains(r#"id="form-error">text: must not be blank"#), "{}", blank.text);
+    location(&post(format!("{message_path}/edit"), &lena, format!("csrf_token={token}&text=Leave+at+ten")).await);
+    let edited = page(&app, Method::GET, &group, Some(&milo), None).await;
+    assert!(edited.text.contains(r#"<span class="text">Leave at ten</span>"#) && edited.text.contains("(edited)"));
+    let milos = csrf(&edited);
+    assert_eq!(
+        post(format!("{message_path}/edit"), &milo, format!("csrf_token={milos}&text=mine+now")).await.status,
+        StatusCode::FORBIDDEN,
+        "nobody edits another's message"
+    );
+
+    // Forward it to the direct chat: the page lists my other chats, the post lands there.
+    let choose = page(&app, Method::GET, &format!("{message_path}/forward"), Some(&lena), None).await;
+    assert!(choose.text.contains(&format!(r#"<option value="{}">milo</option>"#, &direct[7..])), "{}", choose.text);
+    let forwarded = location(
+        &post(format!("{message_path}/forward"), &lena, format!("csrf_token={token}&to_chat_id={}", &direct[7..]))
+            .await,
+    );
+    assert!(forwarded.starts_with(&format!("{direct}#message-")), "{forwarded}");
+    let there = page(&app, Method::GET, &direct, Some(&milo), None).await;
+    assert!(there.text.contains("forwarded") && there.text.contains("Leave at ten"), "{}", there.text);
+
+    // A file with a caption; without a file nothing is sent.
+    let boundary = "XPARLORX";
+    let multipart = |with_file: bool| {
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nthe map\r\n"
+        )
+        .into_bytes();
+        if with_file {
+            body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"map.png\"\r\nContent-Type: image/png\r\n\r\n").bytes());
+            body.extend(crate::helpers::png(64, 48, [10, 120, 200]));
+            body.extend(b"\r\n");
+        }
+        body.extend(format!("--{boundary}--\r\n").bytes());
+        body
+    };
+    let send_file = |body: Vec<u8>| {
+        let request = TestApp::request(Method::POST, &format!("{group}/attachments"))
+            .header(header::COOKIE, format!("parlor_session={lena}"))
+            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+            .body(Body::from(body))
+            .unwrap();
+        app.send(request)
+    };
+    let missing = send_file(multipart(false)).await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(missing.text.contains("file: choose a file to send"), "{}", missing.text);
+    assert!(location(&send_file(multipart(true)).await).starts_with(&format!("{group}#message-")));
+    let with_file = page(&app, Method::GET, &group, Some(&milo), None).await;
+    assert!(
+        with_file.text.contains(r#"alt="map.png" class="preview""#) && with_file.text.contains("the map"),
+        "{}",
+        with_file.text
+    );
+
+    // Members: add nora, make her an admin, remove her; a member may not remove anyone.
+    let unknown = post(format!("{group}/members"), &lena, format!("csrf_token={token}&members=nobody")).await;
+    assert!(unknown.text.contains("members: no such user: nobody"), "{}", unknown.text);
+    location(&post(format!("{group}/members"), &lena, format!("csrf_token={token}&members=nora")).await);
+    let members = page(&app, Method::GET, &group, Some(&lena), None).await;
+    let nora = members
+        .text
+        .split(r#"data-name="nora""#)
+        .next()
+        .unwrap()
+        .rsplit(r#"data-user-id=""#)
+        .next()
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    location(&post(format!("{group}/members/{nora}/role"), &lena, format!("csrf_token={token}&role=admin")).await);
+    let promoted = page(&app, Method::GET, &group, Some(&milo), None).await;
+    assert!(promoted.text.contains(r#"<span class="name">nora</span> <span class="role">admin</span>"#));
+    assert!(!promoted.text.contains(&format!("/members/{nora}/remove")), "milo is offered no removal");
+    let refused = post(format!("{group}/members/{nora}/remove"), &milo, format!("csrf_token={milos}")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.text.contains("only the owner may remove admins"), "{}", refused.text);
+    location(&post(format!("{group}/members/{nora}/remove"), &lena, format!("csrf_token={token}")).await);
+
+    // Rename, milo leaves, and the chat is deleted once confirmed.
+    location(&post(format!("{group}/rename"), &lena, format!("csrf_token={token}&title=Summer+trip")).await);
+    assert!(
+        page(&app, Method::GET, &group, Some(&lena), None)
+            .await
+            .text
+            .contains(r#"<h1 id="chat-name">Summer trip</h1>"#)
+    );
+    assert_eq!(location(&post(format!("{group}/leave"), &milo, format!("csrf_token={milos}")).await), "/chats");
+    assert_eq!(page(&app, Method::GET, &group, Some(&milo), None).await.status, StatusCode::NOT_FOUND);
+    let unconfirmed = post(format!("{group}/delete"), &lena, format!("csrf_token={token}&confirm=no")).await;
+    assert_eq!(unconfirmed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        location(&post(format!("{group}/delete"), &lena, format!("csrf_token={token}&confirm=delete")).await),
+        "/chats"
+    );
+    assert_eq!(page(&app, Method::GET, &group, Some(&lena), None).await.status, StatusCode::NOT_FOUND);
+
+    // Typing is said by the page's script and answered with no content; it too needs the token.
+    assert_eq!(
+        post(format!("{direct}/typing"), &lena, format!("csrf_token={token}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(post(format!("{direct}/typing"), &lena, "csrf_token=x".into()).await.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

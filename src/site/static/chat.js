@@ -1,6 +1,7 @@
 // Live updates of a chat page (/chats/{id}) over Parlor's WebSocket. The page works without
-// this script: every action is a form post. With it, messages, likes, deletions, edits and
-// typing by the other members appear without a reload.
+// this script: every action is a form post. With it, messages, likes, deletions, edits,
+// typing, member changes, renames and the chat's deletion appear without a reload, and typing
+// here is told to the others.
 "use strict";
 (function () {
   const list = document.getElementById("messages");
@@ -34,13 +35,64 @@
   }
 
   function handle(event, data) {
-    const about = data.chat_id || (data.message && data.message.chat_id);
+    const about = data.chat_id || (data.message && data.message.chat_id) || (data.chat && data.chat.id);
     if (about !== chatId) return;
     if (event === "message.created") append(data.message);
     else if (event === "message.liked" || event === "message.unliked") setLikes(data.message_id, data.like_count);
     else if (event === "message.deleted") tombstone(data.message_id);
     else if (event === "message.updated") edited(data.message_id, data.text);
     else if (event === "typing" && data.user_id !== me) showTyping(data.user_id);
+    else if (event === "chat.member_added") for (const member of data.members) addMember(member);
+    else if (event === "chat.member_removed") removeMember(data.user_id);
+    else if (event === "chat.updated") updated(data.chat);
+    else if (event === "chat.deleted") notice("This chat was deleted.");
+  }
+
+  function notice(text) {
+    const node = document.getElementById("chat-notice");
+    if (node) node.textContent = text;
+    for (const form of document.querySelectorAll("main form")) form.hidden = true;
+  }
+
+  function memberItem(member) {
+    const item = element("li");
+    item.dataset.userId = member.id;
+    item.dataset.name = member.username || "deleted account";
+    if (member.avatar) {
+      const avatar = element("img");
+      avatar.src = member.avatar["50x50"];
+      avatar.alt = "";
+      avatar.width = 50;
+      avatar.height = 50;
+      item.append(avatar);
+    }
+    item.append(element("span", "name", item.dataset.name), " ", element("span", "role", member.role));
+    return item;
+  }
+
+  function addMember(member) {
+    const members = document.getElementById("members");
+    names.set(member.id, member.username || "deleted account");
+    if (!members || members.querySelector('li[data-user-id="' + member.id + '"]')) return;
+    members.append(memberItem(member));
+  }
+
+  function removeMember(userId) {
+    if (userId === me) { notice("You are no longer in this chat."); return; }
+    const item = document.querySelector('#members li[data-user-id="' + userId + '"]');
+    if (item) item.remove();
+  }
+
+  function updated(chat) {
+    const title = document.getElementById("chat-name");
+    if (title && chat.title) {
+      title.textContent = chat.title;
+      document.title = chat.title + " · Parlor";
+    }
+    for (const member of chat.members) {
+      const role = document.querySelector('#members li[data-user-id="' + member.id + '"] .role');
+      if (role) role.textContent = member.role;
+    }
   }
 
   function element(tag, className, text) {
@@ -79,7 +131,21 @@
     }
     const name = author ? (author.username || "deleted account") : "Parlor";
     item.append(element("span", "author", name), " ");
-    item.append(element("span", "text", message.text || "[" + message.type + "]"));
+    const text = message.text || (message.system && systemText(message.system));
+    if (text) item.append(element("span", "text", text));
+    if (message.attachment) {
+      const link = element("a", "attachment");
+      link.href = message.attachment.url;
+      if (message.attachment.preview_url) {
+        const preview = element("img", "preview");
+        preview.src = message.attachment.preview_url;
+        preview.alt = message.attachment.file_name;
+        link.append(preview);
+      } else {
+        link.textContent = message.attachment.file_name;
+      }
+      item.append(" ", link);
+    }
     if (message.type !== "system") {
       const likes = element("span", "likes", message.like_count + " likes");
       likes.id = "likes-" + message.id;
@@ -88,6 +154,19 @@
     }
     list.append(item);
     item.scrollIntoView({ block: "nearest" });
+  }
+
+  // What a system message records, in the words the server renders it with (chats.rs).
+  function systemText(system) {
+    const count = (system.user_ids || []).length;
+    switch (system.action) {
+      case "created": return "created the group “" + system.title + "”";
+      case "renamed": return "renamed the group to “" + system.title + "”";
+      case "members_added": return "added " + count + " member(s)";
+      case "member_left": return "left the group";
+      case "member_removed": return "removed a member";
+      default: return "";
+    }
   }
 
   function setLikes(messageId, count) {
@@ -112,6 +191,20 @@
     typing.textContent = (names.get(userId) || "Someone") + " is typing…";
     clearTimeout(typingTimer);
     typingTimer = setTimeout(() => { typing.textContent = ""; }, 5000);
+  }
+
+  // Typing here is told to the others at most every three seconds, as a form post the server
+  // checks like any other (same session, same CSRF token).
+  const input = document.getElementById("text");
+  let toldAt = 0;
+  if (input && csrf) {
+    input.addEventListener("input", () => {
+      const now = Date.now();
+      if (now - toldAt < 3000 || !input.value) return;
+      toldAt = now;
+      const body = new URLSearchParams({ csrf_token: csrf.value });
+      fetch("/chats/" + chatId + "/typing", { method: "POST", body, credentials: "same-origin" }).catch(() => {});
+    });
   }
 
   connect();
