@@ -11,6 +11,9 @@
 //! 3. Send throughput into a group of 1,000 members, each with a WebSocket open on a real
 //!    loopback listener: how fast messages are accepted, and when every member has them.
 //! 4. `GET /api/v1/chats` for a user in 500 chats, p50/p99 over 200 requests.
+//! 5. The web site's pages on a page session (SPEC §3): `/chats/{id}` in the chats of section 1
+//!    (10,000 and N messages; the newest page of history with members and forms) and `/chats`
+//!    for the user in 500 chats, p50/p99 over 200 requests each.
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -41,6 +44,8 @@ struct Bench {
 struct Person {
     id: UserId,
     token: String,
+    /// The secret of a page session (`parlor_session` cookie).
+    cookie: String,
 }
 
 impl Bench {
@@ -66,7 +71,20 @@ impl Bench {
         (status, response.into_body().collect().await.unwrap().to_bytes())
     }
 
-    /// An account and a session, without the password hashing registration would cost.
+    /// A page of the web site, as a signed-in browser asks for it.
+    async fn page(&self, path: &str, cookie: &str) -> (StatusCode, Bytes) {
+        let request = Request::builder()
+            .uri(path)
+            .header(header::COOKIE, format!("parlor_session={cookie}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        (status, response.into_body().collect().await.unwrap().to_bytes())
+    }
+
+    /// An account with a token session and a page session, without the password hashing
+    /// registration would cost.
     async fn person(&self, name: &str) -> Person {
         let user = self
             .app
@@ -88,7 +106,8 @@ impl Bench {
             .unwrap();
         let client = ClientInfo { ip: [127, 0, 0, 1].into(), user_agent: Some("chat_load".into()) };
         let pair = self.app.auth.open_session(user.id, &client).await.unwrap();
-        Person { id: user.id, token: pair.access_token }
+        let web = self.app.auth.open_web_session(user.id, &client).await.unwrap();
+        Person { id: user.id, token: pair.access_token, cookie: web.secret }
     }
 
     async fn group(&self, owner: &Person, members: &[UserId]) -> Uuid {
@@ -203,6 +222,7 @@ async fn main() -> anyhow::Result<()> {
     // 1. History.
     let alice = bench.person("alice").await;
     let bob = bench.person("bob").await;
+    let mut chat_pages = Vec::new();
     for count in [10_000, big] {
         let chat = bench.group(&alice, &[bob.id]).await;
         let ids = seed(&db, chat, alice.id.uuid(), count).await;
@@ -213,6 +233,7 @@ async fn main() -> anyhow::Result<()> {
         println!("  history, {count:>9} messages, newest page:   p50 {p50:.2} ms  p99 {p99:.2} ms");
         let (p50, p99) = timed(500, || bench.fetch(Method::GET, &past, &bob.token, None)).await;
         println!("  history, {count:>9} messages, 90 % deep page: p50 {p50:.2} ms  p99 {p99:.2} ms");
+        chat_pages.push((count, chat));
     }
 
     // 2. Sending between two.
@@ -308,5 +329,20 @@ async fn main() -> anyhow::Result<()> {
     let (_, body) = bench.call(Method::GET, "/api/v1/chats", &busy.token, None).await;
     assert_eq!(body["data"]["chats"].as_array().map(Vec::len), Some(500));
     println!("  GET /api/v1/chats, 500 chats: p50 {p50:.2} ms  p99 {p99:.2} ms");
+
+    // 5. The same reads as pages.
+    for (count, chat) in chat_pages {
+        let path = format!("/chats/{chat}");
+        let (status, html) = bench.page(&path, &bob.cookie).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(String::from_utf8_lossy(&html).matches(r#"class="message""#).count(), 50, "a page of 50");
+        let (p50, p99) = timed(200, || bench.page(&path, &bob.cookie)).await;
+        println!("  page /chats/{{id}}, {count:>9} messages: p50 {p50:.2} ms  p99 {p99:.2} ms");
+    }
+    let (status, html) = bench.page("/chats", &busy.cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(String::from_utf8_lossy(&html).matches(r#"<a href="/chats/"#).count(), 500, "every chat listed");
+    let (p50, p99) = timed(200, || bench.page("/chats", &busy.cookie)).await;
+    println!("  page /chats, 500 chats: p50 {p50:.2} ms  p99 {p99:.2} ms");
     Ok(())
 }

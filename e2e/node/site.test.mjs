@@ -143,6 +143,12 @@ test("two people in a group chat see each other's messages, pictures and likes w
   await bob.page.locator("#messages .text", { hasText: "added 1 member(s)" }).waitFor();
   await shot(bob.page, "03b-members-change-live");
   assert.equal(bobLoads, 1, "only his own like reloaded his page");
+  // What his open page showed is read: his chat list has nothing unread for it.
+  await bob.page.waitForLoadState("networkidle");
+  await bob.page.goto(`${base}/chats`);
+  const row = bob.page.locator("#chats li", { hasText: "Book club (June)" });
+  await row.waitFor();
+  assert.equal(await row.locator(".unread").count(), 0, "read as it arrived");
 
   assert.deepEqual([...alice.errors, ...bob.errors, ...carol.errors], [], "no script errors or CSP violations");
 });

@@ -186,6 +186,8 @@ async fn chat_page(
         may_rename => may(Action::Rename),
         may_add => may(Action::AddMembers),
         may_delete => may(Action::DeleteChat),
+        unread_count => view.unread_count,
+        pinned => view.pinned,
     };
     templates.page(
         status,
@@ -196,6 +198,9 @@ async fn chat_page(
             chat,
             messages,
             older => history.next_before.map(|id| id.to_string()),
+            // The newest message on this page, when it is the chat's newest: what reading it marks.
+            newest => before.is_none().then(|| history.messages.first().map(|m| m.id.to_string())).flatten(),
+            at_end => before.is_none(),
             error,
             text,
         },
@@ -561,10 +566,13 @@ struct ChatForm {
     csrf_token: String,
     title: Option<String>,
     confirm: Option<String>,
+    message_id: Option<String>,
+    /// Sent by the page's script: answer 204 instead of the redirect a form post gets.
+    quiet: Option<String>,
 }
 
-/// `rename` (`title`), `leave`, `delete` (confirmed) the chat, or say I am `typing` (answered
-/// 204: the page's script sends it).
+/// `rename` (`title`), `pin`, `unpin`, `leave`, `delete` (confirmed) the chat, mark it `read` up
+/// to `message_id`, or say I am `typing` (answered 204: the page's script sends it).
 async fn chat_action(
     State(app): State<AppState>,
     templates: Templates,
@@ -596,6 +604,19 @@ async fn chat_action(
             "delete" => {
                 app.chats.delete_chat(mine, chat_id).await?;
                 Ok("/chats".to_owned())
+            }
+            "pin" | "unpin" => {
+                app.chats.pin_chat(mine, chat_id, action == "pin").await?;
+                Ok(format!("/chats/{id}"))
+            }
+            "read" => {
+                let message_id: MessageId = form
+                    .message_id
+                    .as_deref()
+                    .and_then(|raw| raw.parse().ok())
+                    .ok_or_else(crate::chat::message_not_found)?;
+                app.chats.mark_read(mine, chat_id, message_id).await?;
+                Ok(if form.quiet.is_some() { String::new() } else { format!("/chats/{id}") })
             }
             "typing" => {
                 app.chats.typing(mine, chat_id).await?;

@@ -356,6 +356,68 @@ async fn a_chat_page_edits_forwards_attaches_and_manages_members_and_the_chat_by
 }
 
 #[tokio::test]
+async fn reading_a_chat_on_its_page_clears_its_unread_count_but_only_by_a_post() {
+    let app = TestApp::spawn().await;
+    let (olga, pete) = (signed_in(&app, "olga").await, signed_in(&app, "pete").await);
+    let token = csrf(&page(&app, Method::GET, "/chats", Some(&olga), None).await);
+    let chat = location(
+        &page(&app, Method::POST, "/chats", Some(&olga), Some(&format!("csrf_token={token}&username=pete"))).await,
+    );
+    for text in ["one", "two"] {
+        let sent = page(
+            &app,
+            Method::POST,
+            &format!("{chat}/messages"),
+            Some(&olga),
+            Some(&format!("csrf_token={token}&text={text}")),
+        )
+        .await;
+        location(&sent);
+    }
+    let list = page(&app, Method::GET, "/chats", Some(&pete), None).await;
+    assert!(list.text.contains(r#"<span class="unread">2 unread</span>"#), "{}", list.text);
+    let opened = page(&app, Method::GET, &chat, Some(&pete), None).await;
+    assert!(opened.text.contains("2 unread <button"), "{}", opened.text);
+    assert!(
+        page(&app, Method::GET, "/chats", Some(&pete), None).await.text.contains("2 unread"),
+        "a GET changes nothing"
+    );
+    let newest = opened.text.split(r#"data-newest=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let petes = csrf(&opened);
+    let read = page(
+        &app,
+        Method::POST,
+        &format!("{chat}/read"),
+        Some(&pete),
+        Some(&format!("csrf_token={petes}&message_id={newest}")),
+    )
+    .await;
+    assert_eq!(location(&read), chat);
+    let after = page(&app, Method::GET, "/chats", Some(&pete), None).await;
+    assert!(!after.text.contains("unread</span>"), "{}", after.text);
+    let quiet = page(
+        &app,
+        Method::POST,
+        &format!("{chat}/read"),
+        Some(&pete),
+        Some(&format!("csrf_token={petes}&message_id={newest}&quiet=1")),
+    )
+    .await;
+    assert_eq!(quiet.status, StatusCode::NO_CONTENT);
+    let forged =
+        page(&app, Method::POST, &format!("{chat}/read"), Some(&pete), Some(&format!("message_id={newest}"))).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    // Pinning from the page puts the chat first on the list, with its mark.
+    location(
+        &page(&app, Method::POST, &format!("{chat}/pin"), Some(&pete), Some(&format!("csrf_token={petes}"))).await,
+    );
+    assert!(page(&app, Method::GET, "/chats", Some(&pete), None).await.text.contains("<span>pinned</span>"));
+    let pinned = page(&app, Method::GET, &chat, Some(&pete), None).await;
+    assert!(pinned.text.contains(">Unpin</button>"), "{}", pinned.text);
+}
+
+#[tokio::test]
 async fn a_chat_that_is_not_mine_or_not_a_chat_is_not_found() {
     let app = TestApp::spawn().await;
     let (ivy, jack, kim) = (signed_in(&app, "ivy").await, signed_in(&app, "jack").await, signed_in(&app, "kim").await);

@@ -154,6 +154,10 @@
     }
     list.append(item);
     item.scrollIntoView({ block: "nearest" });
+    if (list.dataset.atEnd === "yes") {
+      newest = message.id;
+      markRead();
+    }
   }
 
   // What a system message records, in the words the server renders it with (chats.rs).
@@ -192,6 +196,19 @@
     clearTimeout(typingTimer);
     typingTimer = setTimeout(() => { typing.textContent = ""; }, 5000);
   }
+
+  // What this page shows is read: the newest message, when the page is the chat's newest, and
+  // each one that arrives while the page is in view. The marker only moves forward (server side).
+  let newest = list.dataset.newest || null;
+  function markRead() {
+    if (!newest || !csrf || document.visibilityState !== "visible") return;
+    const body = new URLSearchParams({ csrf_token: csrf.value, message_id: newest, quiet: "1" });
+    fetch("/chats/" + chatId + "/read", { method: "POST", body, credentials: "same-origin" })
+      .then(() => { const button = document.getElementById("mark-read"); if (button) button.remove(); })
+      .catch(() => {});
+  }
+  document.addEventListener("visibilitychange", markRead);
+  markRead();
 
   // Typing here is told to the others at most every three seconds, as a form post the server
   // checks like any other (same session, same CSRF token).
