@@ -92,6 +92,21 @@ async fn signed_out_pages_redirect_to_login_with_the_way_back() {
         assert_eq!(response.status, StatusCode::SEE_OTHER);
         assert_eq!(response.header("location"), "/login?next=%2Fchats");
     }
+    let (chat, message) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    for path in [
+        format!("/chats/{chat}"),
+        format!("/chats/{chat}/messages/{message}/forward"),
+        "/profile".to_owned(),
+        "/admin/audit".to_owned(),
+    ] {
+        let response = page(&app, Method::GET, &path, None, None).await;
+        assert_eq!(response.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(response.header("location").starts_with("/login?next=%2F"), "{path}");
+    }
+    for path in [format!("/chats/{chat}/messages"), format!("/chats/{chat}/rename"), "/profile".to_owned()] {
+        let response = page(&app, Method::POST, &path, None, Some("csrf_token=x&text=y")).await;
+        assert!(location(&response).starts_with("/login?next="), "{path}");
+    }
     let root = page(&app, Method::GET, "/", None, None).await;
     assert_eq!((root.status, root.header("location")), (StatusCode::SEE_OTHER, "/login"));
     let login = page(&app, Method::GET, "/login?next=/chats", None, None).await;
@@ -415,6 +430,80 @@ async fn reading_a_chat_on_its_page_clears_its_unread_count_but_only_by_a_post()
     assert!(page(&app, Method::GET, "/chats", Some(&pete), None).await.text.contains("<span>pinned</span>"));
     let pinned = page(&app, Method::GET, &chat, Some(&pete), None).await;
     assert!(pinned.text.contains(">Unpin</button>"), "{}", pinned.text);
+}
+
+#[tokio::test]
+async fn every_form_refuses_a_post_without_the_sessions_token_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (quin, rosa) = (signed_in(&app, "quin").await, signed_in(&app, "rosa").await);
+    let token = csrf(&page(&app, Method::GET, "/chats", Some(&quin), None).await);
+    let group = location(
+        &page(&app, Method::POST, "/chats", Some(&quin), Some(&format!("csrf_token={token}&title=Club&members=rosa")))
+            .await,
+    );
+    location(
+        &page(
+            &app,
+            Method::POST,
+            &format!("{group}/messages"),
+            Some(&quin),
+            Some(&format!("csrf_token={token}&text=kept")),
+        )
+        .await,
+    );
+    let before = page(&app, Method::GET, &group, Some(&quin), None).await.text;
+    let marker = r#"<li id="message-"#;
+    let message = before[before.rfind(marker).unwrap() + marker.len()..].split('"').next().unwrap().to_owned();
+    let rosa_id = before
+        .split(r#"data-name="rosa""#)
+        .next()
+        .unwrap()
+        .rsplit(r#"data-user-id=""#)
+        .next()
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let forms = [
+        ("/logout".to_owned(), String::new()),
+        ("/chats".to_owned(), "title=Other".to_owned()),
+        (format!("{group}/messages"), "text=forged".to_owned()),
+        (format!("{group}/messages/{message}/like"), String::new()),
+        (format!("{group}/messages/{message}/delete"), String::new()),
+        (format!("{group}/messages/{message}/edit"), "text=forged".to_owned()),
+        (format!("{group}/messages/{message}/forward"), format!("to_chat_id={}", &group[7..])),
+        (format!("{group}/members"), "members=quin".to_owned()),
+        (format!("{group}/members/{rosa_id}/remove"), String::new()),
+        (format!("{group}/members/{rosa_id}/role"), "role=admin".to_owned()),
+        (format!("{group}/rename"), "title=Forged".to_owned()),
+        (format!("{group}/pin"), String::new()),
+        (format!("{group}/read"), format!("message_id={message}")),
+        (format!("{group}/leave"), String::new()),
+        (format!("{group}/delete"), "confirm=delete".to_owned()),
+        ("/profile".to_owned(), "first_name=Forged".to_owned()),
+        ("/profile/password".to_owned(), "current_password=x&new_password=y".to_owned()),
+        ("/profile/delete".to_owned(), "confirm=delete".to_owned()),
+    ];
+    for (path, fields) in &forms {
+        for token in [
+            "",
+            "csrf_token=wrong&",
+            &format!("csrf_token={}&", csrf(&page(&app, Method::GET, "/chats", Some(&rosa), None).await)),
+        ] {
+            let answer = page(&app, Method::POST, path, Some(&quin), Some(&format!("{token}{fields}"))).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path} with {token:?}");
+        }
+    }
+    let after = page(&app, Method::GET, &group, Some(&quin), None).await;
+    assert_eq!(after.status, StatusCode::OK, "quin is still signed in and in the group");
+    let strip = |html: &str| html.replace(char::is_whitespace, "");
+    assert_eq!(strip(&after.text), strip(&before), "the chat page is exactly as before");
+    let profile = page(&app, Method::GET, "/profile", Some(&quin), None).await;
+    assert!(!profile.text.contains("Forged"));
+    assert!(
+        page(&app, Method::GET, "/chats", Some(&quin), None).await.text.matches(r#"<a href="/chats/"#).count() == 1
+    );
 }
 
 #[tokio::test]
