@@ -21,15 +21,15 @@ use crate::web::{JSend, JSendFail, Unauthenticated};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_users))
-        .routes(routes!(get_user, delete_user))
-        .routes(routes!(deactivate))
-        .routes(routes!(reactivate))
-        .routes(routes!(list_chats))
-        .routes(routes!(get_chat, delete_chat))
-        .routes(routes!(list_messages))
-        .routes(routes!(delete_message))
-        .routes(routes!(list_audit))
+        .routes(routes!(admin_list_users))
+        .routes(routes!(admin_get_user, admin_delete_user))
+        .routes(routes!(admin_deactivate))
+        .routes(routes!(admin_reactivate))
+        .routes(routes!(admin_list_chats))
+        .routes(routes!(admin_get_chat, admin_delete_chat))
+        .routes(routes!(admin_list_messages))
+        .routes(routes!(admin_delete_message))
+        .routes(routes!(admin_list_audit))
 }
 
 /// An account as administrators see it: the profile, the role and whether it may sign in.
@@ -130,7 +130,7 @@ struct UsersParams {
         (status = 422, description = "A malformed parameter, named in `data`", body = JSendFail),
     )
 )]
-async fn list_users(
+async fn admin_list_users(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
     RawQuery(raw): RawQuery,
@@ -154,7 +154,7 @@ async fn list_users(
         (status = 404, description = "Not an administrator, or no such user", body = JSendFail),
     )
 )]
-async fn get_user(
+async fn admin_get_user(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
     UserPath(id): UserPath,
@@ -177,7 +177,7 @@ async fn get_user(
         (status = 409, description = "Your own account (`own_account`): delete it from your profile", body = JSendFail),
     )
 )]
-async fn delete_user(
+async fn admin_delete_user(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
     UserPath(id): UserPath,
@@ -199,7 +199,7 @@ async fn delete_user(
         (status = 409, description = "Your own account (`own_account`)", body = JSendFail),
     )
 )]
-async fn deactivate(
+async fn admin_deactivate(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
     UserPath(id): UserPath,
@@ -219,7 +219,7 @@ async fn deactivate(
         (status = 404, description = "Not an administrator, or no such user", body = JSendFail),
     )
 )]
-async fn reactivate(
+async fn admin_reactivate(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
     UserPath(id): UserPath,
@@ -250,7 +250,7 @@ struct ChatsParams {
         (status = 422, description = "A malformed parameter, named in `data`", body = JSendFail),
     )
 )]
-async fn list_chats(
+async fn admin_list_chats(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
     RawQuery(raw): RawQuery,
@@ -273,7 +273,7 @@ async fn list_chats(
         (status = 404, description = "Not an administrator, or no such chat", body = JSendFail),
     )
 )]
-async fn get_chat(
+async fn admin_get_chat(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
     ChatPath(id): ChatPath,
@@ -293,7 +293,7 @@ async fn get_chat(
         (status = 404, description = "Not an administrator, or no such chat", body = JSendFail),
     )
 )]
-async fn delete_chat(
+async fn admin_delete_chat(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
     ChatPath(id): ChatPath,
@@ -328,7 +328,7 @@ struct MessagesParams {
         (status = 422, description = "A malformed parameter, named in `data`", body = JSendFail),
     )
 )]
-async fn list_messages(
+async fn admin_list_messages(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
     RawQuery(raw): RawQuery,
@@ -352,7 +352,7 @@ async fn list_messages(
         (status = 404, description = "Not an administrator, or no such message", body = JSendFail),
     )
 )]
-async fn delete_message(
+async fn admin_delete_message(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
     AnyMessagePath(id): AnyMessagePath,
@@ -396,7 +396,7 @@ struct AuditParams {
         (status = 422, description = "A malformed parameter, named in `data`", body = JSendFail),
     )
 )]
-async fn list_audit(
+async fn admin_list_audit(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
     RawQuery(raw): RawQuery,

@@ -53,6 +53,15 @@ async fn the_openapi_document_describes_every_route() {
         assert!(login["responses"].get(status).is_some(), "login's {status} is not documented");
     }
     assert_eq!(doc.body, serde_json::to_value(parlor::http::openapi()).unwrap(), "served = `parlor openapi`");
+    // Client generators name methods by operation id: each must be unique.
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in doc.body["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if let Some(id) = operation["operationId"].as_str() {
+                assert!(ids.insert(id.to_owned()), "operation id {id} of {method} {path} is not unique");
+            }
+        }
+    }
 }
 
 #[tokio::test]
