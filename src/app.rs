@@ -13,7 +13,7 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 
 use crate::admin::Admin;
-use crate::auth::{Accounts, Auth, PasswordHasher, TokenKeys};
+use crate::auth::{Accounts, Auth, KeyRing, PasswordHasher, TokenKeys};
 use crate::chat::Chats;
 use crate::config::Config;
 use crate::limits::{Limits, MemoryLimiter, RateLimiter, RedisLimiter};
@@ -58,8 +58,8 @@ impl App {
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
         let store = Store::connect(&config.database_url()).await.context("connecting to the database")?;
         store.migrate().await.context("running migrations")?;
-        let keys = TokenKeys::load_or_generate(&config.keys_dir(), &config.auth)?;
-        AppBuilder::new(config, store, keys).build().await
+        let keys = KeyRing::open(&config, &store).await?;
+        AppBuilder::with_key_ring(config, store, keys).build().await
     }
 }
 
@@ -67,12 +67,17 @@ impl App {
 pub struct AppBuilder {
     config: Config,
     store: Store,
-    keys: TokenKeys,
+    keys: Arc<KeyRing>,
     media: Option<Media>,
 }
 
 impl AppBuilder {
+    /// With fixed keys (tests and benchmarks).
     pub fn new(config: Config, store: Store, keys: TokenKeys) -> Self {
+        Self::with_key_ring(config, store, Arc::new(keys.into()))
+    }
+
+    pub fn with_key_ring(config: Config, store: Store, keys: Arc<KeyRing>) -> Self {
         Self { config, store, keys, media: None }
     }
 

@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `openapi` and `create-admin`.
+//! The command line: `serve` (the default), `migrate`, `openapi`, `create-admin` and
+//! `rotate-keys`.
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
@@ -38,6 +39,9 @@ pub enum Command {
         #[arg(long)]
         email: Option<String>,
     },
+    /// Add a new signing key shared through the database: every instance verifies with it at
+    /// once and signs with it two minutes later; the old key verifies until its tokens expire.
+    RotateKeys,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -58,6 +62,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CreateAdmin { username, email } => {
             create_admin(Config::load(&cli.config)?, &username, email.as_deref()).await
+        }
+        Command::RotateKeys => {
+            let config = Config::load(&cli.config)?;
+            std::fs::create_dir_all(&config.data_dir)?;
+            let store = Store::connect(&config.database_url()).await?;
+            store.migrate().await?;
+            let kid = crate::auth::keyring::rotate(&config, &store).await?;
+            writeln!(std::io::stderr(), "new signing key {kid}: verifying now, signing in two minutes")?;
+            Ok(())
         }
     }
 }

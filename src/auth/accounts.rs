@@ -267,7 +267,7 @@ impl Accounts {
     pub async fn revoke_token(&self, token: &str) -> anyhow::Result<()> {
         let session = match self.auth.session_of_refresh_token(token).await? {
             Some(session) => Some(session),
-            None => self.auth.keys.verify(token).ok().map(|claims| claims.sid),
+            None => self.auth.keys.current().verify(token).ok().map(|claims| claims.sid),
         };
         if let Some(session) = session {
             self.auth.revoke_session(None, session, "revoke").await?;

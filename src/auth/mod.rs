@@ -7,16 +7,19 @@
 //! cross-instance bus can drive the same invalidation on every instance.
 
 pub mod accounts;
+pub mod keyring;
 pub mod password;
 pub mod reset;
 pub mod tokens;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use moka::sync::Cache;
 use time::OffsetDateTime;
 
 pub use accounts::Accounts;
+pub use keyring::KeyRing;
 pub use password::PasswordHasher;
 pub use tokens::{TokenError, TokenKeys};
 
@@ -139,7 +142,7 @@ impl SessionCache {
 pub struct Auth {
     store: Store,
     pub hasher: PasswordHasher,
-    pub keys: TokenKeys,
+    pub keys: Arc<KeyRing>,
     sessions: SessionCache,
     /// Access tokens whose signature was already checked → their claims. Keyed by the whole
     /// token, so only the identical token hits; expiry is checked again on every hit.
@@ -151,12 +154,12 @@ impl Auth {
     pub fn new(
         store: Store,
         hasher: PasswordHasher,
-        keys: TokenKeys,
+        keys: Arc<KeyRing>,
         cache_ttl: Duration,
         refresh_ttl: Duration,
     ) -> Self {
         let sessions = SessionCache(Cache::builder().max_capacity(1_000_000).time_to_live(cache_ttl).build());
-        let access_ttl = Duration::from_secs(u64::try_from(keys.access_ttl_secs()).unwrap_or(900));
+        let access_ttl = Duration::from_secs(u64::try_from(keys.current().access_ttl_secs()).unwrap_or(900));
         let verified = Cache::builder().max_capacity(50_000).time_to_live(access_ttl).build();
         Self { store, hasher, keys, sessions, verified, refresh_ttl }
     }
@@ -235,8 +238,8 @@ impl Auth {
         Ok(TokenPair {
             user_id,
             session_id,
-            access_token: self.keys.issue(user_id, session_id)?,
-            expires_in: self.keys.access_ttl_secs(),
+            access_token: self.keys.current().issue(user_id, session_id)?,
+            expires_in: self.keys.current().access_ttl_secs(),
             refresh_token,
         })
     }
@@ -271,9 +274,9 @@ impl Auth {
     /// the rest of a typical authenticated request.
     pub fn verify_access_token(&self, token: &str) -> Result<tokens::Claims, TokenError> {
         if let Some(claims) = self.verified.get(token) {
-            return if self.keys.is_expired(&claims) { Err(TokenError::Expired) } else { Ok(claims) };
+            return if self.keys.current().is_expired(&claims) { Err(TokenError::Expired) } else { Ok(claims) };
         }
-        let claims = self.keys.verify(token)?;
+        let claims = self.keys.current().verify(token)?;
         self.verified.insert(token.to_owned(), claims.clone());
         Ok(claims)
     }
@@ -325,17 +328,17 @@ mod tests {
         let store = Store::connect("sqlite::memory:").await.unwrap();
         let keys = TokenKeys::from_keys(&[tokens::generate_signing_key().unwrap()], &config).unwrap();
         let hasher = PasswordHasher::new(&config).unwrap();
-        Auth::new(store, hasher, keys, Duration::from_secs(30), Duration::from_secs(3600))
+        Auth::new(store, hasher, Arc::new(keys.into()), Duration::from_secs(30), Duration::from_secs(3600))
     }
 
     #[tokio::test]
     async fn a_remembered_token_still_expires() {
         let auth = auth().await;
-        let token = auth.keys.issue(UserId::new(), SessionId::new()).unwrap();
-        let mut claims = auth.keys.verify(&token).unwrap();
+        let token = auth.keys.current().issue(UserId::new(), SessionId::new()).unwrap();
+        let mut claims = auth.keys.current().verify(&token).unwrap();
         // One second inside the 30 s leeway: valid now, expired a moment later.
         claims.exp = OffsetDateTime::now_utc().unix_timestamp() - 29;
-        let token = auth.keys.sign(&claims).unwrap();
+        let token = auth.keys.current().sign(&claims).unwrap();
 
         assert_eq!(auth.verify_access_token(&token), Ok(claims.clone()), "first check verifies and remembers");
         assert_eq!(auth.verify_access_token(&token), Ok(claims), "second check is a cache hit");

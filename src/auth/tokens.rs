@@ -1,8 +1,9 @@
 //! Access tokens (EdDSA JWTs), their signing keys, the JWKS document, and opaque refresh tokens.
 //!
-//! Keys live as PKCS#8 PEM files in the keys directory, generated at first start. Every key there
-//! verifies; the one whose file name sorts last signs. To rotate, add a newer file, restart every
-//! instance, and remove the old file once the tokens it signed have expired (15 minutes).
+//! Keys from files are PKCS#8 PEM in the keys directory: every key there verifies; the one whose
+//! file name sorts last signs. To rotate, add a newer file, restart every instance, and remove the
+//! old file once the tokens it signed have expired (15 minutes). Without key files, the keys live
+//! in the database and rotate without restarts ([`super::keyring`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -188,6 +189,11 @@ fn public_jwk(key: &SigningKey) -> (String, Value) {
     let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
     let jwk = json!({ "kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig" });
     (kid, jwk)
+}
+
+/// A key's id: its public key's RFC 7638 thumbprint, as tokens and the JWKS name it.
+pub fn key_id(key: &SigningKey) -> String {
+    public_jwk(key).0
 }
 
 pub fn generate_signing_key() -> anyhow::Result<SigningKey> {

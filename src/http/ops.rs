@@ -70,7 +70,7 @@ async fn metrics(State(app): State<AppState>) -> Response {
         {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "kid": "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k", "alg": "EdDSA", "use": "sig"}
     ]}))))]
 async fn jwks(State(app): State<AppState>) -> Response {
-    let mut response = Json(app.auth.keys.jwks()).into_response();
+    let mut response = Json(app.auth.keys.current().jwks()).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     response
 }

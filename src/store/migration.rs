@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0005ChatStatistics),
             Box::new(M0006WebSessions),
             Box::new(M0007AdminLookups),
+            Box::new(M0008SigningKeys),
         ]
     }
 }
@@ -525,6 +526,32 @@ impl MigrationTrait for M0007AdminLookups {
         manager
             .create_index(
                 Index::create().name("ix_audit_log_actor").table("audit_log").col("actor_id").col("id").to_owned(),
+            )
+            .await
+    }
+}
+
+/// Signing keys in the database, so instances with separate data directories share them.
+struct M0008SigningKeys;
+
+impl MigrationName for M0008SigningKeys {
+    fn name(&self) -> &str {
+        "m0008_signing_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0008SigningKeys {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("signing_keys")
+                    .col(ColumnDef::new("generation").big_integer().not_null().primary_key())
+                    .col(ColumnDef::new("kid").string().not_null())
+                    .col(ColumnDef::new("private_key").text().not_null())
+                    .col(timestamp("created_at"))
+                    .to_owned(),
             )
             .await
     }

@@ -29,7 +29,7 @@ async fn registration_login_and_logout_are_audited_without_secrets() {
     assert!(created.before.is_none());
 
     let access = token(&data, "access_token");
-    let claims = app.state.auth.keys.verify(&access).unwrap();
+    let claims = app.state.auth.keys.current().verify(&access).unwrap();
     app.post_json_from("/api/v1/auth/logout", json!({}), Some(&access), None).await;
     let sessions = app.state.store.audit_trail("session", &claims.sid.to_string()).await.unwrap();
     let actions: Vec<&str> = sessions.iter().map(|r| r.action.as_str()).collect();
@@ -45,7 +45,7 @@ async fn registration_login_and_logout_are_audited_without_secrets() {
 async fn a_refresh_is_audited_as_a_session_change() {
     let app = TestApp::spawn().await;
     let data = app.register("ben").await;
-    let sid = app.state.auth.keys.verify(&token(&data, "access_token")).unwrap().sid;
+    let sid = app.state.auth.keys.current().verify(&token(&data, "access_token")).unwrap().sid;
     app.post_json("/api/v1/auth/refresh", json!({"refresh_token": token(&data, "refresh_token")})).await;
     let trail = app.state.store.audit_trail("session", &sid.to_string()).await.unwrap();
     let refresh = trail.iter().find(|r| r.action == "refresh").expect("refresh audited");

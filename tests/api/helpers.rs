@@ -69,6 +69,15 @@ impl TestResponse {
     }
 }
 
+/// A database several application instances of one test share: a SQLite file in `dir`, or a new
+/// PostgreSQL database.
+pub async fn shared_database_url(dir: &std::path::Path) -> String {
+    if std::env::var("PARLOR_TEST_DATABASE_URL").is_ok() {
+        return test_database_url().await;
+    }
+    format!("sqlite://{}?mode=rwc", dir.join("shared.db").display())
+}
+
 /// A database for one test: in-memory SQLite, or a new PostgreSQL database.
 async fn test_database_url() -> String {
     let Ok(admin_url) = std::env::var("PARLOR_TEST_DATABASE_URL") else {

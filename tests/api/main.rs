@@ -14,6 +14,7 @@ mod chats;
 mod deletion;
 mod hangups;
 mod helpers;
+mod keys;
 mod limits;
 mod messages;
 mod oauth;

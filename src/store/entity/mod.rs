@@ -10,4 +10,5 @@ pub mod message_like;
 pub mod password_reset;
 pub mod refresh_token;
 pub mod session;
+pub mod signing_key;
 pub mod user;
