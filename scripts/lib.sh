@@ -80,3 +80,15 @@ ensure_command() {
         return 1
     fi
 }
+
+# ensure_node_modules: installs e2e/node's packages from its lock file when it changes.
+ensure_node_modules() {
+    ensure_command node nodejs npm
+    ensure_command npm npm
+    local stamp=e2e/node/node_modules/.package-lock.sha256 want
+    want=$(sha256sum e2e/node/package-lock.json | cut -d' ' -f1)
+    if [[ $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
+        (cd e2e/node && npm ci --no-audit --no-fund --loglevel=error)
+        echo "$want" >"$stamp"
+    fi
+}

@@ -87,6 +87,9 @@ pub fn now() -> OffsetDateTime {
     now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now)
 }
 
+/// The advisory lock instances take turns on to migrate one PostgreSQL database ("parlor" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7061_726c_6f72;
+
 /// How long a user row may be served from memory. Every write in this module invalidates its
 /// row at once, here and (through the real-time bus) on every other instance; the lifetime
 /// bounds staleness only if that news is lost.
@@ -151,8 +154,24 @@ impl Store {
         Ok(Self { db, users, stale: Default::default(), queries })
     }
 
+    /// Applies the pending migrations. On PostgreSQL, instances starting at once take turns:
+    /// each holds a session advisory lock, on a connection of its own, while the migrator runs
+    /// on the others, so the second finds the schema made instead of racing to make it.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        Ok(migration::Migrator::up(&self.db, None).await?)
+        if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Ok(migration::Migrator::up(&self.db, None).await?);
+        }
+        let lock_failed = |err: sea_orm::sqlx::Error| DbErr::Custom(format!("migration lock: {err}"));
+        let mut lock = self.db.get_postgres_connection_pool().acquire().await.map_err(lock_failed)?;
+        sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *lock)
+            .await
+            .map_err(lock_failed)?;
+        let migrated = migration::Migrator::up(&self.db, None).await;
+        // Released with the session anyway, should this fail.
+        let _ = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *lock).await;
+        Ok(migrated?)
     }
 
     /// Drops a user from the cache, here and (through [`Self::watch_stale`]) everywhere; every
