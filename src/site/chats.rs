@@ -4,15 +4,15 @@
 //! live updates.
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, RawForm, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::pages::{error_page, forbidden, form, page_error};
-use super::{Templates, WebUser};
+use super::pages::{error_page, forbidden, page_error};
+use super::{SignedForm, Templates, WebUser};
 use crate::app::AppState;
 use crate::chat::view::{ChatView, MessageView};
 use crate::config::Config;
@@ -62,18 +62,17 @@ async fn chats_page(
 
 #[derive(Debug, Default, Deserialize)]
 struct StartForm {
-    csrf_token: String,
     username: Option<String>,
     title: Option<String>,
     members: Option<String>,
 }
 
 /// Starts a direct chat (`username`) or a group (`title`, `members`), then shows it.
-async fn start_chat(State(app): State<AppState>, templates: Templates, me: WebUser, raw: RawForm) -> Response {
-    let form: StartForm = form(raw);
-    if !me.csrf_ok(&form.csrf_token) {
-        return forbidden();
-    }
+async fn start_chat(
+    State(app): State<AppState>,
+    templates: Templates,
+    SignedForm { me, form }: SignedForm<StartForm>,
+) -> Response {
     let started = async {
         if let Some(title) = form.title.as_deref() {
             let title = crate::domain::ChatTitle::parse(title).map_err(|m| AppError::invalid("title", m))?;
@@ -260,21 +259,15 @@ fn system_text(event: &crate::domain::SystemEvent) -> String {
 
 #[derive(Debug, Default, Deserialize)]
 struct SendForm {
-    csrf_token: String,
     text: String,
 }
 
 async fn send(
     State(app): State<AppState>,
     templates: Templates,
-    me: WebUser,
     Path(id): Path<String>,
-    raw: RawForm,
+    SignedForm { me, form }: SignedForm<SendForm>,
 ) -> Response {
-    let form: SendForm = form(raw);
-    if !me.csrf_ok(&form.csrf_token) {
-        return forbidden();
-    }
     let sent = async {
         let chat_id = chat_id(&id)?;
         let draft = crate::chat::SendMessage {
@@ -301,7 +294,6 @@ async fn send(
 
 #[derive(Debug, Default, Deserialize)]
 struct MessageForm {
-    csrf_token: String,
     text: Option<String>,
     to_chat_id: Option<String>,
 }
@@ -310,14 +302,9 @@ struct MessageForm {
 async fn message_action(
     State(app): State<AppState>,
     templates: Templates,
-    me: WebUser,
     Path((id, mid, action)): Path<(String, String, String)>,
-    raw: RawForm,
+    SignedForm { me, form }: SignedForm<MessageForm>,
 ) -> Response {
-    let form: MessageForm = form(raw);
-    if !me.csrf_ok(&form.csrf_token) {
-        return forbidden();
-    }
     let done = async {
         let chat_id = chat_id(&id)?;
         let message_id: MessageId = mid.parse().map_err(|_| crate::chat::message_not_found())?;
@@ -456,14 +443,9 @@ async fn forward_page(
 async fn forward(
     State(app): State<AppState>,
     templates: Templates,
-    me: WebUser,
     Path((id, mid)): Path<(String, String)>,
-    raw: RawForm,
+    SignedForm { me, form }: SignedForm<MessageForm>,
 ) -> Response {
-    let form: MessageForm = form(raw);
-    if !me.csrf_ok(&form.csrf_token) {
-        return forbidden();
-    }
     let done = async {
         let chat_id = chat_id(&id)?;
         let message_id: MessageId = mid.parse().map_err(|_| crate::chat::message_not_found())?;
@@ -481,7 +463,6 @@ async fn forward(
 
 #[derive(Debug, Default, Deserialize)]
 struct MembersForm {
-    csrf_token: String,
     members: String,
 }
 
@@ -500,14 +481,9 @@ async fn named_users(app: &AppState, names: &str) -> Result<Vec<UserId>, AppErro
 async fn add_members(
     State(app): State<AppState>,
     templates: Templates,
-    me: WebUser,
     Path(id): Path<String>,
-    raw: RawForm,
+    SignedForm { me, form }: SignedForm<MembersForm>,
 ) -> Response {
-    let form: MembersForm = form(raw);
-    if !me.csrf_ok(&form.csrf_token) {
-        return forbidden();
-    }
     let done = async {
         let chat_id = chat_id(&id)?;
         let ids = named_users(&app, &form.members).await?;
@@ -523,7 +499,6 @@ async fn add_members(
 
 #[derive(Debug, Default, Deserialize)]
 struct MemberForm {
-    csrf_token: String,
     role: Option<String>,
 }
 
@@ -531,14 +506,9 @@ struct MemberForm {
 async fn member_action(
     State(app): State<AppState>,
     templates: Templates,
-    me: WebUser,
     Path((id, uid, action)): Path<(String, String, String)>,
-    raw: RawForm,
+    SignedForm { me, form }: SignedForm<MemberForm>,
 ) -> Response {
-    let form: MemberForm = form(raw);
-    if !me.csrf_ok(&form.csrf_token) {
-        return forbidden();
-    }
     let done = async {
         let chat_id = chat_id(&id)?;
         let user_id: UserId = uid.parse().map_err(|_| crate::chat::member_not_found())?;
@@ -563,7 +533,6 @@ async fn member_action(
 
 #[derive(Debug, Default, Deserialize)]
 struct ChatForm {
-    csrf_token: String,
     title: Option<String>,
     confirm: Option<String>,
     message_id: Option<String>,
@@ -576,14 +545,9 @@ struct ChatForm {
 async fn chat_action(
     State(app): State<AppState>,
     templates: Templates,
-    me: WebUser,
     Path((id, action)): Path<(String, String)>,
-    raw: RawForm,
+    SignedForm { me, form }: SignedForm<ChatForm>,
 ) -> Response {
-    let form: ChatForm = form(raw);
-    if !me.csrf_ok(&form.csrf_token) {
-        return forbidden();
-    }
     let mine = me.principal.user_id;
     let done = async {
         let chat_id = chat_id(&id)?;

@@ -15,7 +15,7 @@ mod profile;
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, RawForm};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -149,6 +149,32 @@ pub fn visitor_of(user: &User) -> minijinja::Value {
 pub async fn visitor(app: &AppState, me: &WebUser) -> Option<minijinja::Value> {
     let user = app.profiles.current_user(me.principal.user_id).await.ok()?;
     Some(visitor_of(&user))
+}
+
+/// A state-changing form of a signed-in visitor, read only once it carries this session's
+/// `csrf_token`: without it the answer is 403 and the handler never runs, so nothing changes.
+/// Signed-out visitors go to the login page, as on every page. (The form types need no token
+/// field of their own: it is read apart.)
+pub struct SignedForm<T> {
+    pub me: WebUser,
+    pub form: T,
+}
+
+impl<T: for<'de> serde::Deserialize<'de> + Default + Send> FromRequest<AppState> for SignedForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let me = <WebUser as FromRequestParts<AppState>>::from_request_parts(&mut parts, state).await?;
+        let raw = RawForm::from_request(axum::extract::Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let token: pages::CsrfForm = serde_urlencoded::from_bytes(&raw.0).unwrap_or_default();
+        if !me.csrf_ok(&token.csrf_token) {
+            return Err(pages::forbidden());
+        }
+        Ok(Self { me, form: pages::form(raw) })
+    }
 }
 
 /// 303 to the login page, coming back to `next` after.

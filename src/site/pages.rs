@@ -11,7 +11,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{SESSION_COOKIE, Templates, WebUser, local_path, session_cookie};
+use super::{SESSION_COOKIE, SignedForm, Templates, WebUser, local_path, session_cookie};
 use crate::app::AppState;
 use crate::auth::ClientInfo;
 use crate::auth::accounts::Registration;
@@ -186,11 +186,7 @@ pub(super) struct CsrfForm {
     pub csrf_token: String,
 }
 
-async fn logout(State(app): State<AppState>, me: WebUser, jar: CookieJar, raw: RawForm) -> Response {
-    let form: CsrfForm = form(raw);
-    if !me.csrf_ok(&form.csrf_token) {
-        return forbidden();
-    }
+async fn logout(State(app): State<AppState>, jar: CookieJar, SignedForm { me, .. }: SignedForm<()>) -> Response {
     if let Err(err) = app.accounts.logout(me.principal).await {
         let _ = err.jsend();
         return (StatusCode::SERVICE_UNAVAILABLE, "could not sign out; please try again").into_response();

@@ -2,7 +2,7 @@
 //! calls the same service as the API's `/api/v1/me` routes.
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, RawForm, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -11,8 +11,8 @@ use minijinja::context;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::pages::{CsrfForm, error_page, forbidden, form, page_error};
-use super::{SESSION_COOKIE, Templates, WebUser};
+use super::pages::{error_page, forbidden, page_error};
+use super::{SESSION_COOKIE, SignedForm, Templates, WebUser};
 use crate::app::AppState;
 use crate::auth::ClientInfo;
 use crate::config::Config;
@@ -119,11 +119,11 @@ async fn show(State(app): State<AppState>, templates: Templates, me: WebUser) ->
 }
 
 /// The details form, as the API's profile edit reads it: every field given, blank clears.
-async fn update(State(app): State<AppState>, templates: Templates, me: WebUser, raw: RawForm) -> Response {
-    let mut fields: std::collections::HashMap<String, String> = form(raw);
-    if !me.csrf_ok(&fields.remove("csrf_token").unwrap_or_default()) {
-        return forbidden();
-    }
+async fn update(
+    State(app): State<AppState>,
+    templates: Templates,
+    SignedForm { me, form: fields }: SignedForm<std::collections::HashMap<String, String>>,
+) -> Response {
     let body: Map<String, Value> = FIELDS
         .iter()
         .filter_map(|(name, _)| fields.get(*name).map(|value| ((*name).to_owned(), Value::String(value.clone()))))
@@ -189,7 +189,6 @@ async fn too_large_or_bad(app: &AppState, templates: &Templates, me: &WebUser) -
 
 #[derive(Debug, Default, Deserialize)]
 struct PasswordForm {
-    csrf_token: String,
     current_password: String,
     new_password: String,
 }
@@ -198,14 +197,9 @@ struct PasswordForm {
 async fn password(
     State(app): State<AppState>,
     templates: Templates,
-    me: WebUser,
     client: ClientInfo,
-    raw: RawForm,
+    SignedForm { me, form }: SignedForm<PasswordForm>,
 ) -> Response {
-    let form: PasswordForm = form(raw);
-    if !me.csrf_ok(&form.csrf_token) {
-        return forbidden();
-    }
     match app.profiles.change_password(me.principal, &form.current_password, &form.new_password, &client).await {
         Ok(()) => {
             let notice = Some("password changed; every other session was signed out".to_owned());
@@ -222,15 +216,10 @@ async fn password(
 /// Signs a session out; signing out this browser's own leads to the login page.
 async fn end_session(
     State(app): State<AppState>,
-    me: WebUser,
     jar: CookieJar,
     Path(id): Path<String>,
-    raw: RawForm,
+    SignedForm { me, .. }: SignedForm<()>,
 ) -> Response {
-    let form: CsrfForm = form(raw);
-    if !me.csrf_ok(&form.csrf_token) {
-        return forbidden();
-    }
     let Ok(session_id) = id.parse::<SessionId>() else { return error_page(crate::auth::accounts::session_not_found()) };
     if let Err(err) = app.accounts.end_session(me.principal, session_id).await {
         return error_page(err);
@@ -243,7 +232,6 @@ async fn end_session(
 
 #[derive(Debug, Default, Deserialize)]
 struct DeleteForm {
-    csrf_token: String,
     confirm: String,
 }
 
@@ -251,14 +239,9 @@ struct DeleteForm {
 async fn delete(
     State(app): State<AppState>,
     templates: Templates,
-    me: WebUser,
     jar: CookieJar,
-    raw: RawForm,
+    SignedForm { me, form }: SignedForm<DeleteForm>,
 ) -> Response {
-    let form: DeleteForm = form(raw);
-    if !me.csrf_ok(&form.csrf_token) {
-        return forbidden();
-    }
     if form.confirm.trim() != "delete" {
         let shown = Shown {
             status: Some(StatusCode::UNPROCESSABLE_ENTITY),
