@@ -124,10 +124,11 @@ async fn load_shared(store: &Store, config: &AuthConfig) -> anyhow::Result<Token
     TokenKeys::from_keys(&keys, config)
 }
 
-/// When each key stopped signing: when the next generation began to, [`PUBLISH_FOR`] after it
-/// was stored. `None` for a key that still signs or has not begun to.
-fn superseded_at(rows: &[StoredKey], index: usize) -> Option<OffsetDateTime> {
-    rows.get(index + 1).map(|next| next.created_at + PUBLISH_FOR)
+/// Whether the key at `index` can no longer have signed a live token: it stopped signing when
+/// the next generation began to ([`PUBLISH_FOR`] after that one was stored), and every token it
+/// signed before has expired since.
+fn retired(rows: &[StoredKey], index: usize, now: OffsetDateTime, access_ttl: Duration) -> bool {
+    rows.get(index + 1).is_some_and(|next| next.created_at + PUBLISH_FOR + access_ttl + LEEWAY <= now)
 }
 
 /// Of the stored keys (oldest generation first): those that verify at `now`, and the one that
@@ -139,7 +140,7 @@ fn in_use(rows: &[StoredKey], now: OffsetDateTime, access_ttl: Duration) -> Opti
     let verifying = rows
         .iter()
         .enumerate()
-        .filter(|(index, _)| superseded_at(rows, *index).is_none_or(|at| at + access_ttl + LEEWAY > now))
+        .filter(|(index, _)| !retired(rows, *index, now, access_ttl))
         .map(|(_, row)| row.clone())
         .collect();
     Some((verifying, signer))
@@ -166,9 +167,7 @@ pub async fn rotate(config: &Config, store: &Store) -> anyhow::Result<String> {
             let retired: Vec<i64> = rows
                 .iter()
                 .enumerate()
-                .filter(|(index, _)| {
-                    superseded_at(&rows, *index).is_some_and(|at| at + ttl + LEEWAY <= OffsetDateTime::now_utc())
-                })
+                .filter(|(index, _)| retired(&rows, *index, OffsetDateTime::now_utc(), ttl))
                 .map(|(_, row)| row.generation)
                 .collect();
             store.delete_signing_keys(&retired).await?;

@@ -11,7 +11,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::pages::{error_page, forbidden, form, page_error};
+use super::pages::{error_page, forbidden, page_error};
 use super::{Templates, WebUser, display_name, local_path, visitor_of};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -188,7 +188,6 @@ async fn user_page(
 
 #[derive(Debug, Default, Deserialize)]
 struct ConfirmForm {
-    csrf_token: String,
     confirm: Option<String>,
 }
 
@@ -200,10 +199,8 @@ async fn user_action(
     Path((id, action)): Path<(String, String)>,
     raw: RawForm,
 ) -> Response {
-    let form: ConfirmForm = form(raw);
-    if !me.web.csrf_ok(&form.csrf_token) {
-        return forbidden();
-    }
+    // Checked after the admin check (the extractor), so non-admins see 404 whatever they send.
+    let Some(form) = super::signed::<ConfirmForm>(&me.web, raw) else { return forbidden() };
     let user = match user_id(&id) {
         Ok(user) => user,
         Err(err) => return error_page(err),
@@ -313,10 +310,8 @@ async fn delete_chat(
     Path(id): Path<String>,
     raw: RawForm,
 ) -> Response {
-    let form: ConfirmForm = form(raw);
-    if !me.web.csrf_ok(&form.csrf_token) {
-        return forbidden();
-    }
+    // Checked after the admin check (the extractor), so non-admins see 404 whatever they send.
+    let Some(form) = super::signed::<ConfirmForm>(&me.web, raw) else { return forbidden() };
     if form.confirm.as_deref().map(str::trim) != Some("delete") {
         let error = Some("type “delete” to confirm");
         return chat_page(&app, &templates, &me, &id, StatusCode::UNPROCESSABLE_ENTITY, error).await;
@@ -386,15 +381,12 @@ async fn messages(
 
 #[derive(Debug, Default, Deserialize)]
 struct ModerateForm {
-    csrf_token: String,
     back: Option<String>,
 }
 
 async fn delete_message(State(app): State<AppState>, me: Operator, Path(id): Path<String>, raw: RawForm) -> Response {
-    let form: ModerateForm = form(raw);
-    if !me.web.csrf_ok(&form.csrf_token) {
-        return forbidden();
-    }
+    // Checked after the admin check (the extractor), so non-admins see 404 whatever they send.
+    let Some(form) = super::signed::<ModerateForm>(&me.web, raw) else { return forbidden() };
     let deleted = async {
         let message_id: MessageId = id.parse().map_err(|_| crate::chat::message_not_found())?;
         app.admin.delete_message(me.id(), message_id).await

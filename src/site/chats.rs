@@ -419,16 +419,16 @@ async fn forward_page(
         let message_id: MessageId = mid.parse().map_err(|_| crate::chat::message_not_found())?;
         let (_, _, message) = app.chats.message_in(mine, chat_id, message_id).await?;
         let chats = app.chats.list_chats(mine).await?;
-        Ok::<_, AppError>((message, chats))
+        Ok::<_, AppError>((chat_id, message, chats))
     }
     .await;
-    let (message, chats) = match found {
+    let (here, message, chats) = match found {
         Ok(found) => found,
         Err(err) => return error_page(err),
     };
     let targets: Vec<minijinja::Value> = chats
         .iter()
-        .filter(|c| c.id != chat_id(&id).map(ChatId::uuid).unwrap_or_default())
+        .filter(|c| c.id != here.uuid())
         .map(|c| context! { id => c.id.to_string(), name => chat_row(c, mine.uuid()).get_attr("name").ok() })
         .collect();
     let text = message.text.clone().unwrap_or_else(|| format!("[{}]", <&str>::from(message.kind)));

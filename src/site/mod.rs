@@ -169,12 +169,15 @@ impl<T: for<'de> serde::Deserialize<'de> + Default + Send> FromRequest<AppState>
         let raw = RawForm::from_request(axum::extract::Request::from_parts(parts, body), state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let token: pages::CsrfForm = serde_urlencoded::from_bytes(&raw.0).unwrap_or_default();
-        if !me.csrf_ok(&token.csrf_token) {
-            return Err(pages::forbidden());
-        }
-        Ok(Self { me, form: pages::form(raw) })
+        let form = signed(&me, raw).ok_or_else(pages::forbidden)?;
+        Ok(Self { me, form })
     }
+}
+
+/// A form's fields, if it carries `me`'s CSRF token; `None` (answer [`pages::forbidden`]) if not.
+pub fn signed<T: for<'de> serde::Deserialize<'de> + Default>(me: &WebUser, raw: RawForm) -> Option<T> {
+    let token: pages::CsrfForm = serde_urlencoded::from_bytes(&raw.0).unwrap_or_default();
+    me.csrf_ok(&token.csrf_token).then(|| pages::form(raw))
 }
 
 /// 303 to the login page, coming back to `next` after.

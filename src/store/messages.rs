@@ -224,8 +224,7 @@ impl Store {
 
     /// One message of a chat, tombstones included.
     pub async fn message(&self, chat_id: ChatId, message_id: MessageId) -> Result<Option<Message>, StoreError> {
-        let row = message::Entity::find_by_id(message_id).one(&self.db).await?;
-        Ok(row.filter(|row| row.chat_id == chat_id).map(Message::from))
+        Ok(self.message_anywhere(message_id).await?.filter(|m| m.chat_id == chat_id))
     }
 
     /// Messages by id, in no particular order.
