@@ -29,8 +29,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin parlor \
-    && mkdir -p /data \
-    && chown parlor:parlor /data
+    && mkdir -p /data /var/lib/parlor/static \
+    && chown parlor:parlor /data /var/lib/parlor/static
 COPY --from=build /usr/local/bin/parlor /usr/local/bin/parlor
 ENV PARLOR_DATA_DIR=/data \
     PARLOR_BIND=0.0.0.0:8080 \

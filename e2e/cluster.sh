@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Two `parlor` processes on one PostgreSQL and one Redis, on loopback: events, revocations,
-# socket closes and rate limits must cross from one instance to the other.
+# Two `parlor` processes on one PostgreSQL and one Redis, on loopback, with media in SeaweedFS,
+# behind a real nginx running the repository's deploy/nginx/parlor.conf (its service addresses
+# pointed at these processes): events, revocations, socket closes and rate limits must cross from
+# one instance to the other (e2e/cluster/test_cluster.py), and nginx must serve media and static
+# files itself and carry both sockets to the instances (e2e/cluster/test_nginx.py).
 #
 #   PARLOR_TEST_DATABASE_URL  PostgreSQL server (default postgres://postgres@127.0.0.1:5432/test)
 #   PARLOR_TEST_REDIS_URL     Redis server (default redis://127.0.0.1:6379)
@@ -22,6 +25,7 @@ if ! reachable "${pg_hp%%:*}" "${pg_hp##*:}" || ! reachable "${redis_hp%%:*}" "$
     exit 0
 fi
 ensure_command psql postgresql-client
+ensure_command nginx nginx
 
 target_dir=$(parlor_target_dir)
 cargo build --quiet --bin parlor
@@ -32,19 +36,27 @@ database=parlor_cluster_$run_id
 psql "$pg_url" -qc "create database $database" >/dev/null
 base=${pg_url%%\?*}
 db_url="${base%/*}/$database"
-dir_a=$(mktemp -d) dir_b=$(mktemp -d)
-port_a=$(free_port) port_b=$(free_port)
-pid_a="" pid_b=""
+dir_a=$(mktemp -d) dir_b=$(mktemp -d) work=$(mktemp -d)
+port_a=$(free_port) port_b=$(free_port) port_n=$(free_port)
+pid_a="" pid_b="" weed_pid=""
 cleanup() {
-    for pid in $pid_a $pid_b; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    [[ -f $work/nginx/nginx.pid ]] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null
+    for pid in $pid_a $pid_b $weed_pid; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
     psql "$pg_url" -qc "drop database if exists $database" >/dev/null 2>&1 || true
-    rm -rf "$dir_a" "$dir_b"
+    rm -rf "$dir_a" "$dir_b" "$work"
 }
 trap cleanup EXIT
 
-# One public URL for both, as behind a load balancer (media URLs are built from it).
+source e2e/seaweedfs.sh
+start_seaweedfs "$venv" "$work" public
+
+# One public URL for both, nginx's, as behind any load balancer (media URLs are built from it).
+nginx_url=http://127.0.0.1:$port_n
 shared=(PARLOR_DATABASE_URL="$db_url" PARLOR_REDIS_URL="$redis_url" PARLOR_REDIS_PREFIX="parlor-cluster-$run_id"
-    PARLOR_PUBLIC_URL="http://127.0.0.1:$port_a" PARLOR_LOG=info,parlor=debug)
+    PARLOR_PUBLIC_URL="$nginx_url" PARLOR_PUBLIC_MEDIA_URL="$nginx_url/media" PARLOR_TRUST_FORWARDED_FOR=true
+    PARLOR_S3__BUCKET=parlor-media PARLOR_S3__ENDPOINT="http://127.0.0.1:$s3_port" PARLOR_S3__REGION="$region"
+    PARLOR_S3__ACCESS_KEY_ID="$key_id" PARLOR_S3__SECRET_ACCESS_KEY="$secret" PARLOR_S3__ALLOW_HTTP=true
+    PARLOR_LOG=info,parlor=debug)
 start_parlor "$target_dir/debug/parlor" "$dir_a" "$port_a" "${shared[@]}"
 pid_a=$PARLOR_PID
 # B has a data directory of its own and no key file: it finds the signing keys A stored in the
@@ -53,10 +65,23 @@ start_parlor "$target_dir/debug/parlor" "$dir_b" "$port_b" "${shared[@]}"
 pid_b=$PARLOR_PID
 PARLOR_PID=""
 
-echo "== two-instance test (A :$port_a, B :$port_b, PostgreSQL $database, Redis $redis_hp)"
-if ! PARLOR_E2E_A=http://127.0.0.1:$port_a PARLOR_E2E_B=http://127.0.0.1:$port_b \
+# nginx with the repository's site configuration; only the addresses of the compose services
+# (parlor-a, parlor-b, storage, the static-files volume) and its port are rewritten.
+"$target_dir/debug/parlor" export-static "$work/srv/static" 2>/dev/null
+chmod -R a+rX "$work/srv"
+chmod 755 "$work"
+nginx_conf "$work/nginx" deploy/nginx/parlor.conf \
+    "s/parlor-a:8080/127.0.0.1:$port_a/" "s/parlor-b:8080/127.0.0.1:$port_b/" "s/storage:9000/127.0.0.1:$s3_port/g" \
+    "s/listen 80;/listen 127.0.0.1:$port_n;/" "s|root /srv/parlor;|root $work/srv;|"
+nginx -c "$work/nginx/nginx.conf" 2>"$work/nginx/error.log" \
+    || { cat "$work/nginx/error.log" >&2; exit 1; }
+for _ in $(seq 1 50); do curl -fs "$nginx_url/healthz" >/dev/null && break; sleep 0.1; done
+
+echo "== two instances behind nginx $(nginx -v 2>&1 | sed 's|.*/||') (nginx :$port_n, A :$port_a, B :$port_b, PostgreSQL $database, Redis $redis_hp)"
+if ! PARLOR_E2E_A=http://127.0.0.1:$port_a PARLOR_E2E_B=http://127.0.0.1:$port_b PARLOR_E2E_NGINX=$nginx_url \
     "$venv/bin/python" -m pytest -q -p no:cacheprovider e2e/cluster; then
     echo "--- instance A log"; tail -n 40 "$dir_a/server.log"
     echo "--- instance B log"; tail -n 40 "$dir_b/server.log"
+    echo "--- nginx"; tail -n 20 "$work/nginx/error.log" "$work/nginx/access.log"
     exit 1
 fi

@@ -92,3 +92,33 @@ ensure_node_modules() {
         echo "$want" >"$stamp"
     fi
 }
+
+# nginx_conf DIR SITE_CONF [SED_EXPRESSION…]: writes DIR/nginx.conf, the main configuration of an
+# nginx of its own (pid file, temporary files and access log under DIR, errors to standard error)
+# whose one site is SITE_CONF, rewritten by the sed expressions into DIR/site.conf. Start it with
+# `nginx -c DIR/nginx.conf`.
+nginx_conf() {
+    local dir=$1 site=$2
+    shift 2
+    local sed_args=(-e "") expression
+    for expression in "$@"; do sed_args+=(-e "$expression"); done
+    mkdir -p "$dir"
+    # Workers run as nobody when the master is root: they must reach their temporary files.
+    chmod 755 "$dir"
+    sed "${sed_args[@]}" "$site" >"$dir/site.conf"
+    cat >"$dir/nginx.conf" <<CONF
+pid $dir/nginx.pid;
+error_log stderr;
+events {}
+http {
+    include /etc/nginx/mime.types;
+    access_log $dir/access.log;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    include $dir/site.conf;
+}
+CONF
+}

@@ -1,5 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `openapi`, `create-admin` and
-//! `rotate-keys`.
+//! The command line: `serve` (the default), `migrate`, `openapi`, `create-admin`,
+//! `rotate-keys` and `export-static`.
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
@@ -42,6 +42,9 @@ pub enum Command {
     /// Add a new signing key shared through the database: every instance verifies with it at
     /// once and signs with it two minutes later; the old key verifies until its tokens expire.
     RotateKeys,
+    /// Write the site's static files, under the content-hashed names pages link to, into DIR for
+    /// a web server in front of Parlor to serve (deploy/nginx/parlor.conf).
+    ExportStatic { dir: PathBuf },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -70,6 +73,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             let kid = crate::auth::keyring::rotate(&config, &store).await?;
             writeln!(std::io::stderr(), "new signing key {kid}: verifying now, signing in two minutes")?;
+            Ok(())
+        }
+        Command::ExportStatic { dir } => {
+            let names = crate::site::assets::export(&dir).with_context(|| format!("writing into {}", dir.display()))?;
+            writeln!(std::io::stderr(), "{} static files in {}: {}", names.len(), dir.display(), names.join(", "))?;
             Ok(())
         }
     }

@@ -2,6 +2,8 @@
 //! their content (`/static/chat.3f9a1c2b7d4e.js`), so they can be cached forever: a changed file
 //! is a new name.
 
+use std::io;
+use std::path::Path as FsPath;
 use std::sync::LazyLock;
 
 use axum::extract::Path;
@@ -52,4 +54,40 @@ pub async fn serve(Path(name): Path<String>) -> Response {
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(crate::media::IMMUTABLE));
     response
+}
+
+/// Writes every static file into `dir` under the name it is served by, for a web server in front
+/// of Parlor to serve them itself (`parlor export-static`, see deploy/nginx/parlor.conf). Each file
+/// is written beside its final name and renamed into place, so a reader never sees half a file;
+/// files of earlier versions are left for pages still cached with their names. Returns the names.
+pub fn export(dir: &FsPath) -> io::Result<Vec<&'static str>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::with_capacity(ASSETS.len());
+    for asset in ASSETS.iter() {
+        let partial = dir.join(format!(".{}.partial", asset.served));
+        std::fs::write(&partial, asset.bytes)?;
+        std::fs::rename(&partial, dir.join(&asset.served))?;
+        written.push(asset.served.as_str());
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_writes_each_file_under_its_served_name_with_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = export(dir.path()).unwrap();
+        assert_eq!(names.len(), ASSETS.len());
+        for asset in ASSETS.iter() {
+            assert_eq!(url(asset.name), format!("/static/{}", asset.served));
+            assert_eq!(std::fs::read(dir.path().join(&asset.served)).unwrap(), asset.bytes);
+        }
+        // Nothing else: no partial file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), ASSETS.len());
+        // Exporting again over the same directory is fine (every instance may do it).
+        export(dir.path()).unwrap();
+    }
 }

@@ -8,7 +8,7 @@
 //! browser send the cookie, but cannot read it, so it cannot compute the token.
 
 mod admin;
-mod assets;
+pub mod assets;
 mod chats;
 mod pages;
 mod profile;
