@@ -85,3 +85,12 @@ if ! PARLOR_E2E_A=http://127.0.0.1:$port_a PARLOR_E2E_B=http://127.0.0.1:$port_b
     echo "--- nginx"; tail -n 20 "$work/nginx/error.log" "$work/nginx/access.log"
     exit 1
 fi
+
+# With no instance up, nginx answers in JSend, as an instance would, and asks to retry.
+for pid in $pid_a $pid_b; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
+pid_a="" pid_b=""
+answer=$(curl -s -D "$work/headers" "$nginx_url/api/v1/me")
+status=$(head -1 "$work/headers" | awk '{print $2}')
+echo "   both instances stopped: nginx answers $status $answer"
+[[ $status == 503 && $answer == '{"status":"error",'* ]] && grep -qi '^retry-after: 5' "$work/headers" \
+    || { echo "FAIL: nginx did not answer 503 in JSend with no instance up" >&2; exit 1; }
