@@ -36,8 +36,9 @@ crate::events! {
         MessageUnliked(LikeChanged) = "message.unliked", to: "Every member of the chat.",
         /// Someone is typing.
         Typing(Typing) = "typing", to: "Every other member of the chat.",
-        /// You read a chat up to a message on one of your devices; unread counts follow.
-        Read(ChatRead) = "chat.read", to: "Every connection of yours.",
+        /// A member read a chat up to a message (a read receipt); for your own reads, on any of
+        /// your devices, it carries your unread count.
+        Read(ChatRead) = "chat.read", to: "Every member of the chat, the reader's own connections included.",
     }
 }
 
@@ -133,15 +134,19 @@ pub struct Typing {
     pub user_id: Uuid,
 }
 
-/// I read a chat up to a message, on one of my devices.
+/// A member read a chat up to a message, on one of their devices.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
-    "chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "message_id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b",
-    "unread_count": 0
+    "chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "user_id": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10",
+    "message_id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b", "unread_count": 0
 }))]
 pub struct ChatRead {
     pub chat_id: Uuid,
-    /// My read marker now.
+    /// Who read.
+    pub user_id: Uuid,
+    /// Their read marker now (`last_read_message_id` on the member).
     pub message_id: Uuid,
-    pub unread_count: u64,
+    /// The reader's unread count in the chat: only in the event to the reader's own connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_count: Option<u64>,
 }

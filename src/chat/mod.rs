@@ -24,7 +24,7 @@ use crate::error::AppError;
 use crate::limits::Limits;
 use crate::media::{Collector, Media};
 use crate::realtime::{Audience, Realtime};
-use crate::store::{Actor, Chat, Cursor, Forwarded, Member, Message, NewMessage, Removal, Store};
+use crate::store::{Actor, Chat, Cursor, Forwarded, Member, Message, NewMessage, Pin, Removal, Store};
 use events::{ChatChanged, ChatEvent, ChatRead, LikeChanged, MemberRemoved, MessageCreated};
 
 /// Most users one request may add to a group.
@@ -400,9 +400,9 @@ impl Chats {
     }
 
     /// Pins or unpins a chat for me.
-    pub async fn pin_chat(&self, me: UserId, chat_id: ChatId, pinned: bool) -> Result<ChatView, AppError> {
+    pub async fn pin_chat(&self, me: UserId, chat_id: ChatId, pin: Pin) -> Result<ChatView, AppError> {
         // Pins are a member's own: no role to check, and the store answers for membership.
-        if !self.store.set_pinned(me, chat_id, pinned).await? {
+        if !self.store.set_pinned(me, chat_id, pin).await? {
             return Err(chat_not_found());
         }
         self.my_chat(chat_id, me).await
@@ -613,15 +613,27 @@ impl Chats {
         self.announce_message(message, me).await
     }
 
-    /// Moves my read marker forward to `message_id` and tells my other devices.
+    /// Moves my read marker forward to `message_id` and tells every member (a read receipt): my
+    /// own devices with my unread count, the others without it.
     pub async fn mark_read(&self, me: UserId, chat_id: ChatId, message_id: MessageId) -> Result<ReadView, AppError> {
         self.message_in(me, chat_id, message_id).await?;
         let (moved, member) = self.store.mark_read(me, chat_id, message_id).await?.ok_or_else(chat_not_found)?;
         let (last_read_id, unread_count) = (member.last_read_id, member.unread_count);
         if moved {
-            let event =
-                ChatEvent::Read(ChatRead { chat_id: chat_id.into(), message_id: message_id.into(), unread_count });
-            self.realtime.emit(Audience::Users(vec![me]), &event).await;
+            let receipt = |unread_count| {
+                ChatEvent::Read(ChatRead {
+                    chat_id: chat_id.into(),
+                    user_id: me.into(),
+                    message_id: message_id.into(),
+                    unread_count,
+                })
+            };
+            self.realtime.emit(Audience::Users(vec![me]), &receipt(Some(unread_count))).await;
+            let others: Vec<UserId> =
+                self.store.member_ids(chat_id).await?.into_iter().filter(|id| *id != me).collect();
+            if !others.is_empty() {
+                self.realtime.emit(Audience::Users(others), &receipt(None)).await;
+            }
         }
         Ok(ReadView { chat_id: chat_id.into(), last_read_id: last_read_id.map(Into::into), unread_count })
     }

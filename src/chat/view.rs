@@ -26,11 +26,11 @@ pub struct PersonView {
     pub deleted: bool,
 }
 
-/// A member of a chat, with their role.
+/// A member of a chat, with their role and how far they have read (a read receipt).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
     "id": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10", "username": "alice", "avatar": null, "deleted": false,
-    "role": "owner"
+    "role": "owner", "last_read_message_id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b"
 }))]
 pub struct MemberView {
     pub id: Uuid,
@@ -38,6 +38,8 @@ pub struct MemberView {
     pub avatar: Option<AvatarUrls>,
     pub deleted: bool,
     pub role: Role,
+    /// The newest message this member has marked read; `null` before their first read marker.
+    pub last_read_message_id: Option<Uuid>,
 }
 
 /// A file or image carried by a message (or just uploaded).
@@ -179,7 +181,14 @@ impl Lookup<'_> {
 
     fn member(&self, member: &Member) -> MemberView {
         let PersonView { id, username, avatar, deleted } = self.person(member.user_id);
-        MemberView { id, username, avatar, deleted, role: member.role }
+        MemberView {
+            id,
+            username,
+            avatar,
+            deleted,
+            role: member.role,
+            last_read_message_id: member.last_read_id.map(Into::into),
+        }
     }
 
     fn message(&self, message: Message) -> MessageView {

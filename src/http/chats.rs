@@ -15,6 +15,7 @@ use crate::domain::{ChatKind, ChatTitle, Role};
 use crate::error::AppError;
 use crate::http::ids::{ChatPath, MemberPath};
 use crate::http::principal::AuthUser;
+use crate::store::Pin;
 use crate::web::{JSend, JSendFail, JsonBodyRefused, Unauthenticated};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -279,23 +280,41 @@ async fn change_role(
     Ok(chat_data(app.chats.set_role(me.user_id, chat_id, user_id, role).await?))
 }
 
-/// Pin a chat for me; it goes after my other pins.
+/// Where a pin goes: `{"position": 0}` puts the chat first among my pins.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+struct PinPlace {
+    /// Its place among my pins, from 0; past the end means last. Absent: after my other pins,
+    /// or where it is if it is already pinned.
+    position: Option<u32>,
+}
+
+/// Pin a chat for me, or move a pinned chat among my pins.
+///
+/// With no body (or no `position`), the chat goes after my other pins, and a chat already pinned
+/// keeps its place. With `{"position": n}` it goes to place `n` (from 0) and the pins after it
+/// move down one.
 #[utoipa::path(
     put, path = "/chats/{id}/pin", tag = "chats",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Chat id")),
+    request_body(content = Option<PinPlace>, content_type = "application/json"),
     responses(
         (status = 200, description = "Pinned (also when it already was)", body = JSend<ChatData>),
+        JsonBodyRefused,
         Unauthenticated,
         (status = 404, description = "No such chat of mine (`chat_not_found`)", body = JSendFail),
+        (status = 422, description = "`position` not a whole number from 0", body = JSendFail),
     )
 )]
 async fn pin_chat(
     State(app): State<AppState>,
     AuthUser(me): AuthUser,
     ChatPath(chat_id): ChatPath,
+    body: Option<ApiJson<PinPlace>>,
 ) -> Result<JSend<ChatData>, AppError> {
-    Ok(chat_data(app.chats.pin_chat(me.user_id, chat_id, true).await?))
+    let place = body.map(|ApiJson(place)| place).unwrap_or_default();
+    let pin = place.position.map_or(Pin::Last, |position| Pin::At(position as usize));
+    Ok(chat_data(app.chats.pin_chat(me.user_id, chat_id, pin).await?))
 }
 
 /// Unpin a chat for me.
@@ -314,5 +333,5 @@ async fn unpin_chat(
     AuthUser(me): AuthUser,
     ChatPath(chat_id): ChatPath,
 ) -> Result<JSend<ChatData>, AppError> {
-    Ok(chat_data(app.chats.pin_chat(me.user_id, chat_id, false).await?))
+    Ok(chat_data(app.chats.pin_chat(me.user_id, chat_id, Pin::Off).await?))
 }

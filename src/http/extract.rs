@@ -37,6 +37,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// An optional JSON body: a request with no body and no `Content-Type` is `None`; any other is
+/// read as `ApiJson` would, with the same refusals.
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if req.headers().contains_key(header::CONTENT_TYPE) {
+            return <Self as FromRequest<S>>::from_request(req, state).await.map(Some);
+        }
+        let bytes = read_body(req, state).await?;
+        if bytes.is_empty() {
+            Ok(None)
+        } else {
+            Err(AppError::fail(
+                Refusal::UnsupportedMediaType,
+                "unsupported_media_type",
+                "expected Content-Type: application/json",
+            ))
+        }
+    }
+}
+
 fn is_json(mime: &str) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::domain::chat::{Action, allowed};
 use crate::domain::{ChatId, ChatKind, ChatTitle, MessageId, MessageText, Role, UserId};
 use crate::error::AppError;
-use crate::store::Cursor;
+use crate::store::{Cursor, Pin};
 
 pub fn router(config: &Config) -> Router<AppState> {
     // Room for the file and the form around it; the attachment pipeline checks the rest.
@@ -570,7 +570,8 @@ async fn chat_action(
                 Ok("/chats".to_owned())
             }
             "pin" | "unpin" => {
-                app.chats.pin_chat(mine, chat_id, action == "pin").await?;
+                let pin = if action == "pin" { Pin::Last } else { Pin::Off };
+                app.chats.pin_chat(mine, chat_id, pin).await?;
                 Ok(format!("/chats/{id}"))
             }
             "read" => {

@@ -35,6 +35,7 @@ pub use keys::StoredKey;
 pub use media::Garbage;
 pub use members::{Actor, Member};
 pub use messages::{Cursor, Forwarded, Likes, Message, NewMessage, Page};
+pub use pins::Pin;
 pub use resets::ResetOutcome;
 pub use roster::{LeftGroup, Removal};
 pub use sessions::{Credential, NewSession, Rotation, SessionInfo};

@@ -140,7 +140,23 @@ async fn socket_io_clients_send_with_an_acknowledgement_type_and_read() {
     let read = bob_sio.call("chat.read", json!({"chat_id": chat, "message_id": stored["id"]})).await;
     assert_eq!((read["status"].as_str(), read["data"]["unread_count"].as_u64()), (Some("success"), Some(0)), "{read}");
     let other_device = ws_until(&mut bob_phone_ws, "chat.read").await;
-    assert_eq!(other_device, json!({"chat_id": chat, "message_id": stored["id"], "unread_count": 0}));
+    assert_eq!(
+        other_device,
+        json!({"chat_id": chat, "user_id": bob.id, "message_id": stored["id"], "unread_count": 0})
+    );
+    // A read receipt for the other member, without the reader's own count.
+    let receipt = alice_sio.until("chat.read").await;
+    assert_eq!(receipt, json!({"chat_id": chat, "user_id": bob.id, "message_id": stored["id"]}));
+    let members =
+        app.call(Method::GET, &format!("/api/v1/chats/{chat}"), &alice.token).await.data()["chat"]["members"].clone();
+    let bob_member = members.as_array().unwrap().iter().find(|member| member["id"] == bob.id.as_str()).unwrap().clone();
+    assert_eq!(bob_member["last_read_message_id"], stored["id"]);
+    let alice_member =
+        members.as_array().unwrap().iter().find(|member| member["id"] == alice.id.as_str()).unwrap().clone();
+    assert_eq!(alice_member["last_read_message_id"], json!(null), "alice has read nothing yet");
+    // Reading the same message again moves nothing and tells nobody.
+    bob_sio.call("chat.read", json!({"chat_id": chat, "message_id": stored["id"]})).await;
+    assert!(alice_sio.quiet(QUIET).await);
 }
 
 #[tokio::test]

@@ -359,6 +359,90 @@ async fn the_chat_list_shows_pins_first_then_recent_activity_with_unread_counts(
 }
 
 #[tokio::test]
+async fn pins_go_where_position_says_and_the_others_make_room() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.person("alice").await, app.person("bob").await);
+    let mut chats = Vec::new();
+    for title in ["a", "b", "c", "d"] {
+        chats.push(app.group(&alice, title, &[&bob]).await);
+    }
+    let pins = |list: crate::helpers::TestResponse| -> Vec<String> {
+        list.data()["chats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|chat| chat["pinned"] == true)
+            .map(|chat| chat["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let pin = |chat: usize, body: Option<serde_json::Value>| {
+        let path = format!("/api/v1/chats/{}/pin", chats[chat]);
+        let app = &app;
+        let token = bob.token.clone();
+        async move {
+            match body {
+                Some(body) => app.send_json(Method::PUT, &path, body, Some(&token)).await,
+                None => app.call(Method::PUT, &path, &token).await,
+            }
+        }
+    };
+    for chat in 0..3 {
+        assert_eq!(pin(chat, None).await.status, StatusCode::OK);
+    }
+    assert_eq!(pins(app.get("/api/v1/chats", Some(&bob.token)).await), ["a", "b", "c"]);
+    // A new pin at the front; a pinned one moved to the middle; past the end is last.
+    pin(3, Some(json!({"position": 0}))).await.assert_status(StatusCode::OK);
+    assert_eq!(pins(app.get("/api/v1/chats", Some(&bob.token)).await), ["d", "a", "b", "c"]);
+    pin(2, Some(json!({"position": 1}))).await.assert_status(StatusCode::OK);
+    assert_eq!(pins(app.get("/api/v1/chats", Some(&bob.token)).await), ["d", "c", "a", "b"]);
+    pin(3, Some(json!({"position": 99}))).await.assert_status(StatusCode::OK);
+    assert_eq!(pins(app.get("/api/v1/chats", Some(&bob.token)).await), ["c", "a", "b", "d"]);
+    // No position: a pinned chat stays where it is (an empty object says the same).
+    pin(0, Some(json!({}))).await.assert_status(StatusCode::OK);
+    pin(0, None).await.assert_status(StatusCode::OK);
+    assert_eq!(pins(app.get("/api/v1/chats", Some(&bob.token)).await), ["c", "a", "b", "d"]);
+    // Unpinning closes the gap; pinning again goes last.
+    app.call(Method::DELETE, &format!("/api/v1/chats/{}/pin", chats[0]), &bob.token)
+        .await
+        .assert_status(StatusCode::OK);
+    assert_eq!(pins(app.get("/api/v1/chats", Some(&bob.token)).await), ["c", "b", "d"]);
+    pin(0, None).await.assert_status(StatusCode::OK);
+    assert_eq!(pins(app.get("/api/v1/chats", Some(&bob.token)).await), ["c", "b", "d", "a"]);
+    assert!(pins(app.get("/api/v1/chats", Some(&alice.token)).await).is_empty(), "pins are mine");
+
+    // Bad places are refused, keyed by the field; nothing moves.
+    for bad in [json!({"position": -1}), json!({"position": 1.5}), json!({"position": "first"})] {
+        let refused = pin(3, Some(bad.clone())).await;
+        refused.assert_fail(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(refused.data()["position"].is_string(), "{bad}: {}", refused.text);
+    }
+    let not_json = app
+        .send(
+            TestApp::request(Method::PUT, &format!("/api/v1/chats/{}/pin", chats[3]))
+                .header(axum::http::header::AUTHORIZATION, format!("Bearer {}", bob.token))
+                .body(axum::body::Body::from("position=0"))
+                .unwrap(),
+        )
+        .await;
+    not_json.assert_fail(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(pins(app.get("/api/v1/chats", Some(&bob.token)).await), ["c", "b", "d", "a"]);
+
+    // Moves at once still leave one order, each chat once, and the next move lands exactly.
+    let moves = (0..4).flat_map(|round| (0..4).map(move |chat| (chat, (chat + round) % 4)));
+    let answers =
+        futures::future::join_all(moves.map(|(chat, place)| pin(chat, Some(json!({"position": place}))))).await;
+    assert!(answers.iter().all(|answer| answer.status == StatusCode::OK));
+    let mut order = pins(app.get("/api/v1/chats", Some(&bob.token)).await);
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["a", "b", "c", "d"], "{order:?}");
+    pin(0, Some(json!({"position": 2}))).await.assert_status(StatusCode::OK);
+    order.retain(|title| title != "a");
+    order.insert(2, "a".to_owned());
+    assert_eq!(pins(app.get("/api/v1/chats", Some(&bob.token)).await), order);
+}
+
+#[tokio::test]
 async fn the_chat_list_costs_the_same_number_of_queries_for_3_chats_as_for_30() {
     let app = TestApp::spawn().await;
     let (alice, bob, carol) = (app.person("alice").await, app.person("bob").await, app.person("carol").await);

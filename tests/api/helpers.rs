@@ -62,6 +62,12 @@ impl TestResponse {
     }
 
     #[track_caller]
+    pub fn assert_status(&self, status: StatusCode) -> &Self {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        self
+    }
+
+    #[track_caller]
     pub fn assert_fail(&self, status: StatusCode) -> &Self {
         assert_eq!(self.status, status, "body: {}", self.text);
         assert_eq!(self.body["status"], "fail", "body: {}", self.text);
