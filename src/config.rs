@@ -68,6 +68,8 @@ pub struct RealtimeConfig {
     pub ping_interval_secs: u64,
     /// Seconds to wait for the answer to a ping before closing the connection.
     pub ping_timeout_secs: u64,
+    /// Commands one connection may send a second, on average (bursts of three seconds' worth).
+    pub commands_per_second: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +180,7 @@ impl Default for RealtimeConfig {
             max_frame_bytes: 64 * 1024,
             ping_interval_secs: 25,
             ping_timeout_secs: 20,
+            commands_per_second: 10,
         }
     }
 }
@@ -319,6 +322,9 @@ impl Config {
         }
         if !(1..=3600).contains(&realtime.ping_timeout_secs) {
             return bad("realtime.ping_timeout_secs", "must be between 1 and 3600");
+        }
+        if !(1..=10_000).contains(&realtime.commands_per_second) {
+            return bad("realtime.commands_per_second", "must be between 1 and 10000");
         }
         let auth = &self.auth;
         if !(60..=24 * 3600).contains(&auth.access_ttl_secs) {

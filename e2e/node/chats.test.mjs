@@ -1,8 +1,10 @@
 // Two official socket.io-client connections in one group: each sees the other's messages
-// (sent over the socket with an acknowledgement), likes and renames, live.
+// (sent over the socket with an acknowledgement), likes and renames, live; and a chat run over
+// sockets alone, from socket.io-client and a plain WebSocket (ws).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
+import WebSocket from "ws";
 
 const BASE = process.env.PARLOR_E2E_URL;
 const LIMIT = { timeout: 30_000 };
@@ -98,5 +100,63 @@ test("two socket.io clients in one group see each other's messages, likes and re
   } finally {
     aliceSocket.close();
     bobSocket.close();
+  }
+});
+
+// A plain WebSocket frame's answer: the `ack` frame carrying `id`.
+function command(ws, event, data, id) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ack for ${event} within 5 s`)), 5000);
+    const listener = (raw) => {
+      const frame = JSON.parse(raw.toString());
+      if (frame.event !== "ack" || frame.id !== id) return;
+      clearTimeout(timer);
+      ws.off("message", listener);
+      resolve(frame.data);
+    };
+    ws.on("message", listener);
+    ws.send(JSON.stringify({ event, data, id }));
+  });
+}
+
+test("a chat over sockets alone: socket.io-client and a plain WebSocket create, list, page, edit, like and delete", LIMIT, async () => {
+  const alice = await register();
+  const bob = await register();
+  const aliceSocket = await connect(alice.token);
+  const ws = new WebSocket(`${BASE.replace(/^http/, "ws")}/api/v1/ws`, { headers: { authorization: `Bearer ${bob.token}` } });
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  try {
+    const emit = (event, data) => aliceSocket.timeout(5000).emitWithAck(event, data);
+    const created = await emit("chat.create", { type: "group", title: "Sockets only", member_ids: [bob.id] });
+    assert.equal(created.status, "success", JSON.stringify(created));
+    const chatId = created.data.chat.id;
+
+    const sent = await command(ws, "message.send", { chat_id: chatId, text: "from a plain WebSocket" }, "m1");
+    assert.equal(sent.status, "success", JSON.stringify(sent));
+    const messageId = sent.data.message.id;
+    const liked = await emit("message.like", { chat_id: chatId, message_id: messageId });
+    assert.equal(liked.data.message.like_count, 1);
+    const edited = await command(ws, "message.edit", { chat_id: chatId, message_id: messageId, text: "edited" }, 2);
+    assert.equal(edited.data.message.text, "edited");
+
+    const page = await emit("messages.history", { chat_id: chatId, limit: 1 });
+    assert.equal(page.data.messages[0].text, "edited");
+    assert.equal(page.data.messages[0].like_count, 1);
+    const list = await command(ws, "chats.list", {}, 3);
+    assert.equal(list.data.chats[0].id, chatId);
+    const aliceList = await aliceSocket.timeout(5000).emitWithAck("chats.list");
+    assert.equal(aliceList.data.chats[0].last_message.text, "edited");
+
+    const refused = await command(ws, "message.delete", { chat_id: chatId, message_id: "not-an-id" }, 4);
+    assert.equal(refused.status, "fail");
+    assert.equal(typeof refused.data.message_id, "string", JSON.stringify(refused));
+    const removed = await command(ws, "message.delete", { chat_id: chatId, message_id: messageId }, 5);
+    assert.equal(removed.data.message.deleted, true);
+  } finally {
+    aliceSocket.close();
+    ws.close();
   }
 });

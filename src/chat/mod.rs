@@ -19,7 +19,7 @@ use uuid::Uuid;
 use self::view::{ChatView, MessageView};
 use crate::domain::chat::{Action, allowed, refusal};
 use crate::domain::{AttachmentId, ChatId, MessageId, UserId};
-use crate::domain::{ChatTitle, ClientId, MessageKind, MessageText, Role};
+use crate::domain::{ChatKind, ChatTitle, ClientId, MessageKind, MessageText, Role};
 use crate::error::AppError;
 use crate::limits::Limits;
 use crate::media::{Collector, Media};
@@ -42,6 +42,57 @@ pub struct Draft {
     pub attachment_id: Option<AttachmentId>,
     pub reply_to: Option<MessageId>,
     pub client_id: Option<ClientId>,
+}
+
+/// A new chat, as clients ask for it (HTTP body and the socket command `chat.create`):
+/// `{"type": "direct", "user_id"}` or `{"type": "group", "title", "member_ids"}`.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"type": "group", "title": "Book club", "member_ids": ["01936b2f-0a11-7d42-8e3c-5b6a7c8d9e0f"]}))]
+pub struct NewChat {
+    /// `direct` or `group`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// For `direct`: the other person.
+    pub user_id: Option<Uuid>,
+    /// For `group`: 1–128 characters.
+    pub title: Option<String>,
+    /// For `group`: who joins besides me (at most 1000; I become the owner).
+    #[serde(default)]
+    pub member_ids: Vec<Uuid>,
+}
+
+/// Where a history page starts and how long it is, from what a client sent: `before` or `after`
+/// (not both), `limit` from 1 (larger than [`MAX_PAGE`] is capped; [`DEFAULT_PAGE`] when absent).
+/// Problems go into `errors`, keyed by field.
+pub fn history_page(
+    before: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: Option<u64>,
+    errors: &mut crate::error::FieldErrors,
+) -> (Cursor, u64) {
+    let limit = match limit {
+        None => DEFAULT_PAGE,
+        Some(n @ 1..) => n.min(MAX_PAGE),
+        Some(0) => {
+            errors.insert("limit".into(), limit_rule());
+            DEFAULT_PAGE
+        }
+    };
+    let cursor = match (before, after) {
+        (Some(_), Some(_)) => {
+            errors.insert("after".into(), "cannot be combined with before".into());
+            Cursor::Latest
+        }
+        (Some(id), None) => Cursor::Before(id.into()),
+        (None, Some(id)) => Cursor::After(id.into()),
+        (None, None) => Cursor::Latest,
+    };
+    (cursor, limit)
+}
+
+/// What a page size must be.
+pub fn limit_rule() -> String {
+    format!("must be a whole number from 1 to {MAX_PAGE}")
 }
 
 /// A message to send, as clients write it (HTTP body and Socket.IO `message.send`).
@@ -229,6 +280,25 @@ impl Chats {
     pub async fn list_chats(&self, me: UserId) -> Result<Vec<ChatView>, AppError> {
         let chats = self.store.chats_of(me).await?;
         Ok(self.render_chats(me, chats).await?)
+    }
+
+    /// Starts a chat as asked: my direct chat with someone (`true` when it is new, else the one
+    /// we have) or a group I own (always new).
+    pub async fn create_chat(&self, me: UserId, new: NewChat) -> Result<(ChatView, bool), AppError> {
+        let invalid = |field: &str, message: &str| AppError::invalid(field, message);
+        match ChatKind::parse(&new.kind) {
+            Some(ChatKind::Direct) => {
+                let other = new.user_id.ok_or_else(|| invalid("user_id", "is required for a direct chat"))?;
+                self.open_direct_chat(me, other.into()).await
+            }
+            Some(ChatKind::Group) => {
+                let title = new.title.as_deref().ok_or_else(|| "is required for a group".to_owned());
+                let title = title.and_then(ChatTitle::parse).map_err(|message| invalid("title", &message))?;
+                let members = new.member_ids.into_iter().map(Into::into).collect();
+                Ok((self.create_group(me, title, members).await?, true))
+            }
+            None => Err(invalid("type", "must be direct or group")),
+        }
     }
 
     /// Opens (or returns) my direct chat with `other`. `true` when it is new.

@@ -8,7 +8,8 @@ use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::events::{catalogue, commands};
+use super::commands::docs as commands;
+use super::events::catalogue;
 use crate::app::AppState;
 use crate::config::Config;
 
@@ -45,7 +46,7 @@ pub fn document(config: &Config) -> Value {
     let mut messages = Map::new();
     let mut operations = Map::new();
     let mut schemas = Vec::new();
-    // Events the server sends on `events`, commands it receives on `commands` (Socket.IO only).
+    // Events the server sends on `events`, commands it receives on `commands`.
     let mut channel_messages = [Map::new(), Map::new()];
     let directions = [
         (catalogue(), "events", "send", "", "Who receives it"),
@@ -99,9 +100,14 @@ pub fn document(config: &Config) -> Value {
                 **Socket.IO** (`/socket.io/`, namespace `/`): connect with `auth: {token: \"<access token>\"}`. \
                 A refused handshake gets `connect_error` whose message begins with a stable reason \
                 (`missing_token`, `token_expired`, `invalid_token`, `session_revoked`, `origin_not_allowed`). \
-                Each event arrives under its own name with its payload as the only argument.\n\n\
+                Each event arrives under its own name with its payload as the only argument; a command \
+                is emitted under its name with its payload and an acknowledgement callback.\n\n\
                 **WebSocket** (`/api/v1/ws`): authenticate with `Authorization: Bearer <access token>` or \
                 `?access_token=`. Every frame is JSON text `{\"event\": \"<name>\", \"data\": <payload>}`. \
+                A command is a frame `{\"event\": \"<command>\", \"data\": <payload>, \"id\": <string or number>}`, \
+                answered by `{\"event\": \"ack\", \"id\": <its id>, \"data\": <JSend>}`; without an `id` it runs \
+                unanswered. A connection may send 10 commands a second (configurable), in bursts of 3 seconds' \
+                worth; beyond that a command is answered `rate_limited` and not run. \
                 The server pings every 25 s (configurable) and closes a connection that has not answered \
                 by the next ping; frames over the size limit close it with 1009.\n\n\
                 **Closing.** When a session ends, its connections get `session.revoked` and are closed \
@@ -124,7 +130,7 @@ pub fn document(config: &Config) -> Value {
                 "protocol": protocol,
                 "pathname": "/api/v1/ws",
                 "title": "Plain WebSocket",
-                "description": "JSON text frames `{\"event\", \"data\"}`.",
+                "description": "JSON text frames `{\"event\", \"data\"}`; commands add an `id`.",
                 "security": [
                     { "$ref": "#/components/securitySchemes/bearer" },
                     { "$ref": "#/components/securitySchemes/queryToken" },
@@ -138,9 +144,10 @@ pub fn document(config: &Config) -> Value {
                 "messages": channel_messages,
             },
             "commands": {
-                "title": "Commands from the client (Socket.IO only)",
-                "description": "Events a Socket.IO client emits to act, each acknowledged (if the client \
-                    passes a callback) with a JSend envelope. The plain WebSocket carries events only.",
+                "title": "Commands from the client",
+                "description": "What a client sends to act, over either socket: on Socket.IO an event \
+                    acknowledged (if the client passes a callback) with a JSend envelope, on the plain \
+                    WebSocket a frame with an `id` answered by an `ack` frame carrying the same envelope.",
                 "messages": command_messages,
             },
         },

@@ -3,6 +3,7 @@
 //! hand connections to the hub for delivery.
 
 pub mod asyncapi;
+pub mod commands;
 pub mod events;
 pub mod sio;
 pub mod ws;

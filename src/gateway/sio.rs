@@ -8,7 +8,7 @@
 //! instances; Parlor's own events come through the bus and are delivered here socket by
 //! socket, so a socket whose queue is full can be closed (DESIGN §13 says why).
 
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use axum::Router;
@@ -24,12 +24,11 @@ use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tower::ServiceBuilder;
 use tower_http::request_id::RequestId;
 
-use super::events::{self, GatewayEvent, ReadCommand, SendCommand, SocketError as ErrorEvent, TypingCommand};
+use super::commands::{self, Allowance};
+use super::events::{GatewayEvent, SocketError as ErrorEvent};
 use crate::app::{App, AppState};
 use crate::auth::{AuthFailure, Principal};
-use crate::domain::UserId;
 use crate::error::{AppError, jsend_of};
-use crate::json::parse_value;
 use crate::realtime::Event as _;
 use crate::realtime::{SocketIoRooms, session_room, user_room};
 use crate::telemetry::SOCKET_IO;
@@ -185,9 +184,12 @@ async fn authenticate<A: Adapter>(
 async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(parlor): State<Parlor>) {
     let Some(me) = socket.extensions.get::<Principal>() else { return };
     socket.join([user_room(me.user_id), session_room(me.session_id)]);
-    socket.on(events::CMD_MESSAGE_SEND, send_message);
-    socket.on(events::CMD_TYPING, typing);
-    socket.on(events::CMD_CHAT_READ, chat_read);
+    if let Ok(app) = parlor.app() {
+        socket.extensions.insert(Budget(Arc::new(Mutex::new(Allowance::new(app.config.realtime.commands_per_second)))));
+    }
+    for name in commands::NAMES {
+        socket.on(name, command);
+    }
     socket.on_fallback(unknown_event);
     if let Ok(app) = parlor.app() {
         let open = app.metrics.sockets.get_or_create(&SOCKET_IO).clone();
@@ -209,58 +211,37 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(parlor): State<Parlo
 
 /// Runs a client command as the socket's user and acknowledges it (when the client asked) with
 /// the same JSend envelope HTTP would answer: `{status: "success", data}` or `fail`/`error`.
-async fn command<A, T, R, F>(socket: SocketRef<A>, data: serde_json::Value, ack: AckSender<A>, parlor: Parlor, run: F)
-where
-    A: Adapter,
-    T: serde::de::DeserializeOwned,
-    R: serde::Serialize,
-    F: AsyncFnOnce(Arc<App>, UserId, T) -> Result<R, AppError>,
-{
-    let Some(me) = socket.extensions.get::<Principal>() else { return };
+/// socketioxide runs each handler in a task of its own, so a command finishes even when its
+/// socket closes meanwhile (only the acknowledgement is lost).
+async fn command<A: Adapter>(
+    socket: SocketRef<A>,
+    Event(name): Event,
+    // A command emitted with no payload at all (`emitWithAck("chats.list")`) has no data.
+    TryData(data): TryData<serde_json::Value>,
+    ack: AckSender<A>,
+    State(parlor): State<Parlor>,
+) {
+    let (Some(me), Some(allowance)) = (socket.extensions.get::<Principal>(), socket.extensions.get::<Budget>()) else {
+        return;
+    };
+    let spent = allowance.0.lock().map_or(Ok(()), |mut allowance| allowance.spend());
     let result = async {
+        spent?;
         let app = parlor.app().map_err(|refused| AppError::Unavailable(refused.1))?;
-        run(app, me.user_id, parse_value::<T>(data)?).await
+        let data = data.unwrap_or(serde_json::Value::Null);
+        commands::run(&app, me.user_id, &name, data).await.unwrap_or_else(|| Err(unknown(&name)))
     }
     .await;
     let _ = ack.send(&jsend_of(result));
 }
 
-async fn send_message<A: Adapter>(
-    socket: SocketRef<A>,
-    Data(data): Data<serde_json::Value>,
-    ack: AckSender<A>,
-    State(parlor): State<Parlor>,
-) {
-    command(socket, data, ack, parlor, async |app: Arc<App>, me, cmd: SendCommand| {
-        let (message, _) = app.chats.send_message(me, cmd.chat_id.into(), cmd.message.draft()?).await?;
-        Ok(serde_json::json!({ "message": message }))
-    })
-    .await;
-}
+/// A socket's command allowance, shared by its handlers.
+#[derive(Clone)]
+struct Budget(Arc<Mutex<Allowance>>);
 
-async fn typing<A: Adapter>(
-    socket: SocketRef<A>,
-    Data(data): Data<serde_json::Value>,
-    ack: AckSender<A>,
-    State(parlor): State<Parlor>,
-) {
-    command(socket, data, ack, parlor, async |app: Arc<App>, me, cmd: TypingCommand| {
-        app.chats.typing(me, cmd.chat_id.into()).await?;
-        Ok(serde_json::Value::Null)
-    })
-    .await;
-}
-
-async fn chat_read<A: Adapter>(
-    socket: SocketRef<A>,
-    Data(data): Data<serde_json::Value>,
-    ack: AckSender<A>,
-    State(parlor): State<Parlor>,
-) {
-    command(socket, data, ack, parlor, async |app: Arc<App>, me, cmd: ReadCommand| {
-        app.chats.mark_read(me, cmd.chat_id.into(), cmd.message_id.into()).await
-    })
-    .await;
+/// Not reached: only known commands are routed to [`command`].
+fn unknown(name: &str) -> AppError {
+    AppError::bad_request("unknown_event", format!("no such command: `{name}`"))
 }
 
 async fn unknown_event<A: Adapter>(socket: SocketRef<A>, Event(event): Event, Data(_): Data<serde_json::Value>) {

@@ -1,4 +1,7 @@
-//! Plain WebSocket at `/api/v1/ws`: JSON text frames `{"event": …, "data": …}`.
+//! Plain WebSocket at `/api/v1/ws`: JSON text frames `{"event": …, "data": …}`, and the
+//! commands of [`super::commands`] as frames `{"event", "data", "id"}`, each answered by
+//! `{"event": "ack", "id", "data": <JSend>}` (a command without `id` is run unanswered).
+//! Commands run one at a time, in the order they came, while events wait in the queue.
 //!
 //! Authenticated before the upgrade, by `Authorization: Bearer` or `?access_token=` (browsers
 //! cannot set headers on a WebSocket; the request log redacts it). A browser's `Origin` must be
@@ -8,7 +11,7 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::request::Parts;
 use axum::response::Response;
@@ -17,10 +20,11 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::commands::{self, Allowance};
 use super::events::{GatewayEvent, SocketError};
 use crate::app::AppState;
 use crate::auth::{AuthFailure, Principal};
-use crate::error::{AppError, Refusal};
+use crate::error::{AppError, Refusal, jsend_of};
 use crate::realtime::Event as _;
 use crate::realtime::{CloseReason, Outbound, ws_frame};
 use crate::telemetry::RequestUser;
@@ -111,6 +115,7 @@ async fn run(app: &AppState, me: Principal, mut socket: WebSocket) {
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
     let mut answered = true;
+    let mut allowance = Allowance::new(app.config.realtime.commands_per_second);
     loop {
         tokio::select! {
             frame = connection.frames.recv() => {
@@ -130,7 +135,7 @@ async fn run(app: &AppState, me: Principal, mut socket: WebSocket) {
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Frame::Text(text))) => {
-                    let reply = answer(text.as_str());
+                    let Some(reply) = answer(app, me, &mut allowance, text.as_str()).await else { continue };
                     if socket.send(Frame::Text(reply)).await.is_err() {
                         break;
                     }
@@ -174,30 +179,57 @@ async fn close(socket: &mut WebSocket, (code, reason): (u16, &'static str)) {
     let _ = socket.send(Frame::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
 }
 
-/// A client frame: `{"event": …, "data": …}` (`data` is not read while no event takes any).
+/// A client frame: `{"event": …, "data": …, "id": …}`.
 #[derive(Debug, Deserialize)]
 struct ClientFrame {
     event: String,
+    #[serde(default)]
+    data: serde_json::Value,
+    /// Asks for an `ack` frame that repeats it: a string or a number.
+    id: Option<serde_json::Value>,
 }
 
-/// The reply to a client's text frame. No client events are defined on this endpoint yet (the
-/// commands are Socket.IO's), so every well-formed frame names an unknown event.
-fn answer(text: &str) -> axum::extract::ws::Utf8Bytes {
-    match serde_json::from_str::<ClientFrame>(text) {
-        Ok(frame) => error_frame("unknown_event", format!("no such event: `{}`", truncate(&frame.event, 64))),
-        Err(err) => error_frame("bad_frame", format!("expected {{\"event\": …, \"data\": …}}: {err}")),
+/// The reply to a client's text frame: a command's `ack` (if it carried an `id`), or an `error`
+/// event for a frame that is not a command.
+async fn answer(app: &AppState, me: Principal, allowance: &mut Allowance, text: &str) -> Option<Utf8Bytes> {
+    let frame = match serde_json::from_str::<ClientFrame>(text) {
+        Ok(frame) => frame,
+        Err(err) => return Some(error_frame("bad_frame", format!("expected {{\"event\": …, \"data\": …}}: {err}"))),
+    };
+    if frame.id.as_ref().is_some_and(|id| !(id.is_string() || id.is_number())) {
+        return Some(error_frame("bad_frame", "`id` must be a string or a number".into()));
     }
+    let event = truncate(&frame.event, 64);
+    if !commands::NAMES.contains(&frame.event.as_str()) {
+        let message = format!("no such event: `{event}`");
+        return Some(match frame.id {
+            Some(id) => ack_frame(&id, Err(AppError::bad_request("unknown_event", message))),
+            None => error_frame("unknown_event", message),
+        });
+    }
+    let outcome = match allowance.spend() {
+        Ok(()) => commands::run(app, me.user_id, &frame.event, frame.data)
+            .await
+            .unwrap_or_else(|| Err(AppError::bad_request("unknown_event", format!("no such event: `{event}`")))),
+        Err(refused) => Err(refused),
+    };
+    frame.id.map(|id| ack_frame(&id, outcome))
+}
+
+fn ack_frame(id: &serde_json::Value, outcome: Result<serde_json::Value, AppError>) -> Utf8Bytes {
+    let frame = serde_json::json!({ "event": "ack", "id": id, "data": jsend_of(outcome) });
+    Utf8Bytes::from(frame.to_string())
 }
 
 fn truncate(text: &str, chars: usize) -> String {
     text.chars().take(chars).collect()
 }
 
-fn error_frame(reason: &'static str, message: String) -> axum::extract::ws::Utf8Bytes {
+fn error_frame(reason: &'static str, message: String) -> Utf8Bytes {
     let error = GatewayEvent::Error(SocketError { reason, message });
     match serde_json::value::to_raw_value(&error) {
         Ok(data) => ws_frame(error.name(), &data),
-        Err(_) => axum::extract::ws::Utf8Bytes::from_static(r#"{"event":"error","data":{"reason":"bad_frame"}}"#),
+        Err(_) => Utf8Bytes::from_static(r#"{"event":"error","data":{"reason":"bad_frame"}}"#),
     }
 }
 
@@ -206,12 +238,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn client_frames_get_a_reasoned_error() {
-        let unknown = answer(r#"{"event":"hello","data":{}}"#);
-        assert!(unknown.as_str().contains(r#""reason":"unknown_event""#), "{unknown}");
-        let malformed = answer("{not json");
-        assert!(malformed.as_str().contains(r#""reason":"bad_frame""#), "{malformed}");
-        let wrong_shape = answer(r#"[1,2]"#);
-        assert!(wrong_shape.as_str().contains(r#""reason":"bad_frame""#), "{wrong_shape}");
+    fn an_ack_frame_repeats_the_id_and_carries_the_jsend() {
+        let ok: serde_json::Value =
+            serde_json::from_str(ack_frame(&serde_json::json!(7), Ok(serde_json::json!({"chats": []}))).as_str())
+                .unwrap();
+        assert_eq!(
+            ok,
+            serde_json::json!({"event": "ack", "id": 7, "data": {"status": "success", "data": {"chats": []}}})
+        );
+        let failed: serde_json::Value = serde_json::from_str(
+            ack_frame(&serde_json::json!("a"), Err(AppError::invalid("chat_id", "is required"))).as_str(),
+        )
+        .unwrap();
+        assert_eq!(failed["data"]["status"], "fail");
+        assert_eq!(failed["id"], "a");
     }
 }

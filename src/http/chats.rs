@@ -10,8 +10,9 @@ use uuid::Uuid;
 
 use super::extract::ApiJson;
 use crate::app::AppState;
+use crate::chat::NewChat;
 use crate::chat::view::ChatView;
-use crate::domain::{ChatKind, ChatTitle, Role};
+use crate::domain::{ChatTitle, Role};
 use crate::error::AppError;
 use crate::http::ids::{ChatPath, MemberPath};
 use crate::http::principal::AuthUser;
@@ -58,22 +59,6 @@ async fn list_chats(State(app): State<AppState>, AuthUser(me): AuthUser) -> Resu
     Ok(JSend::ok(ChatsData { chats: app.chats.list_chats(me.user_id).await? }))
 }
 
-/// A new chat: `{"type": "direct", "user_id"}` or `{"type": "group", "title", "member_ids"}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"type": "group", "title": "Book club", "member_ids": ["01936b2f-0a11-7d42-8e3c-5b6a7c8d9e0f"]}))]
-struct NewChat {
-    /// `direct` or `group`.
-    #[serde(rename = "type")]
-    kind: String,
-    /// For `direct`: the other person.
-    user_id: Option<Uuid>,
-    /// For `group`: 1–128 characters.
-    title: Option<String>,
-    /// For `group`: who joins besides me (at most 1000; I become the owner).
-    #[serde(default)]
-    member_ids: Vec<Uuid>,
-}
-
 /// Start a chat.
 ///
 /// A direct chat is unique per pair: asking again returns the existing one with 200. A group
@@ -96,24 +81,8 @@ async fn create_chat(
     AuthUser(me): AuthUser,
     ApiJson(body): ApiJson<NewChat>,
 ) -> Result<JSend<ChatData>, AppError> {
-    let invalid = |field: &str, message: &str| AppError::invalid(field, message);
-    match ChatKind::parse(&body.kind) {
-        Some(ChatKind::Direct) => {
-            let other = body.user_id.ok_or_else(|| invalid("user_id", "is required for a direct chat"))?;
-            let (chat, created) = app.chats.open_direct_chat(me.user_id, other.into()).await?;
-            Ok(if created { JSend::created(ChatData { chat }) } else { chat_data(chat) })
-        }
-        Some(ChatKind::Group) => {
-            let title = body.title.as_deref().ok_or_else(|| "is required for a group".to_owned());
-            let title = title.and_then(ChatTitle::parse).map_err(|message| invalid("title", &message))?;
-            let chat = app
-                .chats
-                .create_group(me.user_id, title, body.member_ids.into_iter().map(Into::into).collect())
-                .await?;
-            Ok(JSend::created(ChatData { chat }))
-        }
-        None => Err(invalid("type", "must be direct or group")),
-    }
+    let (chat, created) = app.chats.create_chat(me.user_id, body).await?;
+    Ok(if created { JSend::created(ChatData { chat }) } else { chat_data(chat) })
 }
 
 /// One of my chats.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::extract::ApiJson;
 use crate::app::AppState;
 use crate::chat::view::MessageView;
-use crate::chat::{DEFAULT_PAGE, HistoryView, MAX_PAGE, ReadView, SendMessage};
+use crate::chat::{HistoryView, ReadView, SendMessage, history_page, limit_rule};
 use crate::domain::MessageText;
 use crate::error::{AppError, FieldErrors};
 use crate::http::ids::{ChatPath, MessagePath};
@@ -55,7 +55,7 @@ fn parse_history_query(raw: Option<&str>) -> Result<(Cursor, u64), AppError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default())
         .map_err(|_| AppError::bad_request("invalid_query", "the query string is malformed"))?;
     let mut errors = FieldErrors::new();
-    let (mut before, mut after, mut limit) = (None, None, DEFAULT_PAGE);
+    let (mut before, mut after, mut limit) = (None, None, None);
     for (key, value) in pairs {
         match key.as_str() {
             "before" | "after" => match value.parse::<Uuid>() {
@@ -66,26 +66,19 @@ fn parse_history_query(raw: Option<&str>) -> Result<(Cursor, u64), AppError> {
                 }
             },
             "limit" => match value.parse::<u64>() {
-                Ok(n) if n >= 1 => limit = n.min(MAX_PAGE),
-                _ => {
-                    errors.insert(key, format!("must be a whole number from 1 to {MAX_PAGE}"));
+                Ok(n) => limit = Some(n),
+                Err(_) => {
+                    errors.insert(key, limit_rule());
                 }
             },
             _ => {}
         }
     }
-    if before.is_some() && after.is_some() {
-        errors.insert("after".into(), "cannot be combined with before".into());
-    }
+    let page = history_page(before, after, limit, &mut errors);
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
     }
-    let cursor = match (before, after) {
-        (Some(id), _) => Cursor::Before(id.into()),
-        (_, Some(id)) => Cursor::After(id.into()),
-        _ => Cursor::Latest,
-    };
-    Ok((cursor, limit))
+    Ok(page)
 }
 
 /// A page of a chat's history, newest first.
@@ -306,6 +299,7 @@ async fn mark_read(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::{DEFAULT_PAGE, MAX_PAGE};
 
     #[test]
     fn history_queries_are_read_and_refused_by_parameter() {

@@ -11,6 +11,7 @@ mod avatars;
 mod bad_input;
 mod chat_events;
 mod chats;
+mod commands;
 mod deletion;
 mod hangups;
 mod helpers;

@@ -226,7 +226,7 @@ async fn an_oversized_frame_closes_the_socket_with_1009_and_bad_frames_get_error
     ws.send(Message::text("{not json")).await.unwrap();
     let Seen::Event(name, data) = ws_next(&mut ws).await else { panic!("no error event") };
     assert_eq!((name.as_str(), data["reason"].as_str()), ("error", Some("bad_frame")));
-    ws.send(Message::text(r#"{"event":"message.send","data":{}}"#)).await.unwrap();
+    ws.send(Message::text(r#"{"event":"chat.explode","data":{}}"#)).await.unwrap();
     let Seen::Event(_, data) = ws_next(&mut ws).await else { panic!("no error event") };
     assert_eq!(data["reason"], "unknown_event");
     ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();

@@ -74,6 +74,26 @@ pub async fn ws_until(ws: &mut Ws, name: &str) -> Value {
 }
 
 /// Nothing arrives within `wait`.
+/// Sends a command frame over the plain WebSocket and waits for its `ack` (events meanwhile are
+/// skipped); returns the whole ack frame.
+pub async fn ws_command(ws: &mut Ws, event: &str, data: Value, id: Value) -> Value {
+    let frame = serde_json::json!({ "event": event, "data": data, "id": id });
+    ws.send(Message::text(frame.to_string())).await.unwrap();
+    loop {
+        let frame = tokio::time::timeout(WAIT, ws.next()).await.expect("no ack in time");
+        let Some(Ok(Message::Text(text))) = frame else { panic!("closed before the ack: {frame:?}") };
+        let frame: Value = serde_json::from_str(&text).unwrap();
+        if frame["event"] == "ack" && frame["id"] == id {
+            return frame;
+        }
+    }
+}
+
+/// Sends a raw text frame over the plain WebSocket.
+pub async fn ws_send(ws: &mut Ws, text: &str) {
+    ws.send(Message::text(text.to_owned())).await.unwrap();
+}
+
 pub async fn ws_quiet(ws: &mut Ws, wait: Duration) -> bool {
     tokio::time::timeout(wait, ws.next()).await.is_err()
 }
@@ -164,9 +184,18 @@ impl Sio {
     /// Sends an event asking for an acknowledgement and returns it; events that arrive first
     /// are kept for [`Self::next`].
     pub async fn call(&mut self, event: &str, data: Value) -> Value {
+        self.call_with(serde_json::json!([event, data])).await
+    }
+
+    /// A command with nothing but its name (no payload argument at all).
+    pub async fn call_bare(&mut self, event: &str) -> Value {
+        self.call_with(serde_json::json!([event])).await
+    }
+
+    async fn call_with(&mut self, arguments: Value) -> Value {
         let id = self.next_ack;
         self.next_ack += 1;
-        let packet = format!("42{id}{}", serde_json::json!([event, data]));
+        let packet = format!("42{id}{arguments}");
         self.ws.send(Message::text(packet)).await.unwrap();
         let prefix = format!("43{id}");
         loop {
