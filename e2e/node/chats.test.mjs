@@ -119,7 +119,7 @@ function command(ws, event, data, id) {
   });
 }
 
-test("a chat over sockets alone: socket.io-client and a plain WebSocket create, list, page, edit, like and delete", LIMIT, async () => {
+test("a chat over sockets alone: socket.io-client and a plain WebSocket create, list, page, edit, like, react and delete", LIMIT, async () => {
   const alice = await register();
   const bob = await register();
   const aliceSocket = await connect(alice.token);
@@ -141,6 +141,10 @@ test("a chat over sockets alone: socket.io-client and a plain WebSocket create, 
     assert.equal(liked.data.message.like_count, 1);
     const edited = await command(ws, "message.edit", { chat_id: chatId, message_id: messageId, text: "edited" }, 2);
     assert.equal(edited.data.message.text, "edited");
+    const reacted = await command(ws, "message.react", { chat_id: chatId, message_id: messageId, emoji: "🎉" }, "r");
+    assert.deepEqual(reacted.data.message.reactions, [{ emoji: "🎉", count: 1, me: true }]);
+    const also = await emit("message.react", { chat_id: chatId, message_id: messageId, emoji: "🎉" });
+    assert.deepEqual(also.data.message.reactions, [{ emoji: "🎉", count: 2, me: true }]);
 
     const page = await emit("messages.history", { chat_id: chatId, limit: 1 });
     assert.equal(page.data.messages[0].text, "edited");

@@ -34,6 +34,10 @@ crate::events! {
         MessageLiked(LikeChanged) = "message.liked", to: "Every member of the chat.",
         /// Someone took a like back.
         MessageUnliked(LikeChanged) = "message.unliked", to: "Every member of the chat.",
+        /// Someone reacted to a message with an emoji.
+        MessageReacted(ReactionChanged) = "message.reacted", to: "Every member of the chat.",
+        /// Someone took an emoji reaction back.
+        MessageUnreacted(ReactionChanged) = "message.unreacted", to: "Every member of the chat.",
         /// Someone is typing.
         Typing(Typing) = "typing", to: "Every other member of the chat.",
         /// A member read a chat up to a message (a read receipt); for your own reads, on any of
@@ -124,6 +128,22 @@ pub struct LikeChanged {
     pub user_id: Uuid,
     /// The count right after this change.
     pub like_count: u64,
+}
+
+/// Someone reacted or took a reaction back. The payload of `message.reacted` and
+/// `message.unreacted`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "message_id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b",
+    "user_id": "01936b2f-0a11-7d42-8e3c-5b6a7c8d9e0f", "emoji": "🎉", "count": 3
+}))]
+pub struct ReactionChanged {
+    pub chat_id: Uuid,
+    pub message_id: Uuid,
+    pub user_id: Uuid,
+    pub emoji: String,
+    /// How many reacted with this emoji right after this change.
+    pub count: u64,
 }
 
 /// Someone is typing in a chat. Clients show it for a few seconds unless it comes again.

@@ -18,14 +18,16 @@ use uuid::Uuid;
 
 use self::view::{ChatView, MessageView};
 use crate::domain::chat::{Action, allowed, refusal};
-use crate::domain::{AttachmentId, ChatId, MessageId, UserId};
+use crate::domain::{AttachmentId, ChatId, Emoji, MessageId, UserId};
 use crate::domain::{ChatKind, ChatTitle, ClientId, MessageKind, MessageText, Role};
 use crate::error::AppError;
 use crate::limits::Limits;
 use crate::media::{Collector, Media};
 use crate::realtime::{Audience, Realtime};
-use crate::store::{Actor, Chat, Cursor, Forwarded, Member, Message, NewMessage, Pin, Removal, Store};
-use events::{ChatChanged, ChatEvent, ChatRead, LikeChanged, MemberRemoved, MessageCreated};
+use crate::store::{
+    Actor, Chat, Cursor, Forwarded, MAX_DISTINCT_REACTIONS, Member, Message, NewMessage, Pin, Reacted, Removal, Store,
+};
+use events::{ChatChanged, ChatEvent, ChatRead, LikeChanged, MemberRemoved, MessageCreated, ReactionChanged};
 
 /// Most users one request may add to a group.
 pub const MAX_MEMBERS_PER_REQUEST: usize = 1000;
@@ -638,6 +640,45 @@ impl Chats {
                 like_count: view.like_count,
             };
             let event = if like { ChatEvent::MessageLiked(change) } else { ChatEvent::MessageUnliked(change) };
+            self.tell_members(chat_id, event).await?;
+        }
+        Ok(view)
+    }
+
+    /// Reacts to a message with an emoji, or takes the reaction back; doing either twice changes
+    /// nothing and tells nobody. A message holds at most 20 different emoji.
+    pub async fn set_reaction(
+        &self,
+        me: UserId,
+        chat_id: ChatId,
+        message_id: MessageId,
+        emoji: Emoji,
+        add: bool,
+    ) -> Result<MessageView, AppError> {
+        let (_, _, message) = self.message_in(me, chat_id, message_id).await?;
+        Self::refuse_tombstone(&message)?;
+        let count = match self.store.react(me, message_id, emoji, add).await? {
+            Reacted::Changed(count) => Some(count),
+            Reacted::Unchanged(_) => None,
+            Reacted::TooMany => {
+                return Err(AppError::conflict(
+                    "too_many_reactions",
+                    format!("a message holds at most {MAX_DISTINCT_REACTIONS} different emoji"),
+                ));
+            }
+            Reacted::Gone => return Err(AppError::conflict("message_deleted", "the message was deleted")),
+        };
+        let message = self.store.message(chat_id, message_id).await?.ok_or_else(message_not_found)?;
+        let view = self.render_messages(me, vec![message]).await?.pop().ok_or_else(message_not_found)?;
+        if let Some(count) = count {
+            let change = ReactionChanged {
+                chat_id: chat_id.into(),
+                message_id: message_id.into(),
+                user_id: me.into(),
+                emoji: emoji.as_str().to_owned(),
+                count,
+            };
+            let event = if add { ChatEvent::MessageReacted(change) } else { ChatEvent::MessageUnreacted(change) };
             self.tell_members(chat_id, event).await?;
         }
         Ok(view)

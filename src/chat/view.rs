@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::domain::{AttachmentId, ChatId, ChatKind, MessageId, MessageKind, Role, SystemEvent, User, UserId};
 use crate::media::{AvatarUrls, Media};
-use crate::store::{Attachment, Chat, Likes, Member, Message};
+use crate::store::{Attachment, Chat, Likes, Member, Message, ReactionCount};
 
 /// Someone in a chat: a member or an author. A deleted account keeps only its id, with
 /// `deleted: true`.
@@ -99,7 +99,8 @@ pub struct ForwardedView {
     "id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b", "chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f",
     "author": {"id": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10", "username": "alice", "avatar": null, "deleted": false},
     "type": "text", "text": "See you at eight?", "system": null, "attachment": null, "reply_to": null,
-    "forwarded_from": null, "like_count": 1, "liked_by_me": false, "client_id": "a1b2c3",
+    "forwarded_from": null, "like_count": 1, "liked_by_me": false,
+    "reactions": [{"emoji": "👍", "count": 2, "me": true}], "client_id": "a1b2c3",
     "created_at": "2026-11-21T10:15:02.481516Z", "edited_at": null, "deleted": false
 }))]
 pub struct MessageView {
@@ -120,6 +121,8 @@ pub struct MessageView {
     pub like_count: u64,
     /// In socket events, always `false`: it is each reader's own.
     pub liked_by_me: bool,
+    /// Emoji reactions, in order of first use (at most 20 different emoji).
+    pub reactions: Vec<ReactionView>,
     /// The sender's own id for the message, if it gave one: how it recognises its message.
     pub client_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
@@ -127,6 +130,16 @@ pub struct MessageView {
     #[serde(with = "time::serde::rfc3339::option")]
     pub edited_at: Option<OffsetDateTime>,
     pub deleted: bool,
+}
+
+/// One emoji's reactions on a message.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"emoji": "🎉", "count": 3, "me": false}))]
+pub struct ReactionView {
+    pub emoji: String,
+    pub count: u64,
+    /// Whether I reacted with it (in socket events, always `false`: it is each reader's own).
+    pub me: bool,
 }
 
 /// A chat as one member sees it.
@@ -165,6 +178,7 @@ struct Lookup<'a> {
     media: &'a Media,
     users: HashMap<UserId, User>,
     likes: HashMap<MessageId, Likes>,
+    reactions: HashMap<MessageId, Vec<ReactionCount>>,
     attachments: HashMap<AttachmentId, Attachment>,
 }
 
@@ -212,6 +226,16 @@ impl Lookup<'_> {
             }),
             like_count: likes.count,
             liked_by_me: likes.mine,
+            reactions: self
+                .reactions
+                .get(&message.id)
+                .map(|reactions| {
+                    reactions
+                        .iter()
+                        .map(|r| ReactionView { emoji: r.emoji.clone(), count: r.count, me: r.mine })
+                        .collect()
+                })
+                .unwrap_or_default(),
             client_id: message.client_id,
             created_at: message.created_at,
             edited_at: message.edited_at,
@@ -235,13 +259,14 @@ impl super::Chats {
         let users = self.store.users(people.into_iter().chain(messages.iter().flat_map(people_of))).await?;
         let ids: Vec<MessageId> = messages.iter().filter(|m| m.deleted_at.is_none()).map(|m| m.id).collect();
         let likes = self.store.likes(&ids, reader).await?;
+        let reactions = self.store.reactions(&ids, reader).await?;
         let attachment_ids: Vec<AttachmentId> = messages.iter().filter_map(|m| m.attachment_id).collect();
         let attachments = self.store.attachments(&attachment_ids).await?;
-        Ok(Lookup { media: &self.media, users, likes, attachments })
+        Ok(Lookup { media: &self.media, users, likes, reactions, attachments })
     }
 
-    /// Messages as `reader` sees them: four queries (authors, like counts, own likes,
-    /// attachments) for any number of messages.
+    /// Messages as `reader` sees them: six queries (authors, like counts, own likes, reaction
+    /// counts, own reactions, attachments) for any number of messages.
     pub async fn render_messages(
         &self,
         reader: UserId,
@@ -254,7 +279,13 @@ impl super::Chats {
     /// A chat's members as clients show them: names, avatars and roles, in one query.
     pub async fn render_members(&self, members: &[Member]) -> Result<Vec<MemberView>, crate::store::StoreError> {
         let users = self.store.users(members.iter().map(|m| m.user_id)).await?;
-        let lookup = Lookup { media: &self.media, users, likes: HashMap::new(), attachments: HashMap::new() };
+        let lookup = Lookup {
+            media: &self.media,
+            users,
+            likes: HashMap::new(),
+            reactions: HashMap::new(),
+            attachments: HashMap::new(),
+        };
         Ok(members.iter().map(|m| lookup.member(m)).collect())
     }
 

@@ -300,3 +300,35 @@ mod tests {
         assert!(ClientId::parse(&"x".repeat(MAX_CLIENT_ID_BYTES + 1)).is_err());
     }
 }
+
+/// One emoji of the Unicode emoji set (skin tones and unqualified spellings included), kept in
+/// its fully qualified spelling, so `❤` and `❤️` are one reaction. Anything else (text, two
+/// emoji, a lone skin tone) is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Emoji(&'static str);
+
+impl Emoji {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        emojis::get(raw).map(|emoji| Self(emoji.as_str())).ok_or("must be one emoji")
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod emoji_tests {
+    use super::Emoji;
+
+    #[test]
+    fn one_emoji_in_any_spelling_is_one_reaction_and_nothing_else_is() {
+        for ok in ["👍", "🎉", "🇿🇦", "👍🏽", "👩‍👩‍👧", "❤️"] {
+            assert_eq!(Emoji::parse(ok).map(Emoji::as_str), Ok(ok), "{ok}");
+        }
+        assert_eq!(Emoji::parse("❤").unwrap(), Emoji::parse("❤️").unwrap(), "unqualified and qualified agree");
+        for bad in ["", "a", "👍👍", "👍 ", ":+1:", "\u{1F3FD}", "thumbs", "\u{FE0F}"] {
+            assert!(Emoji::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

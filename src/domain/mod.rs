@@ -6,7 +6,7 @@ pub mod ids;
 pub mod password;
 pub mod user;
 
-pub use chat::{ChatKind, ChatTitle, ClientId, MessageKind, MessageText, Role, SystemEvent};
+pub use chat::{ChatKind, ChatTitle, ClientId, Emoji, MessageKind, MessageText, Role, SystemEvent};
 pub use identifier::{Email, Identifier, Phone, Username};
 pub use ids::{AttachmentId, ChatId, MessageId, SessionId, UserId};
 pub use password::NewPassword;

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::chat::{NewChat, SendMessage, history_page};
-use crate::domain::{MessageText, UserId};
+use crate::domain::{Emoji, MessageText, UserId};
 use crate::error::{AppError, FieldErrors};
 use crate::json::parse_value;
 use crate::realtime::EventDoc;
@@ -31,9 +31,11 @@ pub const MESSAGE_EDIT: &str = "message.edit";
 pub const MESSAGE_DELETE: &str = "message.delete";
 pub const MESSAGE_LIKE: &str = "message.like";
 pub const MESSAGE_UNLIKE: &str = "message.unlike";
+pub const MESSAGE_REACT: &str = "message.react";
+pub const MESSAGE_UNREACT: &str = "message.unreact";
 
 /// Every command, by name.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 12] = [
     MESSAGE_SEND,
     TYPING,
     CHAT_READ,
@@ -44,6 +46,8 @@ pub const NAMES: [&str; 10] = [
     MESSAGE_DELETE,
     MESSAGE_LIKE,
     MESSAGE_UNLIKE,
+    MESSAGE_REACT,
+    MESSAGE_UNREACT,
 ];
 
 /// A burst may be this many seconds' worth of commands.
@@ -127,6 +131,16 @@ pub async fn run(app: &App, me: UserId, name: &str, data: Value) -> Option<Resul
                 let liked = name == MESSAGE_LIKE;
                 let message = chats.set_like(me, command.chat_id.into(), command.message_id.into(), liked).await?;
                 Ok(json!({ "message": message }))
+            }
+            .await
+        }
+        MESSAGE_REACT | MESSAGE_UNREACT => {
+            async {
+                let command: ReactCommand = parse_value(data)?;
+                let emoji = Emoji::parse(&command.emoji).map_err(|message| AppError::invalid("emoji", message))?;
+                let add = name == MESSAGE_REACT;
+                let (chat, message) = (command.chat_id.into(), command.message_id.into());
+                Ok(json!({ "message": chats.set_reaction(me, chat, message, emoji, add).await? }))
             }
             .await
         }
@@ -230,6 +244,16 @@ pub struct MessageCommand {
     pub message_id: Uuid,
 }
 
+/// `message.react`, `message.unreact`: one emoji on one message.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "message_id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b", "emoji": "🎉"}))]
+pub struct ReactCommand {
+    pub chat_id: Uuid,
+    pub message_id: Uuid,
+    /// One Unicode emoji.
+    pub emoji: String,
+}
+
 /// Every command a client may send, with what the acknowledgement carries.
 pub fn docs() -> Vec<EventDoc> {
     vec![
@@ -282,6 +306,16 @@ pub fn docs() -> Vec<EventDoc> {
             MESSAGE_UNLIKE,
             "Take my like back. The reply is the JSend envelope its HTTP route would answer: `data: {message}`.",
             "The server; the chat's members then hear `message.unliked`.",
+        ),
+        EventDoc::of::<ReactCommand>(
+            MESSAGE_REACT,
+            "React to a message with one emoji (at most 20 different emoji a message). The reply is the JSend envelope its HTTP route would answer: `data: {message}` with its `reactions`.",
+            "The server; the chat's members then hear `message.reacted`.",
+        ),
+        EventDoc::of::<ReactCommand>(
+            MESSAGE_UNREACT,
+            "Take my emoji reaction back. The reply is the JSend envelope its HTTP route would answer: `data: {message}`.",
+            "The server; the chat's members then hear `message.unreacted`.",
         ),
     ]
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::auth::accounts::session_not_found;
 use crate::chat::{chat_not_found, member_not_found, message_not_found};
-use crate::domain::{ChatId, MessageId, SessionId, UserId};
+use crate::domain::{ChatId, Emoji, MessageId, SessionId, UserId};
 use crate::error::AppError;
 use crate::profile::user_not_found;
 
@@ -17,6 +17,9 @@ pub struct ChatPath(pub ChatId);
 pub struct MessagePath(pub ChatId, pub MessageId);
 /// `/chats/{id}/members/{user_id}`: the chat, then the member.
 pub struct MemberPath(pub ChatId, pub UserId);
+/// `/chats/{id}/messages/{mid}/reactions/{emoji}`: the chat, the message, and the emoji
+/// (URL-encoded in the path), refused with a 422 keyed `emoji` unless it is one emoji.
+pub struct ReactionPath(pub ChatId, pub MessageId, pub Emoji);
 /// `/users/{id}`
 pub struct UserPath(pub UserId);
 /// `/me/sessions/{id}`
@@ -54,6 +57,20 @@ impl<S: Send + Sync> FromRequestParts<S> for MessagePath {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         let [chat, message] = ids(parts, state, [chat_not_found, message_not_found]).await?;
         Ok(Self(chat.into(), message.into()))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ReactionPath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let not_one = |message| AppError::invalid("emoji", message);
+        // Percent-decoded; what does not decode to UTF-8 can only be a bad emoji (ids are ASCII).
+        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| not_one("must be one emoji"))?;
+        let raw = params.iter().nth(2).map(|(_, value)| value).unwrap_or_default();
+        let emoji = Emoji::parse(raw).map_err(not_one);
+        let [chat, message] = ids(parts, state, [chat_not_found, message_not_found]).await?;
+        Ok(Self(chat.into(), message.into(), emoji?))
     }
 }
 

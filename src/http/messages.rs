@@ -14,7 +14,7 @@ use crate::chat::view::MessageView;
 use crate::chat::{HistoryView, ReadView, SendMessage, history_page, limit_rule};
 use crate::domain::MessageText;
 use crate::error::{AppError, FieldErrors};
-use crate::http::ids::{ChatPath, MessagePath};
+use crate::http::ids::{ChatPath, MessagePath, ReactionPath};
 use crate::http::principal::AuthUser;
 use crate::store::Cursor;
 use crate::web::{JSend, JSendFail, JsonBodyRefused, Unauthenticated};
@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(history, send_message))
         .routes(routes!(edit_message, delete_message))
         .routes(routes!(like, unlike))
+        .routes(routes!(react, unreact))
         .routes(routes!(forward))
         .routes(routes!(mark_read))
 }
@@ -229,6 +230,59 @@ async fn unlike(
     MessagePath(chat_id, message_id): MessagePath,
 ) -> Result<JSend<MessageData>, AppError> {
     Ok(message_data(app.chats.set_like(me.user_id, chat_id, message_id, false).await?))
+}
+
+/// React to a message with an emoji (reacting twice with one emoji changes nothing).
+///
+/// The emoji is one Unicode emoji, URL-encoded in the path (`%F0%9F%8E%89` for 🎉); skin tones
+/// count as emoji of their own. A message holds at most 20 different emoji; the message comes
+/// back with its `reactions` in order of first use.
+#[utoipa::path(
+    put, path = "/chats/{id}/messages/{mid}/reactions/{emoji}", tag = "messages",
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Chat id"), ("mid" = Uuid, Path, description = "Message id"),
+        ("emoji" = String, Path, description = "One emoji, URL-encoded", example = "🎉"),
+    ),
+    responses(
+        (status = 200, description = "The message with its reactions; members hear `message.reacted`", body = JSend<MessageData>),
+        Unauthenticated,
+        (status = 404, description = "No such chat of mine or message in it", body = JSendFail),
+        (status = 409, description = "The message was deleted (`message_deleted`), or holds 20 other emoji (`too_many_reactions`)", body = JSendFail),
+        (status = 422, description = "Not one emoji", body = JSendFail,
+            example = json!({"status": "fail", "data": {"emoji": "must be one emoji"}})),
+    )
+)]
+async fn react(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    ReactionPath(chat_id, message_id, emoji): ReactionPath,
+) -> Result<JSend<MessageData>, AppError> {
+    Ok(message_data(app.chats.set_reaction(me.user_id, chat_id, message_id, emoji, true).await?))
+}
+
+/// Take my emoji reaction back (doing it twice changes nothing).
+#[utoipa::path(
+    delete, path = "/chats/{id}/messages/{mid}/reactions/{emoji}", tag = "messages",
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Chat id"), ("mid" = Uuid, Path, description = "Message id"),
+        ("emoji" = String, Path, description = "One emoji, URL-encoded", example = "🎉"),
+    ),
+    responses(
+        (status = 200, description = "The message with its reactions; members hear `message.unreacted`", body = JSend<MessageData>),
+        Unauthenticated,
+        (status = 404, description = "No such chat of mine or message in it", body = JSendFail),
+        (status = 409, description = "The message was deleted (`message_deleted`)", body = JSendFail),
+        (status = 422, description = "Not one emoji", body = JSendFail),
+    )
+)]
+async fn unreact(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    ReactionPath(chat_id, message_id, emoji): ReactionPath,
+) -> Result<JSend<MessageData>, AppError> {
+    Ok(message_data(app.chats.set_reaction(me.user_id, chat_id, message_id, emoji, false).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

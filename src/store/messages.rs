@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::audit::Audited;
-use super::entity::{attachment, chat, chat_member, message, message_like};
+use super::entity::{attachment, chat, chat_member, message, message_like, message_reaction};
 use super::members::{Actor, Member, authorize_actor, lock_chat};
 use super::{Store, StoreError, audit, media, now};
 use crate::domain::chat::Action;
@@ -324,6 +324,10 @@ impl Store {
         active.deleted_at = Set(Some(now()));
         let row = active.update(&txn).await?;
         message_like::Entity::delete_many().filter(message_like::Column::MessageId.eq(message_id)).exec(&txn).await?;
+        message_reaction::Entity::delete_many()
+            .filter(message_reaction::Column::MessageId.eq(message_id))
+            .exec(&txn)
+            .await?;
         let garbage = match attachment_id {
             Some(id) => discard_unused_attachment_in(&txn, id).await?,
             None => None,

@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0006WebSessions),
             Box::new(M0007AdminLookups),
             Box::new(M0008SigningKeys),
+            Box::new(M0009Reactions),
         ]
     }
 }
@@ -551,6 +552,44 @@ impl MigrationTrait for M0008SigningKeys {
                     .col(ColumnDef::new("kid").string().not_null())
                     .col(ColumnDef::new("private_key").text().not_null())
                     .col(timestamp("created_at"))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Emoji reactions: one row per person, message and emoji. The key leads with the message, so a
+/// page's reactions are one range scan per message.
+struct M0009Reactions;
+
+impl MigrationName for M0009Reactions {
+    fn name(&self) -> &str {
+        "m0009_reactions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0009Reactions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("message_reactions")
+                    .col(ColumnDef::new("message_id").uuid().not_null())
+                    .col(ColumnDef::new("emoji").string_len(64).not_null())
+                    .col(ColumnDef::new("user_id").uuid().not_null())
+                    .col(timestamp("created_at"))
+                    .primary_key(Index::create().col("message_id").col("emoji").col("user_id"))
+                    .foreign_key(&mut cascade(
+                        "fk_message_reactions_message",
+                        ("message_reactions", "message_id"),
+                        ("messages", "id"),
+                    ))
+                    .foreign_key(&mut cascade(
+                        "fk_message_reactions_user",
+                        ("message_reactions", "user_id"),
+                        ("users", "id"),
+                    ))
                     .to_owned(),
             )
             .await

@@ -47,6 +47,15 @@ async fn a_socket_io_client_does_everything_a_chat_needs_without_http() {
     );
     let unliked = bob_sio.call("message.unlike", json!({"chat_id": chat, "message_id": message})).await;
     assert_eq!(unliked["data"]["message"]["like_count"], 0);
+    let reacted = bob_sio.call("message.react", json!({"chat_id": chat, "message_id": message, "emoji": "🎉"})).await;
+    assert_eq!(reacted["data"]["message"]["reactions"], json!([{"emoji": "🎉", "count": 1, "me": true}]), "{reacted}");
+    assert_eq!(alice_sio.until("message.reacted").await["emoji"], "🎉");
+    let refused =
+        bob_sio.call("message.react", json!({"chat_id": chat, "message_id": message, "emoji": "party"})).await;
+    assert_eq!(refused["data"]["emoji"], "must be one emoji");
+    let unreacted =
+        bob_sio.call("message.unreact", json!({"chat_id": chat, "message_id": message, "emoji": "🎉"})).await;
+    assert_eq!(unreacted["data"]["message"]["reactions"], json!([]));
 
     // The history is the HTTP route's, page for page.
     let history = bob_sio.call("messages.history", json!({"chat_id": chat, "limit": 1})).await;

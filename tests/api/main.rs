@@ -21,6 +21,7 @@ mod messages;
 mod oauth;
 mod ops;
 mod profile;
+mod reactions;
 mod realtime;
 mod reset;
 mod sessions;

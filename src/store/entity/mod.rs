@@ -7,6 +7,7 @@ pub mod chat_member;
 pub mod media_garbage;
 pub mod message;
 pub mod message_like;
+pub mod message_reaction;
 pub mod password_reset;
 pub mod refresh_token;
 pub mod session;
