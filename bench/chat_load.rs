@@ -15,6 +15,8 @@
 //! 5. The web site's pages on a page session (SPEC §3): `/chats/{id}` in the chats of section 1
 //!    (10,000 and N messages; the newest page of history with members and forms) and `/chats`
 //!    for the user in 500 chats, p50/p99 over 200 requests each.
+//! 6. `GET /api/v1/chats?limit=50` for the same user in 5,000 chats (three pinned): the first
+//!    page and page 91, p50/p99 over 200 requests each.
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -369,5 +371,38 @@ async fn main() -> anyhow::Result<()> {
     assert_eq!(String::from_utf8_lossy(&html).matches(r#"<a href="/chats/"#).count(), 500, "every chat listed");
     let (p50, p99) = timed(200, || bench.page("/chats", &busy.cookie)).await;
     println!("  page /chats, 500 chats: p50 {p50:.2} ms  p99 {p99:.2} ms");
+
+    // 6. Keyset pages of the chat list of someone in 5,000 chats (a few of them pinned).
+    for i in 500..5000 {
+        let others = vec![members[i % 999].id, members[(i + 1) % 999].id];
+        let title = ChatTitle::parse(&format!("group {i}")).unwrap();
+        bench.app.chats.create_group(busy.id, title, others).await.unwrap();
+    }
+    let (_, body) = bench.call(Method::GET, "/api/v1/chats?limit=3", &busy.token, None).await;
+    for chat in body["data"]["chats"].as_array().unwrap() {
+        let id: Uuid = chat["id"].as_str().unwrap().parse().unwrap();
+        bench.app.chats.pin_chat(busy.id, id.into(), parlor::store::Pin::Last).await.unwrap();
+    }
+    let mut cursors = Vec::new();
+    let mut next = String::new();
+    loop {
+        let path = format!("/api/v1/chats?limit=50{next}");
+        let (_, body) = bench.call(Method::GET, &path, &busy.token, None).await;
+        assert_eq!(body["data"]["chats"].as_array().map(Vec::len), Some(50));
+        match body["data"]["next_after"].as_str() {
+            Some(cursor) => {
+                next = format!("&after={cursor}");
+                cursors.push(next.clone());
+            }
+            None => break,
+        }
+    }
+    assert_eq!(cursors.len(), 99, "5,000 chats in 100 pages of 50");
+    let first = "/api/v1/chats?limit=50".to_owned();
+    let deep = format!("/api/v1/chats?limit=50{}", cursors[89]);
+    let (p50, p99) = timed(200, || bench.fetch(Method::GET, &first, &busy.token, None)).await;
+    println!("  GET /api/v1/chats?limit=50, 5,000 chats, first page: p50 {p50:.2} ms  p99 {p99:.2} ms");
+    let (p50, p99) = timed(200, || bench.fetch(Method::GET, &deep, &busy.token, None)).await;
+    println!("  GET /api/v1/chats?limit=50, 5,000 chats, page 91:    p50 {p50:.2} ms  p99 {p99:.2} ms");
     Ok(())
 }

@@ -25,7 +25,8 @@ use crate::limits::Limits;
 use crate::media::{Collector, Media};
 use crate::realtime::{Audience, Realtime};
 use crate::store::{
-    Actor, Chat, Cursor, Forwarded, MAX_DISTINCT_REACTIONS, Member, Message, NewMessage, Pin, Reacted, Removal, Store,
+    Actor, Chat, ChatCursor, Cursor, Forwarded, MAX_DISTINCT_REACTIONS, Member, Message, NewMessage, Pin, Reacted,
+    Removal, Store,
 };
 use events::{ChatChanged, ChatEvent, ChatRead, LikeChanged, MemberRemoved, MessageCreated, ReactionChanged};
 
@@ -282,6 +283,17 @@ impl Chats {
     pub async fn list_chats(&self, me: UserId) -> Result<Vec<ChatView>, AppError> {
         let chats = self.store.chats_of(me).await?;
         Ok(self.render_chats(me, chats).await?)
+    }
+
+    /// A page of my chats in list order, and the cursor of the next page if there is one.
+    pub async fn chats_page(
+        &self,
+        me: UserId,
+        after: Option<ChatCursor>,
+        limit: u64,
+    ) -> Result<(Vec<ChatView>, Option<ChatCursor>), AppError> {
+        let (chats, next) = self.store.chats_page(me, after, limit).await?;
+        Ok((self.render_chats(me, chats).await?, next))
     }
 
     /// Starts a chat as asked: my direct chat with someone (`true` when it is new, else the one

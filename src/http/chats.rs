@@ -1,22 +1,22 @@
 //! `/api/v1/chats`: my chats, creating them, renaming, members and roles, pins, deletion.
 //! Every rule lives in [`crate::chat`]; these handlers read the request and shape the answer.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::ApiJson;
 use crate::app::AppState;
-use crate::chat::NewChat;
 use crate::chat::view::ChatView;
+use crate::chat::{DEFAULT_PAGE, MAX_PAGE, NewChat, limit_rule};
 use crate::domain::{ChatTitle, Role};
-use crate::error::AppError;
+use crate::error::{AppError, FieldErrors};
 use crate::http::ids::{ChatPath, MemberPath};
 use crate::http::principal::AuthUser;
-use crate::store::Pin;
+use crate::store::{ChatCursor, Pin};
 use crate::web::{JSend, JSendFail, JsonBodyRefused, Unauthenticated};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -32,6 +32,22 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct ChatsData {
     /// Pinned first (in pin order), then by last activity, newest first.
     pub chats: Vec<ChatView>,
+    /// Only when a page was asked for (`limit` or `after`): the `after` of the next page, or
+    /// `null` on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub next_after: Option<Option<String>>,
+}
+
+/// A page of my chats.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the query; the handler reads it field by field
+struct ChatsQuery {
+    /// Chats after this cursor (the previous page's `next_after`).
+    after: Option<String>,
+    /// 1–100 (larger values are capped); default 50 when `after` is given.
+    limit: Option<u64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -45,18 +61,62 @@ fn chat_data(chat: ChatView) -> JSend<ChatData> {
 
 /// My chats with their members, last message and unread count.
 ///
-/// Pinned chats come first in the order I pinned them, then the rest by last activity. The
-/// list is built in a fixed number of database queries however many chats there are.
+/// Pinned chats come first in the order I pinned them, then the rest by last activity. Without
+/// parameters, every chat; with `limit` or `after`, one page of them and `next_after` for the
+/// next (keyset pages: a page costs the same however many chats I am in). A chat that gets new
+/// activity while I page moves to the top, where a fresh first page or the live events show it.
+/// Either way the list takes a fixed number of database queries.
 #[utoipa::path(
     get, path = "/chats", tag = "chats",
     security(("bearer" = [])),
+    params(ChatsQuery),
     responses(
         (status = 200, description = "My chats", body = JSend<ChatsData>),
         Unauthenticated,
+        (status = 422, description = "Bad `after` or `limit`", body = JSendFail,
+            example = json!({"status": "fail", "data": {"after": "must be a next_after from an earlier page"}})),
     )
 )]
-async fn list_chats(State(app): State<AppState>, AuthUser(me): AuthUser) -> Result<JSend<ChatsData>, AppError> {
-    Ok(JSend::ok(ChatsData { chats: app.chats.list_chats(me.user_id).await? }))
+async fn list_chats(
+    State(app): State<AppState>,
+    AuthUser(me): AuthUser,
+    RawQuery(query): RawQuery,
+) -> Result<JSend<ChatsData>, AppError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or_default())
+        .map_err(|_| AppError::bad_request("invalid_query", "the query string is malformed"))?;
+    let (mut after, mut limit, mut paged) = (None, None, false);
+    let mut errors = FieldErrors::new();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "after" => {
+                paged = true;
+                match ChatCursor::decode(&value) {
+                    Some(cursor) => after = Some(cursor),
+                    None => {
+                        errors.insert(key, "must be a next_after from an earlier page".into());
+                    }
+                }
+            }
+            "limit" => {
+                paged = true;
+                match value.parse::<u64>() {
+                    Ok(n @ 1..) => limit = Some(n.min(MAX_PAGE)),
+                    _ => {
+                        errors.insert(key, limit_rule());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::invalid_fields(errors));
+    }
+    if !paged {
+        return Ok(JSend::ok(ChatsData { chats: app.chats.list_chats(me.user_id).await?, next_after: None }));
+    }
+    let (chats, next) = app.chats.chats_page(me.user_id, after, limit.unwrap_or(DEFAULT_PAGE)).await?;
+    Ok(JSend::ok(ChatsData { chats, next_after: Some(next.map(ChatCursor::encode)) }))
 }
 
 /// Start a chat.

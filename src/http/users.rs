@@ -1,18 +1,18 @@
 //! `/api/v1/users`: other people's public profiles and the directory.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 
 use crate::http::ids::UserPath;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::{App, AppState};
-use crate::domain::{Gender, User};
-use crate::error::AppError;
+use crate::domain::{Gender, User, UserId};
+use crate::error::{AppError, FieldErrors};
 use crate::http::principal::AuthUser;
 use crate::media::AvatarUrls;
 use crate::web::{JSend, JSendFail, Unauthenticated};
@@ -66,27 +66,96 @@ pub struct PublicUserData {
 pub struct DirectoryData {
     /// Oldest account first.
     pub user_ids: Vec<Uuid>,
+    /// Over all accounts, whichever page this is.
     pub count_female: u64,
     pub count_male: u64,
     pub count_unspecified: u64,
+    /// Only when a page was asked for (`limit` or `after`): the `after` of the next page, or
+    /// `null` on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Uuid>, nullable)]
+    pub next_after: Option<Option<Uuid>>,
 }
 
+/// A page of the directory.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the query; the handler reads it field by field
+struct DirectoryQuery {
+    /// Accounts after this id (the previous page's `next_after`).
+    after: Option<Uuid>,
+    /// 1–1000 (larger values are capped); default 100 when `after` is given.
+    limit: Option<u64>,
+}
+
+/// Largest directory page, and its size when none is asked for.
+const MAX_DIRECTORY_PAGE: u64 = 1000;
+const DEFAULT_DIRECTORY_PAGE: u64 = 100;
+
 /// The user directory: every account id and the gender counts (counted by the database).
+///
+/// Without parameters, every id; with `limit` or `after`, one keyset page of ids (oldest first)
+/// and `next_after` for the next. The counts are always over every account.
 #[utoipa::path(
     get, path = "/users", tag = "users",
     security(("bearer" = [])),
+    params(DirectoryQuery),
     responses(
         (status = 200, description = "The directory", body = JSend<DirectoryData>),
         Unauthenticated,
+        (status = 422, description = "Bad `after` or `limit`", body = JSendFail,
+            example = json!({"status": "fail", "data": {"limit": "must be a whole number from 1 to 1000"}})),
     )
 )]
-async fn list_users(State(app): State<AppState>, AuthUser(_me): AuthUser) -> Result<JSend<DirectoryData>, AppError> {
-    let directory = app.profiles.directory().await?;
+async fn list_users(
+    State(app): State<AppState>,
+    AuthUser(_me): AuthUser,
+    RawQuery(query): RawQuery,
+) -> Result<JSend<DirectoryData>, AppError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or_default())
+        .map_err(|_| AppError::bad_request("invalid_query", "the query string is malformed"))?;
+    let (mut after, mut limit, mut paged) = (None, DEFAULT_DIRECTORY_PAGE, false);
+    let mut errors = FieldErrors::new();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "after" => {
+                paged = true;
+                match value.parse::<UserId>() {
+                    Ok(id) => after = Some(id),
+                    Err(_) => {
+                        errors.insert(key, "must be a user id".into());
+                    }
+                }
+            }
+            "limit" => {
+                paged = true;
+                match value.parse::<u64>() {
+                    Ok(n @ 1..) => limit = n.min(MAX_DIRECTORY_PAGE),
+                    _ => {
+                        errors.insert(key, format!("must be a whole number from 1 to {MAX_DIRECTORY_PAGE}"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::invalid_fields(errors));
+    }
+    // One more than asked, to tell whether another page follows.
+    let directory = app.profiles.directory(paged.then_some((after, limit + 1))).await?;
+    let mut user_ids: Vec<Uuid> = directory.user_ids.into_iter().map(Into::into).collect();
+    let next_after = paged.then(|| {
+        let more = user_ids.len() as u64 > limit;
+        user_ids.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        more.then(|| user_ids.last().copied()).flatten()
+    });
     Ok(JSend::ok(DirectoryData {
-        user_ids: directory.user_ids.into_iter().map(Into::into).collect(),
+        user_ids,
         count_female: directory.female,
         count_male: directory.male,
         count_unspecified: directory.unspecified,
+        next_after,
     }))
 }
 

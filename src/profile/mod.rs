@@ -118,8 +118,9 @@ impl Profiles {
     }
 
     /// Every account's id and the counts by gender.
-    pub async fn directory(&self) -> Result<Directory, AppError> {
-        Ok(self.store.directory().await?)
+    /// The directory: every account id, or with `page` (after, limit) one keyset page of them.
+    pub async fn directory(&self, page: Option<(Option<UserId>, u64)>) -> Result<Directory, AppError> {
+        Ok(self.store.directory(page).await?)
     }
 
     /// The account behind a principal (gone if deleted meanwhile).

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter, Set, SqlErr,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, JoinType,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
 };
 use time::OffsetDateTime;
 
@@ -24,6 +24,36 @@ use super::{Message, Store, StoreError, audit, media, now};
 use crate::domain::chat::Action;
 use crate::domain::{ChatId, MessageId, SystemEvent, UserId};
 use crate::domain::{ChatKind, ChatTitle, Role};
+
+/// Where a page of a member's chat list ends: in their pins, or among the rest by activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatCursor {
+    Pinned { order: i64, chat_id: ChatId },
+    Active { at: OffsetDateTime, chat_id: ChatId },
+}
+
+impl ChatCursor {
+    /// As clients hold it: opaque, URL-safe (`p1.<chat id>`, `a<unix microseconds>.<chat id>`).
+    pub fn encode(self) -> String {
+        match self {
+            Self::Pinned { order, chat_id } => format!("p{order}.{chat_id}"),
+            Self::Active { at, chat_id } => format!("a{}.{chat_id}", at.unix_timestamp_nanos() / 1000),
+        }
+    }
+
+    pub fn decode(raw: &str) -> Option<Self> {
+        let (head, id) = raw.split_once('.')?;
+        let chat_id: ChatId = id.parse().ok()?;
+        match head.split_at_checked(1)? {
+            ("p", order) => Some(Self::Pinned { order: order.parse().ok()?, chat_id }),
+            ("a", micros) => {
+                let nanos = micros.parse::<i128>().ok()?.checked_mul(1000)?;
+                Some(Self::Active { at: OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?, chat_id })
+            }
+            _ => None,
+        }
+    }
+}
 
 /// A chat as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +204,102 @@ impl Store {
             .into_iter()
             .filter_map(|member| Some((chats.remove(&member.chat_id)?.into(), member.into())))
             .collect())
+    }
+
+    /// One page of a member's chats in list order: pinned ones in pin order, then the rest by
+    /// last activity, newest first; `limit` of them after `after`, and the cursor of the next
+    /// page if there is one. Three queries: the page's keys, its memberships, its chats.
+    pub async fn chats_page(
+        &self,
+        user_id: UserId,
+        after: Option<ChatCursor>,
+        limit: u64,
+    ) -> Result<(Vec<(Chat, Member)>, Option<ChatCursor>), StoreError> {
+        let mine = || {
+            chat_member::Entity::find()
+                .select_only()
+                .column(chat_member::Column::ChatId)
+                .column(chat_member::Column::PinOrder)
+                .column(chat::Column::LastActivityAt)
+                .join(
+                    JoinType::InnerJoin,
+                    chat_member::Entity::belongs_to(chat::Entity)
+                        .from(chat_member::Column::ChatId)
+                        .to(chat::Column::Id)
+                        .into(),
+                )
+                .filter(chat_member::Column::UserId.eq(user_id))
+        };
+        type Key = (ChatId, Option<i64>, OffsetDateTime);
+        let mut keys: Vec<Key> = Vec::new();
+        // Pinned first, unless the cursor is already past them.
+        if !matches!(after, Some(ChatCursor::Active { .. })) {
+            let mut pinned = mine().filter(chat_member::Column::PinOrder.is_not_null());
+            if let Some(ChatCursor::Pinned { order, chat_id }) = after {
+                pinned = pinned.filter(
+                    Condition::any().add(chat_member::Column::PinOrder.gt(order)).add(
+                        Condition::all()
+                            .add(chat_member::Column::PinOrder.eq(order))
+                            .add(chat_member::Column::ChatId.gt(chat_id)),
+                    ),
+                );
+            }
+            keys = pinned
+                .order_by_asc(chat_member::Column::PinOrder)
+                .order_by_asc(chat_member::Column::ChatId)
+                .limit(limit + 1)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+        }
+        if (keys.len() as u64) <= limit {
+            let mut active = mine().filter(chat_member::Column::PinOrder.is_null());
+            if let Some(ChatCursor::Active { at, chat_id }) = after {
+                active = active.filter(
+                    Condition::any().add(chat::Column::LastActivityAt.lt(at)).add(
+                        Condition::all()
+                            .add(chat::Column::LastActivityAt.eq(at))
+                            .add(chat_member::Column::ChatId.lt(chat_id)),
+                    ),
+                );
+            }
+            let rest: Vec<Key> = active
+                .order_by_desc(chat::Column::LastActivityAt)
+                .order_by_desc(chat_member::Column::ChatId)
+                .limit(limit + 1 - keys.len() as u64)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            keys.extend(rest);
+        }
+        let more = keys.len() as u64 > limit;
+        keys.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = more.then(|| keys.last().copied()).flatten().map(|(chat_id, order, at)| match order {
+            Some(order) => ChatCursor::Pinned { order, chat_id },
+            None => ChatCursor::Active { at, chat_id },
+        });
+        let ids: Vec<ChatId> = keys.iter().map(|(id, _, _)| *id).collect();
+        if ids.is_empty() {
+            return Ok((vec![], None));
+        }
+        let mut members: HashMap<ChatId, chat_member::Model> = chat_member::Entity::find()
+            .filter(chat_member::Column::UserId.eq(user_id))
+            .filter(chat_member::Column::ChatId.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| (row.chat_id, row))
+            .collect();
+        let mut chats: HashMap<ChatId, chat::Model> = chat::Entity::find()
+            .filter(chat::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| (row.id, row))
+            .collect();
+        let page =
+            ids.into_iter().filter_map(|id| Some((chats.remove(&id)?.into(), members.remove(&id)?.into()))).collect();
+        Ok((page, next))
     }
 
     /// Renames a group and records it with a system message.

@@ -31,7 +31,7 @@ use crate::domain::{SessionId, UserId};
 pub use attachments::{ATTACH_WITHIN, Attachment};
 pub use audit::{AuditEntry, AuditRecord};
 pub use browse::{AuditFilter, Slice};
-pub use chats::{Chat, CreatedChat};
+pub use chats::{Chat, ChatCursor, CreatedChat};
 pub use keys::StoredKey;
 pub use media::Garbage;
 pub use members::{Actor, Member};

@@ -302,15 +302,17 @@ impl Store {
         Ok(Some(DeletedUser { session_ids, avatar_key, left_groups }))
     }
 
-    /// Every account id, oldest first, and the count of each gender, counted by the database.
-    pub async fn directory(&self) -> Result<Directory, StoreError> {
-        let user_ids: Vec<UserId> = user::Entity::find()
-            .select_only()
-            .column(user::Column::Id)
-            .order_by_asc(user::Column::Id)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
+    /// Every account id, oldest first (or with `page`, at most `limit` of them after `after`),
+    /// and the count of each gender over all accounts, counted by the database.
+    pub async fn directory(&self, page: Option<(Option<UserId>, u64)>) -> Result<Directory, StoreError> {
+        let mut ids = user::Entity::find().select_only().column(user::Column::Id).order_by_asc(user::Column::Id);
+        if let Some((after, limit)) = page {
+            if let Some(after) = after {
+                ids = ids.filter(user::Column::Id.gt(after));
+            }
+            ids = ids.limit(limit);
+        }
+        let user_ids: Vec<UserId> = ids.into_tuple().all(&self.db).await?;
         let counts: Vec<(Gender, i64)> = user::Entity::find()
             .select_only()
             .column(user::Column::Gender)

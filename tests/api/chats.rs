@@ -536,3 +536,81 @@ async fn the_store_refuses_a_change_the_actors_current_role_does_not_allow() {
     store.set_role(alice.id.parse().unwrap(), chat_id, bob_id, Role::Admin).await.unwrap().unwrap();
     store.rename_chat(bob_id, chat_id, ChatTitle::parse("Mine now").unwrap()).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn the_chat_list_pages_by_keyset_in_list_order_and_without_parameters_is_whole() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.person("alice").await, app.person("bob").await);
+    let mut chats = Vec::new();
+    for i in 0..7 {
+        let chat = app.group(&alice, &format!("g{i}"), &[&bob]).await;
+        app.say(&alice, &chat, "hi").await;
+        chats.push(chat);
+    }
+    for pinned in [&chats[5], &chats[1]] {
+        app.call(Method::PUT, &format!("/api/v1/chats/{pinned}/pin"), &bob.token).await;
+    }
+    let ids = |response: &crate::helpers::TestResponse| -> Vec<String> {
+        response.data()["chats"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let whole = app.get("/api/v1/chats", Some(&bob.token)).await;
+    assert!(whole.data().get("next_after").is_none(), "no parameters: today's shape");
+    let everything = ids(&whole);
+    assert_eq!(everything.len(), 7);
+    assert_eq!(everything[..2], [chats[5].clone(), chats[1].clone()], "pins first");
+
+    // Pages of 3: the same chats in the same order, across the pinned/unpinned boundary.
+    let mut paged = Vec::new();
+    let mut query = "limit=3".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = app.get(&format!("/api/v1/chats?{query}"), Some(&bob.token)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        paged.extend(ids(&page));
+        pages += 1;
+        match page.data()["next_after"].as_str() {
+            Some(next) => query = format!("limit=3&after={next}"),
+            None => {
+                assert!(page.data()["next_after"].is_null(), "a last page says null");
+                break;
+            }
+        }
+    }
+    assert_eq!((paged, pages), (everything.clone(), 3));
+    let one = app.get("/api/v1/chats?limit=2", Some(&bob.token)).await;
+    assert_eq!(ids(&one), everything[..2], "a page that ends exactly at the pins");
+    let next = one.data()["next_after"].as_str().unwrap().to_owned();
+    let rest = app.get(&format!("/api/v1/chats?after={next}"), Some(&bob.token)).await;
+    assert_eq!(ids(&rest), everything[2..], "default page size holds the rest");
+    assert_eq!(rest.data()["chats"][0], whole.data()["chats"][2], "pages carry the same chat views");
+
+    for (query, field) in
+        [("after=nonsense", "after"), ("after=p1.x", "after"), ("limit=0", "limit"), ("limit=-4", "limit")]
+    {
+        let refused = app.get(&format!("/api/v1/chats?{query}"), Some(&bob.token)).await;
+        refused.assert_fail(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(refused.data()[field].is_string(), "{query}: {}", refused.text);
+    }
+}
+
+#[tokio::test]
+async fn the_user_directory_pages_by_id_with_counts_over_everyone() {
+    let app = TestApp::spawn().await;
+    let mut people = Vec::new();
+    for name in ["ann", "ben", "cat", "dan", "eve"] {
+        people.push(app.person(name).await);
+    }
+    let whole = app.get("/api/v1/users", Some(&people[0].token)).await;
+    assert!(whole.data().get("next_after").is_none());
+    let everyone = whole.data()["user_ids"].clone();
+    let first = app.get("/api/v1/users?limit=2", Some(&people[0].token)).await;
+    assert_eq!(first.data()["user_ids"], json!(everyone.as_array().unwrap()[..2]));
+    assert_eq!(first.data()["count_unspecified"], whole.data()["count_unspecified"], "counts are over everyone");
+    let after = first.data()["next_after"].as_str().unwrap().to_owned();
+    let second = app.get(&format!("/api/v1/users?limit=3&after={after}"), Some(&people[0].token)).await;
+    assert_eq!(second.data()["user_ids"], json!(everyone.as_array().unwrap()[2..]));
+    assert!(second.data()["next_after"].is_null(), "{}", second.text);
+    let refused = app.get("/api/v1/users?after=me&limit=0", Some(&people[0].token)).await;
+    refused.assert_fail(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.data()["after"].is_string() && refused.data()["limit"].is_string(), "{}", refused.text);
+}
