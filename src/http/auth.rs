@@ -14,7 +14,7 @@ use crate::auth::{ClientInfo, TokenPair};
 use crate::domain::User;
 use crate::error::AppError;
 use crate::http::principal::AuthUser;
-use crate::web::{JSend, JSendFail, Unauthenticated};
+use crate::web::{JSend, JSendFail, JsonBodyRefused, Unauthenticated};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -142,6 +142,7 @@ async fn register(
     post, path = "/auth/login", tag = "auth",
     request_body = LoginRequest,
     responses(
+        JsonBodyRefused,
         (status = 200, description = "Signed in", body = JSend<Session>),
         (status = 401, description = "Wrong identifier or password", body = JSendFail,
             example = json!({"status": "fail", "data": {"message": "identifier or password is incorrect", "reason": "invalid_credentials"}})),
@@ -170,8 +171,10 @@ async fn login(
     post, path = "/auth/refresh", tag = "auth",
     request_body = RefreshRequest,
     responses(
+        JsonBodyRefused,
         (status = 200, description = "A new token pair", body = JSend<Tokens>),
         (status = 401, description = "`invalid_refresh_token`, or `refresh_token_reused` (session revoked)", body = JSendFail),
+        (status = 422, description = "`refresh_token` missing or empty", body = JSendFail),
         (status = 429, description = "Too many refreshes from this address", body = JSendFail),
     )
 )]
@@ -229,6 +232,7 @@ pub struct PasswordResetConfirm {
     post, path = "/auth/password-reset", tag = "auth",
     request_body = PasswordResetRequest,
     responses(
+        JsonBodyRefused,
         (status = 202, description = "Accepted; a code is mailed if the address has an account", body = JSend<Option<String>>,
             example = json!({"status": "success", "data": null})),
         (status = 422, description = "Not an e-mail address", body = JSendFail,
@@ -254,9 +258,10 @@ async fn request_password_reset(
     responses(
         (status = 200, description = "Password set; all sessions ended", body = JSend<Option<String>>,
             example = json!({"status": "success", "data": null})),
-        (status = 400, description = "Wrong, used or expired code, or unknown address (`invalid_code`)", body = JSendFail,
+        (status = 400, description = "Wrong, used or expired code, or unknown address (`invalid_code`); or malformed JSON (`invalid_json`)", body = JSendFail,
             example = json!({"status": "fail", "data": {"message": "the code is wrong or has expired; request a new one", "reason": "invalid_code"}})),
         (status = 422, description = "Weak new password (only said after a right code)", body = JSendFail),
+        (status = 415, description = "Not JSON (`unsupported_media_type`)", body = JSendFail),
         (status = 429, description = "Too many failed codes from this client; see `Retry-After`", body = JSendFail),
     )
 )]

@@ -25,7 +25,7 @@ use crate::json::parse_json;
 use crate::media::AvatarUrls;
 use crate::profile::parse_profile_change;
 use crate::store::SessionInfo;
-use crate::web::{JSend, JSendFail, Unauthenticated};
+use crate::web::{JSend, JSendFail, JsonBodyRefused, Unauthenticated};
 
 pub fn router(config: &Config) -> OpenApiRouter<AppState> {
     // Room for the file plus multipart framing, or for its base64 (4/3 of it) in JSON.
@@ -130,6 +130,7 @@ struct ProfilePatch {
     security(("bearer" = [])),
     request_body = ProfilePatch,
     responses(
+        JsonBodyRefused,
         (status = 200, description = "The updated profile", body = JSend<UserData>),
         Unauthenticated,
         (status = 409, description = "An identifier belongs to someone else", body = JSendFail,
@@ -182,6 +183,7 @@ struct PasswordChange {
     security(("bearer" = [])),
     request_body = PasswordChange,
     responses(
+        JsonBodyRefused,
         (status = 200, description = "Changed", body = JSend<Option<String>>, example = json!({"status": "success", "data": null})),
         Unauthenticated,
         (status = 422, description = "Wrong current password or weak new one", body = JSendFail,

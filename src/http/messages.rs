@@ -335,10 +335,11 @@ struct ReadMarker {
     params(("id" = Uuid, Path, description = "Chat id")),
     request_body = ReadMarker,
     responses(
-        (status = 200, description = "My read marker and unread count; my devices hear `chat.read`", body = JSend<ReadView>),
+        (status = 200, description = "My read marker and unread count; the chat's members hear `chat.read`", body = JSend<ReadView>),
         JsonBodyRefused,
         Unauthenticated,
         (status = 404, description = "No such chat of mine or message in it", body = JSendFail),
+        (status = 422, description = "`message_id` missing or not an id", body = JSendFail),
     )
 )]
 async fn mark_read(

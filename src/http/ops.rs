@@ -51,9 +51,10 @@ async fn readyz(State(app): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// Prometheus text exposition of request counts and latencies.
+/// Request counts and latencies in the OpenMetrics text format (Prometheus reads it).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+    responses((status = 200, description = "OpenMetrics text format",
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 async fn metrics(State(app): State<AppState>) -> Response {
     let mut response = app.metrics.render().into_response();
     response.headers_mut().insert(

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, JoinType,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
 };
 use time::OffsetDateTime;
 
@@ -113,7 +113,7 @@ impl Store {
             return Ok(existing);
         }
         let at = now();
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let row = chat::ActiveModel {
             id: Set(ChatId::new()),
             kind: Set(ChatKind::Direct),
@@ -158,7 +158,7 @@ impl Store {
         others: &[UserId],
     ) -> Result<CreatedChat, StoreError> {
         let at = now();
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let row = chat::ActiveModel {
             id: Set(ChatId::new()),
             kind: Set(ChatKind::Group),
@@ -309,7 +309,7 @@ impl Store {
         chat_id: ChatId,
         title: ChatTitle,
     ) -> Result<Option<Message>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
         if !authorize(&txn, &row, actor, Action::Rename).await? {
             return Ok(None);
@@ -333,7 +333,7 @@ impl Store {
         chat_id: ChatId,
     ) -> Result<Option<Vec<String>>, StoreError> {
         let actor = actor.into();
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
         if !authorize_actor(&txn, &row, actor, Action::DeleteChat).await? {
             return Ok(None);

@@ -1,7 +1,7 @@
 //! The shared signing keys (`signing_keys`), for [`crate::auth::keyring`]. Only the key ring reads
 //! or writes them; adding one is audited by generation and key id, never the key itself.
 
-use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set, SqlErr, TransactionTrait};
+use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set, SqlErr};
 use time::OffsetDateTime;
 
 use super::entity::signing_key;
@@ -32,7 +32,7 @@ impl Store {
 
     /// Stores `generation`'s key; `false` if another instance stored one for it first.
     pub async fn add_signing_key(&self, generation: i64, kid: &str, private_key: &str) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let row = signing_key::ActiveModel {
             generation: Set(generation),
             kid: Set(kid.to_owned()),

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -190,7 +190,7 @@ impl Store {
     /// this chat, the earlier message is returned instead (`false`). `None` if the author is not
     /// a member (any more) or the chat is gone.
     pub async fn send_message(&self, new: NewMessage) -> Result<Option<(Message, bool)>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let Some(chat_row) = lock_chat(&txn, new.chat_id).await? else { return Ok(None) };
         // Membership is checked under the chat's lock: a member removed a moment ago cannot slip
         // a message in after the removal committed.
@@ -261,7 +261,7 @@ impl Store {
         message_id: MessageId,
         text: String,
     ) -> Result<Option<Message>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         if lock_chat(&txn, chat_id).await?.is_none() {
             return Ok(None);
         }
@@ -290,7 +290,7 @@ impl Store {
     ) -> Result<Option<(Message, Option<String>)>, StoreError> {
         let actor: Actor = actor.into();
         let by = actor.user_id();
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let Some(chat_row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
         let Some(row) = message::Entity::find_by_id(message_id).one(&txn).await? else { return Ok(None) };
         if row.chat_id != chat_id {
@@ -407,7 +407,7 @@ impl Store {
         chat_id: ChatId,
         message_id: MessageId,
     ) -> Result<Option<(bool, Member)>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         if lock_chat(&txn, chat_id).await?.is_none() {
             return Ok(None);
         }

@@ -157,6 +157,19 @@ impl Store {
         Ok(Self { db, users, stale: Default::default(), queries })
     }
 
+    /// A transaction that writes. On SQLite its first statement takes the database's write lock
+    /// (an `UPDATE` that matches nothing still does), so it waits its turn behind another writer
+    /// (`busy_timeout`) instead of failing with `database is locked`: a transaction that reads
+    /// first and then writes cannot wait, because the snapshot it read may be gone. On
+    /// PostgreSQL it is a plain `BEGIN`.
+    pub(crate) async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+        let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
+        if self.db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+            sea_orm::ConnectionTrait::execute_unprepared(&txn, "UPDATE users SET id = id WHERE 0").await?;
+        }
+        Ok(txn)
+    }
+
     /// Applies the pending migrations. On PostgreSQL, instances starting at once take turns:
     /// each holds a session advisory lock, on a connection of its own, while the migrator runs
     /// on the others, so the second finds the schema made instead of racing to make it.

@@ -3,7 +3,6 @@
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 
 use super::entity::{chat_member, user};
@@ -25,7 +24,7 @@ impl Store {
     /// Pins the chat for the member where `pin` says, or unpins it, renumbering the member's
     /// other pins as needed. Returns whether the membership exists.
     pub async fn set_pinned(&self, user_id: UserId, chat_id: ChatId, pin: Pin) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         // One member's pins change one at a time: a no-op write on their account row (a row lock
         // on PostgreSQL, the write lock on SQLite), so two reorders never interleave.
         let touch = Query::update()

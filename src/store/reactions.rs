@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, TransactionTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 use time::OffsetDateTime;
 
 use super::entity::{message, message_reaction};
@@ -46,7 +46,7 @@ impl Store {
         emoji: Emoji,
         add: bool,
     ) -> Result<Reacted, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let touch = Query::update()
             .table(message::Entity)
             .value(message::Column::Id, Expr::col(message::Column::Id))

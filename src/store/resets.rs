@@ -1,7 +1,7 @@
 //! Password-reset codes: one live code per account, stored as a hash, with a try counter.
 
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use time::OffsetDateTime;
 
 use super::StoreError;
@@ -60,7 +60,7 @@ impl Store {
         code_hash: &str,
         max_tries: u32,
     ) -> Result<ResetOutcome, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let Some(row) = password_reset::Entity::find_by_id(user_id).one(&txn).await? else {
             return Ok(ResetOutcome::Dead);
         };
@@ -93,7 +93,7 @@ impl Store {
         code_hash: &str,
         password_hash: String,
     ) -> Result<Option<Vec<SessionId>>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let consumed = password_reset::Entity::delete_many()
             .filter(password_reset::Column::UserId.eq(user_id))
             .filter(password_reset::Column::CodeHash.eq(code_hash))

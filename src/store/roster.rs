@@ -3,9 +3,7 @@
 //! checks the actor's role again under that lock.
 
 use sea_orm::sea_query::Query;
-use sea_orm::{
-    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::chats::delete_chat_in;
 use super::entity::{chat, chat_member};
@@ -45,7 +43,7 @@ impl Store {
         user_ids: &[UserId],
     ) -> Result<Option<(Vec<Member>, Option<Message>)>, StoreError> {
         let at = now();
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
         if !authorize(&txn, &row, actor, Action::AddMembers).await? {
             return Ok(None);
@@ -87,7 +85,7 @@ impl Store {
         chat_id: ChatId,
         user_id: UserId,
     ) -> Result<Option<Removal>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         if actor != user_id {
             // Removing someone else: the rule depends on their role as well as mine, both now.
             let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
@@ -112,7 +110,7 @@ impl Store {
         user_id: UserId,
         role: Role,
     ) -> Result<Option<Vec<Member>>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let Some(row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
         if !authorize(&txn, &row, actor, Action::ChangeRoles).await? {
             return Ok(None);

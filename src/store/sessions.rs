@@ -1,9 +1,7 @@
 //! Sessions and their refresh tokens: creation, rotation with reuse detection, revocation.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set};
 use time::OffsetDateTime;
 
 use super::StoreError;
@@ -86,7 +84,7 @@ impl Audited for session::Model {
 impl Store {
     pub async fn create_session(&self, new: NewSession) -> Result<SessionInfo, StoreError> {
         let at = now();
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let row = session::ActiveModel {
             id: Set(SessionId::new()),
             user_id: Set(new.user_id),
@@ -128,7 +126,7 @@ impl Store {
         expires_at: OffsetDateTime,
     ) -> Result<Rotation, StoreError> {
         let at = now();
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let claimed = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::RotatedAt, Expr::value(at))
             .filter(refresh_token::Column::TokenHash.eq(old_hash))
@@ -222,7 +220,7 @@ impl Store {
         session_id: SessionId,
         action: &'static str,
     ) -> Result<Option<UserId>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let Some(row) = session::Entity::find_by_id(session_id).one(&txn).await? else {
             return Ok(None);
         };

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 
 use super::audit::Audited;
@@ -99,7 +99,7 @@ impl Store {
     pub async fn create_user(&self, actor: Option<UserId>, new: NewUser) -> Result<User, StoreError> {
         let id = UserId::new();
         let at = now();
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let row = user::ActiveModel {
             id: Set(id),
             username_key: Set(new.username.as_ref().map(Username::key)),
@@ -155,7 +155,7 @@ impl Store {
 impl Store {
     /// Applies a profile change. The account must keep at least one identifier to sign in with.
     pub async fn update_profile(&self, user_id: UserId, change: ProfileChange) -> Result<Option<User>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let Some(row) = user::Entity::find_by_id(user_id).one(&txn).await? else { return Ok(None) };
         let before = row.clone();
         let mut active = row.into_active_model();
@@ -202,7 +202,7 @@ impl Store {
         keep: Option<SessionId>,
         action: &'static str,
     ) -> Result<Vec<SessionId>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let ended = set_password_in(&txn, user_id, password_hash, keep, action).await?;
         txn.commit().await?;
         self.forget_user(user_id);
@@ -218,7 +218,7 @@ impl Store {
         user_id: UserId,
         new_key: Option<String>,
     ) -> Result<Option<(User, Option<String>)>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let Some(row) = user::Entity::find_by_id(user_id).one(&txn).await? else { return Ok(None) };
         let old_key = row.avatar_key.clone();
         let before = row.clone();
@@ -247,7 +247,7 @@ impl Store {
         user_id: UserId,
         active: bool,
     ) -> Result<Option<(User, Vec<SessionId>)>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let Some(row) = user::Entity::find_by_id(user_id).one(&txn).await? else { return Ok(None) };
         if row.is_active == active {
             return Ok(Some((row.into(), vec![])));
@@ -275,7 +275,7 @@ impl Store {
     /// so its identifiers are free again; its sessions, refresh tokens and reset codes (by
     /// cascade); its avatar (queued for deletion). Audit rows stay, scrubbed of its personal data.
     pub async fn delete_user(&self, actor: Option<UserId>, user_id: UserId) -> Result<Option<DeletedUser>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let Some(row) = user::Entity::find_by_id(user_id).one(&txn).await? else { return Ok(None) };
         let session_ids: Vec<SessionId> = session::Entity::find()
             .select_only()

@@ -12,6 +12,7 @@ mod bad_input;
 mod chat_events;
 mod chats;
 mod commands;
+mod concurrency;
 mod deletion;
 mod hangups;
 mod helpers;
