@@ -8,12 +8,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::ApiJson;
+use super::extract::{ApiJson, PageQuery, page_query};
 use crate::app::AppState;
 use crate::chat::view::ChatView;
-use crate::chat::{DEFAULT_PAGE, MAX_PAGE, NewChat, limit_rule};
+use crate::chat::{DEFAULT_PAGE, MAX_PAGE, NewChat};
 use crate::domain::{ChatTitle, Role};
-use crate::error::{AppError, FieldErrors};
+use crate::error::AppError;
 use crate::http::ids::{ChatPath, MemberPath};
 use crate::http::principal::AuthUser;
 use crate::store::{ChatCursor, Pin};
@@ -82,40 +82,17 @@ async fn list_chats(
     AuthUser(me): AuthUser,
     RawQuery(query): RawQuery,
 ) -> Result<JSend<ChatsData>, AppError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or_default())
-        .map_err(|_| AppError::bad_request("invalid_query", "the query string is malformed"))?;
-    let (mut after, mut limit, mut paged) = (None, None, false);
-    let mut errors = FieldErrors::new();
-    for (key, value) in pairs {
-        match key.as_str() {
-            "after" => {
-                paged = true;
-                match ChatCursor::decode(&value) {
-                    Some(cursor) => after = Some(cursor),
-                    None => {
-                        errors.insert(key, "must be a next_after from an earlier page".into());
-                    }
-                }
-            }
-            "limit" => {
-                paged = true;
-                match value.parse::<u64>() {
-                    Ok(n @ 1..) => limit = Some(n.min(MAX_PAGE)),
-                    _ => {
-                        errors.insert(key, limit_rule());
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    if !errors.is_empty() {
-        return Err(AppError::invalid_fields(errors));
-    }
-    if !paged {
+    let page = page_query(
+        query.as_deref(),
+        ChatCursor::decode,
+        "must be a next_after from an earlier page",
+        DEFAULT_PAGE,
+        MAX_PAGE,
+    )?;
+    let Some(PageQuery { after, limit }) = page else {
         return Ok(JSend::ok(ChatsData { chats: app.chats.list_chats(me.user_id).await?, next_after: None }));
-    }
-    let (chats, next) = app.chats.chats_page(me.user_id, after, limit.unwrap_or(DEFAULT_PAGE)).await?;
+    };
+    let (chats, next) = app.chats.chats_page(me.user_id, after, limit).await?;
     Ok(JSend::ok(ChatsData { chats, next_after: Some(next.map(ChatCursor::encode)) }))
 }
 

@@ -128,3 +128,52 @@ pub async fn multipart_file<S: Send + Sync>(
         return Ok((file_name, Bytes::from(bytes)));
     }
 }
+
+/// A keyset page a list route was asked for: `after` (a cursor the route parses) and `limit`.
+pub struct PageQuery<C> {
+    pub after: Option<C>,
+    pub limit: u64,
+}
+
+/// Reads `?after=…&limit=…`: `None` when neither is given (the whole list), else the page, with
+/// `limit` from 1 (capped at `max`; `default` when absent). Every bad parameter is a 422 keyed
+/// by its name; `after_rule` says what an `after` must be.
+pub fn page_query<C>(
+    raw: Option<&str>,
+    parse_after: impl Fn(&str) -> Option<C>,
+    after_rule: &str,
+    default: u64,
+    max: u64,
+) -> Result<Option<PageQuery<C>>, AppError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default())
+        .map_err(|_| AppError::bad_request("invalid_query", "the query string is malformed"))?;
+    let (mut after, mut limit, mut paged) = (None, default, false);
+    let mut errors = crate::error::FieldErrors::new();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "after" => {
+                paged = true;
+                match parse_after(&value) {
+                    Some(cursor) => after = Some(cursor),
+                    None => {
+                        errors.insert(key, after_rule.to_owned());
+                    }
+                }
+            }
+            "limit" => {
+                paged = true;
+                match value.parse::<u64>() {
+                    Ok(n @ 1..) => limit = n.min(max),
+                    _ => {
+                        errors.insert(key, format!("must be a whole number from 1 to {max}"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::invalid_fields(errors));
+    }
+    Ok(paged.then_some(PageQuery { after, limit }))
+}

@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::app::{App, AppState};
 use crate::domain::{Gender, User, UserId};
-use crate::error::{AppError, FieldErrors};
+use crate::error::AppError;
+use crate::http::extract::{PageQuery, page_query};
 use crate::http::principal::AuthUser;
 use crate::media::AvatarUrls;
 use crate::web::{JSend, JSendFail, Unauthenticated};
@@ -112,40 +113,17 @@ async fn list_users(
     AuthUser(_me): AuthUser,
     RawQuery(query): RawQuery,
 ) -> Result<JSend<DirectoryData>, AppError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or_default())
-        .map_err(|_| AppError::bad_request("invalid_query", "the query string is malformed"))?;
-    let (mut after, mut limit, mut paged) = (None, DEFAULT_DIRECTORY_PAGE, false);
-    let mut errors = FieldErrors::new();
-    for (key, value) in pairs {
-        match key.as_str() {
-            "after" => {
-                paged = true;
-                match value.parse::<UserId>() {
-                    Ok(id) => after = Some(id),
-                    Err(_) => {
-                        errors.insert(key, "must be a user id".into());
-                    }
-                }
-            }
-            "limit" => {
-                paged = true;
-                match value.parse::<u64>() {
-                    Ok(n @ 1..) => limit = n.min(MAX_DIRECTORY_PAGE),
-                    _ => {
-                        errors.insert(key, format!("must be a whole number from 1 to {MAX_DIRECTORY_PAGE}"));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    if !errors.is_empty() {
-        return Err(AppError::invalid_fields(errors));
-    }
+    let page = page_query(
+        query.as_deref(),
+        |raw| raw.parse::<UserId>().ok(),
+        "must be a user id",
+        DEFAULT_DIRECTORY_PAGE,
+        MAX_DIRECTORY_PAGE,
+    )?;
     // One more than asked, to tell whether another page follows.
-    let directory = app.profiles.directory(paged.then_some((after, limit + 1))).await?;
+    let directory = app.profiles.directory(page.as_ref().map(|p| (p.after, p.limit + 1))).await?;
     let mut user_ids: Vec<Uuid> = directory.user_ids.into_iter().map(Into::into).collect();
-    let next_after = paged.then(|| {
+    let next_after = page.map(|PageQuery { limit, .. }| {
         let more = user_ids.len() as u64 > limit;
         user_ids.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         more.then(|| user_ids.last().copied()).flatten()
