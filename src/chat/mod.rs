@@ -680,7 +680,7 @@ impl Chats {
             }
             Reacted::Gone => return Err(AppError::conflict("message_deleted", "the message was deleted")),
         };
-        let message = self.store.message(chat_id, message_id).await?.ok_or_else(message_not_found)?;
+        // Reacting leaves the message row as it was; its reactions are read with the view.
         let view = self.render_messages(me, vec![message]).await?.pop().ok_or_else(message_not_found)?;
         if let Some(count) = count {
             let change = ReactionChanged {

@@ -56,21 +56,19 @@ impl Store {
         if txn.execute(&touch).await?.rows_affected() == 0 {
             return Ok(Reacted::Gone);
         }
-        let of_emoji = || {
-            message_reaction::Entity::find()
-                .filter(message_reaction::Column::MessageId.eq(message_id))
-                .filter(message_reaction::Column::Emoji.eq(emoji.as_str()))
-        };
-        let mine = message_reaction::Entity::find_by_id((message_id, emoji.as_str().to_owned(), user_id))
-            .one(&txn)
-            .await?
-            .is_some();
+        // Under the lock the emoji's count moves by exactly this reaction: counted once.
+        let held = message_reaction::Entity::find()
+            .filter(message_reaction::Column::MessageId.eq(message_id))
+            .filter(message_reaction::Column::Emoji.eq(emoji.as_str()))
+            .count(&txn)
+            .await?;
+        let key = (message_id, emoji.as_str().to_owned(), user_id);
+        let mine = message_reaction::Entity::find_by_id(key.clone()).one(&txn).await?.is_some();
         if mine == add {
-            return Ok(Reacted::Unchanged(of_emoji().count(&txn).await?));
+            return Ok(Reacted::Unchanged(held));
         }
-        if add {
-            let present = of_emoji().count(&txn).await? > 0;
-            if !present {
+        let count = if add {
+            if held == 0 {
                 let distinct: Vec<String> = message_reaction::Entity::find()
                     .select_only()
                     .column(message_reaction::Column::Emoji)
@@ -85,15 +83,16 @@ impl Store {
             }
             let row = message_reaction::ActiveModel {
                 message_id: sea_orm::Set(message_id),
-                emoji: sea_orm::Set(emoji.as_str().to_owned()),
+                emoji: sea_orm::Set(key.1),
                 user_id: sea_orm::Set(user_id),
                 created_at: sea_orm::Set(now()),
             };
             message_reaction::Entity::insert(row).exec_without_returning(&txn).await?;
+            held + 1
         } else {
-            message_reaction::Entity::delete_by_id((message_id, emoji.as_str().to_owned(), user_id)).exec(&txn).await?;
-        }
-        let count = of_emoji().count(&txn).await?;
+            message_reaction::Entity::delete_by_id(key).exec(&txn).await?;
+            held - 1
+        };
         txn.commit().await?;
         Ok(Reacted::Changed(count))
     }
@@ -132,19 +131,16 @@ impl Store {
             .await?
             .into_iter()
             .collect();
-        let mut firsts: HashMap<(MessageId, String), OffsetDateTime> = HashMap::new();
+        // Each emoji with its first use, sorted by it, then the first use dropped.
+        let mut by_message: HashMap<MessageId, Vec<(OffsetDateTime, ReactionCount)>> = HashMap::new();
         for (id, emoji, n, first) in counts {
-            let key = (id, emoji);
-            let mine = mine.contains(&key);
-            let (id, emoji) = key;
-            firsts.insert((id, emoji.clone()), first);
-            out.entry(id).or_default().push(ReactionCount { emoji, count: u64::try_from(n).unwrap_or(0), mine });
+            let mine = mine.contains(&(id, emoji.clone()));
+            let reaction = ReactionCount { emoji, count: u64::try_from(n).unwrap_or(0), mine };
+            by_message.entry(id).or_default().push((first, reaction));
         }
-        for (id, reactions) in &mut out {
-            reactions.sort_by(|a, b| {
-                let first = |r: &ReactionCount| firsts.get(&(*id, r.emoji.clone())).copied();
-                first(a).cmp(&first(b)).then_with(|| a.emoji.cmp(&b.emoji))
-            });
+        for (id, mut reactions) in by_message {
+            reactions.sort_by(|(a_first, a), (b_first, b)| a_first.cmp(b_first).then_with(|| a.emoji.cmp(&b.emoji)));
+            out.insert(id, reactions.into_iter().map(|(_, reaction)| reaction).collect());
         }
         Ok(out)
     }
