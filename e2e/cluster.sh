@@ -2,8 +2,9 @@
 # Two `parlor` processes on one PostgreSQL and one Redis, on loopback, with media in SeaweedFS,
 # behind a real nginx running the repository's deploy/nginx/parlor.conf (its service addresses
 # pointed at these processes): events, revocations, socket closes and rate limits must cross from
-# one instance to the other (e2e/cluster/test_cluster.py), and nginx must serve media and static
-# files itself and carry both sockets to the instances (e2e/cluster/test_nginx.py).
+# one instance to the other (e2e/cluster/test_cluster.py), nginx must serve media and static
+# files itself and carry both sockets to the instances (e2e/cluster/test_nginx.py), and when A is
+# killed outright its users must go offline on B within the presence expiry (e2e/cluster/crash.py).
 #
 #   PARLOR_TEST_DATABASE_URL  PostgreSQL server (default postgres://postgres@127.0.0.1:5432/test)
 #   PARLOR_TEST_REDIS_URL     Redis server (default redis://127.0.0.1:6379)
@@ -56,7 +57,7 @@ shared=(PARLOR_DATABASE_URL="$db_url" PARLOR_REDIS_URL="$redis_url" PARLOR_REDIS
     PARLOR_PUBLIC_URL="$nginx_url" PARLOR_PUBLIC_MEDIA_URL="$nginx_url/media" PARLOR_TRUST_FORWARDED_FOR=true
     PARLOR_S3__BUCKET=parlor-media PARLOR_S3__ENDPOINT="http://127.0.0.1:$s3_port" PARLOR_S3__REGION="$region"
     PARLOR_S3__ACCESS_KEY_ID="$key_id" PARLOR_S3__SECRET_ACCESS_KEY="$secret" PARLOR_S3__ALLOW_HTTP=true
-    PARLOR_LOG=info,parlor=debug)
+    PARLOR_REALTIME__PRESENCE_EXPIRY_SECS=3 PARLOR_REALTIME__PRESENCE_QUIET_SECS=1 PARLOR_LOG=info,parlor=debug)
 start_parlor "$target_dir/debug/parlor" "$dir_a" "$port_a" "${shared[@]}"
 pid_a=$PARLOR_PID
 # B has a data directory of its own and no key file: it finds the signing keys A stored in the
@@ -85,6 +86,16 @@ if ! PARLOR_E2E_A=http://127.0.0.1:$port_a PARLOR_E2E_B=http://127.0.0.1:$port_b
     echo "--- nginx"; tail -n 20 "$work/nginx/error.log" "$work/nginx/access.log"
     exit 1
 fi
+
+# A crash: A is killed without a chance to withdraw its users' presence; B must find them
+# offline within the expiry.
+if ! PARLOR_E2E_A=http://127.0.0.1:$port_a PARLOR_E2E_B=http://127.0.0.1:$port_b PARLOR_E2E_A_PID=$pid_a \
+    PARLOR_E2E_PRESENCE_EXPIRY=3 "$venv/bin/python" e2e/cluster/crash.py; then
+    echo "--- instance B log"; tail -n 40 "$dir_b/server.log"
+    exit 1
+fi
+{ wait "$pid_a"; } 2>/dev/null || true
+pid_a=""
 
 # With no instance up, nginx answers in JSend, as an instance would, and asks to retry.
 for pid in $pid_a $pid_b; do kill "$pid"; wait "$pid" 2>/dev/null || true; done

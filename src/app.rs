@@ -19,8 +19,10 @@ use crate::config::Config;
 use crate::limits::{Limits, MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::mail::Mailer;
 use crate::media::{Collector, Media};
+use crate::presence::Presence;
 use crate::profile::Profiles;
-use crate::realtime::{Bus, Hub, Realtime};
+use crate::realtime::presence::Timing;
+use crate::realtime::{Bus, Hub, Realtime, Tracker};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
@@ -36,6 +38,7 @@ pub struct App {
     pub accounts: Accounts,
     pub profiles: Profiles,
     pub chats: Chats,
+    pub presence: Presence,
     pub collector: Collector,
     pub admin: Admin,
 }
@@ -117,11 +120,26 @@ impl AppBuilder {
         let limits = Arc::new(Limits::new(&config.limits, limiter));
         let metrics = Metrics::new();
         let hub = Hub::new(config.realtime.queue_len, metrics.slow_sockets.clone());
-        let realtime = Arc::new(Realtime::new(hub, bus, auth.session_cache(), store.clone()));
+        let timing = Timing {
+            expiry: Duration::from_secs(config.realtime.presence_expiry_secs),
+            quiet: Duration::from_secs(config.realtime.presence_quiet_secs),
+        };
+        let (tracker, news) = Tracker::start(bus.redis_client().map(|c| (c, config.redis_prefix.as_str())), timing)
+            .await
+            .context("connecting to Redis for presence")?;
+        let realtime = Arc::new(Realtime::new(hub, bus, tracker, auth.session_cache(), store.clone()));
+        let presence = Presence::new(store.clone(), realtime.clone(), news);
 
         let collector = Collector::new(store.clone(), media.clone());
         let accounts = Accounts::new(store.clone(), auth.clone(), limits.clone(), mailer);
-        let chats = Chats::new(store.clone(), limits.clone(), media.clone(), realtime.clone(), collector.clone());
+        let chats = Chats::new(
+            store.clone(),
+            limits.clone(),
+            media.clone(),
+            realtime.clone(),
+            presence.clone(),
+            collector.clone(),
+        );
         let profiles = Profiles::new(
             store.clone(),
             auth.clone(),
@@ -130,9 +148,10 @@ impl AppBuilder {
             realtime.clone(),
             collector.clone(),
             chats.clone(),
+            presence.clone(),
         );
         let admin = Admin::new(store.clone(), auth.clone(), profiles.clone(), chats.clone());
-        Ok(App { config, store, auth, media, metrics, realtime, accounts, profiles, chats, collector, admin })
+        Ok(App { config, store, auth, media, metrics, realtime, accounts, profiles, chats, presence, collector, admin })
     }
 }
 

@@ -96,10 +96,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let state = AppState(Arc::new(app));
     tokio::spawn(sweep_media_garbage(state.collector.clone()));
-    let router = crate::http::router(state).await?;
+    let router = crate::http::router(state.clone()).await?;
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    state.presence.leave().await;
     tracing::info!("parlor stopped");
     Ok(())
 }

@@ -70,6 +70,12 @@ pub struct RealtimeConfig {
     pub ping_timeout_secs: u64,
     /// Commands one connection may send a second, on average (bursts of three seconds' worth).
     pub commands_per_second: u32,
+    /// How long a user stays online after their instance stops answering (a crash), seconds:
+    /// each instance renews its claim on its users' presence every third of this.
+    pub presence_expiry_secs: u64,
+    /// At most one `presence.changed` per user in this many seconds; a change within it is
+    /// announced (if it still holds) when it ends.
+    pub presence_quiet_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -181,6 +187,8 @@ impl Default for RealtimeConfig {
             ping_interval_secs: 25,
             ping_timeout_secs: 20,
             commands_per_second: 10,
+            presence_expiry_secs: 30,
+            presence_quiet_secs: 10,
         }
     }
 }
@@ -325,6 +333,12 @@ impl Config {
         }
         if !(1..=10_000).contains(&realtime.commands_per_second) {
             return bad("realtime.commands_per_second", "must be between 1 and 10000");
+        }
+        if !(3..=3600).contains(&realtime.presence_expiry_secs) {
+            return bad("realtime.presence_expiry_secs", "must be between 3 and 3600");
+        }
+        if realtime.presence_quiet_secs > 3600 {
+            return bad("realtime.presence_quiet_secs", "must be between 0 and 3600");
         }
         let auth = &self.auth;
         if !(60..=24 * 3600).contains(&auth.access_ttl_secs) {

@@ -1,7 +1,7 @@
 //! Parlor: a self-hosted user service and messenger back end.
 //!
 //! Data flows one way: request or socket command → interface (`http/`, `gateway/`) → service
-//! (`auth::Accounts`, `profile::Profiles`, `chat::Chats`) → store → database, and events go back
+//! (`auth::Accounts`, `profile::Profiles`, `chat::Chats`, `presence::Presence`) → store → database, and events go back
 //! out through `realtime`. See `docs/DESIGN.md` for the layers and the reasons behind them.
 
 pub mod admin;
@@ -19,6 +19,7 @@ pub mod json;
 pub mod limits;
 pub mod mail;
 pub mod media;
+pub mod presence;
 pub mod profile;
 pub mod realtime;
 pub mod site;

@@ -167,3 +167,42 @@ def test_a_message_sent_on_a_reaches_a_member_socket_on_b_and_a_removal_too():
         await bob_on_b.shutdown()
 
     asyncio.run(scenario())
+
+
+def presence_of(base, viewer, user):
+    response = requests.get(f"{base}/api/v1/presence", params={"user_ids": user["user"]["id"]}, headers=bearer(viewer))
+    assert response.status_code == 200, response.text
+    return response.json()["data"]["presence"][0]
+
+
+async def next_presence_change(events, user):
+    while True:
+        name, data = await asyncio.wait_for(events.get(), 5)
+        if name == "presence.changed" and data["user_id"] == user["user"]["id"]:
+            return data
+
+
+def test_a_socket_on_a_makes_its_user_online_for_a_member_on_b_and_closing_it_offline():
+    async def scenario():
+        _, alice = register(A)
+        _, bob = register(B)
+        created = requests.post(f"{A}/api/v1/chats", headers=bearer(alice), json={"type": "direct", "user_id": bob["user"]["id"]})
+        assert created.status_code == 201, created.text
+        bob_on_b = socketio.AsyncClient(reconnection=False)
+        heard = asyncio.Queue()
+        bob_on_b.on("presence.changed", lambda data: heard.put_nowait(("presence.changed", data)))
+        await bob_on_b.connect(B, auth={"token": bob["access_token"]}, transports=["websocket"], wait_timeout=5)
+        assert presence_of(B, bob, alice)["status"] == "offline"
+
+        alice_on_a = await websocket_on(A, alice)
+        assert (await next_presence_change(heard, alice))["status"] == "online"
+        assert presence_of(B, bob, alice)["status"] == "online"
+        assert presence_of(A, bob, alice)["status"] == "online"
+
+        await alice_on_a.close()
+        offline = await next_presence_change(heard, alice)
+        assert offline["status"] == "offline" and offline["last_seen_at"], offline
+        assert presence_of(B, bob, alice) == offline
+        await bob_on_b.shutdown()
+
+    asyncio.run(scenario())

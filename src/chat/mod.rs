@@ -23,6 +23,7 @@ use crate::domain::{ChatKind, ChatTitle, ClientId, MessageKind, MessageText, Rol
 use crate::error::AppError;
 use crate::limits::Limits;
 use crate::media::{Collector, Media};
+use crate::presence::Presence;
 use crate::realtime::{Audience, Realtime};
 use crate::store::{
     Actor, Chat, ChatCursor, Cursor, Forwarded, MAX_DISTINCT_REACTIONS, Member, Message, NewMessage, Pin, Reacted,
@@ -223,6 +224,8 @@ pub struct Chats {
     limits: Arc<Limits>,
     media: Arc<Media>,
     realtime: Arc<Realtime>,
+    /// For members' presence in chat views.
+    presence: Presence,
     collector: Collector,
 }
 
@@ -232,9 +235,10 @@ impl Chats {
         limits: Arc<Limits>,
         media: Arc<Media>,
         realtime: Arc<Realtime>,
+        presence: Presence,
         collector: Collector,
     ) -> Self {
-        Self { store, limits, media, realtime, collector }
+        Self { store, limits, media, realtime, presence, collector }
     }
 
     /// The chat and my membership, or 404 for anyone else: the one check every chat route makes.

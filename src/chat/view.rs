@@ -1,7 +1,7 @@
 //! Chats and messages as clients see them, in HTTP answers and socket events alike, and the
 //! renderer that builds them in a fixed number of queries however many there are.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::domain::{AttachmentId, ChatId, ChatKind, MessageId, MessageKind, Role, SystemEvent, User, UserId};
 use crate::media::{AvatarUrls, Media};
+use crate::presence::PresenceView;
 use crate::store::{Attachment, Chat, Likes, Member, Message, ReactionCount};
 
 /// Someone in a chat: a member or an author. A deleted account keeps only its id, with
@@ -40,6 +41,8 @@ pub struct MemberView {
     pub role: Role,
     /// The newest message this member has marked read; `null` before their first read marker.
     pub last_read_message_id: Option<Uuid>,
+    /// Online, offline (with `last_seen_at`), or `hidden` if they hide it or the account is gone.
+    pub presence: PresenceView,
 }
 
 /// A file or image carried by a message (or just uploaded).
@@ -180,6 +183,8 @@ struct Lookup<'a> {
     likes: HashMap<MessageId, Likes>,
     reactions: HashMap<MessageId, Vec<ReactionCount>>,
     attachments: HashMap<AttachmentId, Attachment>,
+    /// Of the chat members among `users`.
+    presence: HashMap<UserId, PresenceView>,
 }
 
 impl Lookup<'_> {
@@ -202,6 +207,11 @@ impl Lookup<'_> {
             deleted,
             role: member.role,
             last_read_message_id: member.last_read_id.map(Into::into),
+            presence: self
+                .presence
+                .get(&member.user_id)
+                .cloned()
+                .unwrap_or_else(|| PresenceView::hidden(member.user_id)),
         }
     }
 
@@ -256,13 +266,19 @@ impl super::Chats {
         people: impl IntoIterator<Item = UserId>,
         messages: &[Message],
     ) -> Result<Lookup<'_>, crate::store::StoreError> {
-        let users = self.store.users(people.into_iter().chain(messages.iter().flat_map(people_of))).await?;
+        let members: HashSet<UserId> = people.into_iter().collect();
+        let users = self.store.users(members.iter().copied().chain(messages.iter().flat_map(people_of))).await?;
+        let presence = if members.is_empty() {
+            HashMap::new()
+        } else {
+            self.presence.of_members(users.values().filter(|user| members.contains(&user.id))).await?
+        };
         let ids: Vec<MessageId> = messages.iter().filter(|m| m.deleted_at.is_none()).map(|m| m.id).collect();
         let likes = self.store.likes(&ids, reader).await?;
         let reactions = self.store.reactions(&ids, reader).await?;
         let attachment_ids: Vec<AttachmentId> = messages.iter().filter_map(|m| m.attachment_id).collect();
         let attachments = self.store.attachments(&attachment_ids).await?;
-        Ok(Lookup { media: &self.media, users, likes, reactions, attachments })
+        Ok(Lookup { media: &self.media, users, likes, reactions, attachments, presence })
     }
 
     /// Messages as `reader` sees them: six queries (authors, like counts, own likes, reaction
@@ -276,15 +292,18 @@ impl super::Chats {
         Ok(messages.into_iter().map(|m| lookup.message(m)).collect())
     }
 
-    /// A chat's members as clients show them: names, avatars and roles, in one query.
+    /// A chat's members as clients show them: names, avatars, roles and presence, in a fixed
+    /// number of queries.
     pub async fn render_members(&self, members: &[Member]) -> Result<Vec<MemberView>, crate::store::StoreError> {
         let users = self.store.users(members.iter().map(|m| m.user_id)).await?;
+        let presence = self.presence.of_members(users.values()).await?;
         let lookup = Lookup {
             media: &self.media,
             users,
             likes: HashMap::new(),
             reactions: HashMap::new(),
             attachments: HashMap::new(),
+            presence,
         };
         Ok(members.iter().map(|m| lookup.member(m)).collect())
     }

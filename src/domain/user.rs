@@ -39,6 +39,8 @@ pub struct User {
     pub avatar_key: Option<String>,
     pub is_admin: bool,
     pub is_active: bool,
+    /// Whether people who share a chat with this account may see when it is online.
+    pub show_presence: bool,
     pub created_at: OffsetDateTime,
 }
 

@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::chat::events::ChatEvent;
+use crate::presence::PresenceEvent;
 use crate::profile::ProfileEvent;
 use crate::realtime::{EventDoc, Notice};
 
@@ -29,8 +30,14 @@ pub struct SocketError {
 
 /// Every event the server sends, in the order the AsyncAPI document lists them.
 pub fn catalogue() -> Vec<EventDoc> {
-    [ProfileEvent::catalogue(), ChatEvent::catalogue(), Notice::catalogue(), GatewayEvent::catalogue()]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        ProfileEvent::catalogue(),
+        PresenceEvent::catalogue(),
+        ChatEvent::catalogue(),
+        Notice::catalogue(),
+        GatewayEvent::catalogue(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }

@@ -194,8 +194,11 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(parlor): State<Parlo
     if let Ok(app) = parlor.app() {
         let open = app.metrics.sockets.get_or_create(&SOCKET_IO).clone();
         open.inc();
+        app.realtime.presence.connected(me.user_id);
+        let (realtime, user_id) = (app.realtime.clone(), me.user_id);
         socket.on_disconnect(async move || {
             open.dec();
+            realtime.presence.disconnected(user_id);
         });
     }
     // A revocation that landed between the middleware's check and joining the rooms missed

@@ -111,6 +111,7 @@ async fn run(app: &AppState, me: Principal, mut socket: WebSocket) {
         app.realtime.hub.unregister_ws(me.user_id, connection.id);
         return;
     }
+    app.realtime.presence.connected(me.user_id);
     let mut ping = tokio::time::interval(Duration::from_secs(app.config.realtime.ping_interval_secs));
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
@@ -168,6 +169,7 @@ async fn run(app: &AppState, me: Principal, mut socket: WebSocket) {
         }
     }
     app.realtime.hub.unregister_ws(me.user_id, connection.id);
+    app.realtime.presence.disconnected(me.user_id);
 }
 
 /// A frame or message over `max_frame_bytes`, as tungstenite reports it.

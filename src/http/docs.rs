@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         (name = "auth", description = "Accounts and token pairs"),
         (name = "profile", description = "Your own profile"),
         (name = "users", description = "Other people's public profiles and the directory"),
+        (name = "presence", description = "Who is online: visible to the people who share a chat with someone, unless they hide it"),
         (name = "chats", description = "Direct chats and groups: members, roles, pins. Anyone not in a chat gets 404 for all of it"),
         (name = "messages", description = "History, sending, edits, tombstones, likes, forwards and read markers"),
         (name = "media", description = "Stored media, when Parlor serves them itself"),

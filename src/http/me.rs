@@ -45,7 +45,7 @@ pub fn router(config: &Config) -> OpenApiRouter<AppState> {
 #[schema(example = json!({
     "id": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10", "username": "alice", "email": "alice@example.org",
     "phone": null, "first_name": "Alice", "last_name": null, "gender": "unspecified", "avatar": null,
-    "created_at": "2026-11-21T10:00:00Z"
+    "show_presence": true, "created_at": "2026-11-21T10:00:00Z"
 }))]
 pub struct UserView {
     pub id: Uuid,
@@ -57,6 +57,8 @@ pub struct UserView {
     pub gender: Gender,
     /// `null`, or URLs of the original and its 50×50, 100×100 and 400×400 squares.
     pub avatar: Option<AvatarUrls>,
+    /// Whether people who share a chat with you may see when you are online.
+    pub show_presence: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -72,6 +74,7 @@ impl UserView {
             first_name: user.first_name,
             last_name: user.last_name,
             gender: user.gender,
+            show_presence: user.show_presence,
             created_at: user.created_at,
         }
     }
@@ -118,6 +121,8 @@ struct ProfilePatch {
     last_name: Option<String>,
     /// `female`, `male` or `unspecified`.
     gender: Option<Gender>,
+    /// `false` hides when you are online from everyone else (they see `hidden`).
+    show_presence: Option<bool>,
 }
 
 /// Edit your profile.

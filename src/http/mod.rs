@@ -13,6 +13,7 @@ pub mod media;
 pub mod messages;
 pub mod oauth;
 pub mod ops;
+pub mod presence;
 pub mod principal;
 pub mod users;
 
@@ -45,6 +46,7 @@ fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(me::router(config))
         .merge(users::router())
+        .merge(presence::router())
         .merge(chats::router())
         .merge(messages::router())
         .merge(attachments::router(config))

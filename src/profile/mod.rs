@@ -17,6 +17,7 @@ use crate::domain::{Email, Gender, NewPassword, Phone, User, Username};
 use crate::error::{AppError, FieldErrors};
 use crate::limits::Limits;
 use crate::media::{Collector, Media};
+use crate::presence::Presence;
 use crate::realtime::Realtime;
 use crate::store::{DeletedUser, Directory, ProfileChange, Store};
 
@@ -42,6 +43,15 @@ pub fn parse_profile_change(body: &Map<String, Value>) -> Result<ProfileChange, 
     let mut change = ProfileChange::default();
     let mut errors = FieldErrors::new();
     for (field, value) in body {
+        if field == "show_presence" {
+            match value {
+                Value::Bool(show) => change.show_presence = Some(*show),
+                _ => {
+                    errors.insert(field.clone(), "must be true or false".to_owned());
+                }
+            }
+            continue;
+        }
         let text = match value {
             Value::Null => None,
             Value::String(text) if text.trim().is_empty() => None,
@@ -90,9 +100,14 @@ pub struct Profiles {
     collector: Collector,
     /// Told when an account leaves its groups.
     chats: Chats,
+    /// Told when an account hides or shows its presence.
+    presence: Presence,
 }
 
 impl Profiles {
+    // Each is a resource or service a profile change reaches; grouping them would only rename
+    // this list.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         auth: Arc<Auth>,
@@ -101,8 +116,9 @@ impl Profiles {
         realtime: Arc<Realtime>,
         collector: Collector,
         chats: Chats,
+        presence: Presence,
     ) -> Self {
-        Self { store, auth, limits, media, realtime, collector, chats }
+        Self { store, auth, limits, media, realtime, collector, chats, presence }
     }
 
     /// Someone's account, for their public profile.
@@ -129,8 +145,15 @@ impl Profiles {
     }
 
     pub async fn update_profile(&self, user_id: UserId, change: ProfileChange) -> Result<User, AppError> {
+        let showed = match change.show_presence {
+            Some(_) => self.store.user(user_id).await?.map(|user| user.show_presence),
+            None => None,
+        };
         let user = self.store.update_profile(user_id, change).await?.ok_or_else(account_gone)?;
         tracing::info!(%user_id, "profile updated");
+        if showed.is_some_and(|showed| showed != user.show_presence) {
+            self.presence.visibility_changed(&user).await;
+        }
         Ok(user)
     }
 

@@ -11,6 +11,7 @@
 mod bus;
 pub mod events;
 mod hub;
+pub mod presence;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -18,6 +19,7 @@ use serde_json::value::RawValue;
 pub use bus::Bus;
 pub use events::{Event, EventDoc, Notice};
 pub use hub::{CloseReason, Hub, Outbound, SocketIoRooms, WsConnection, session_room, user_room, ws_frame};
+pub use presence::Tracker;
 
 use std::sync::Arc;
 
@@ -61,13 +63,15 @@ impl Message {
 pub struct Realtime {
     pub hub: Hub,
     pub bus: Bus,
+    /// Who has a socket open, here and (with Redis) on every instance.
+    pub presence: Tracker,
     sessions: SessionCache,
     store: Store,
 }
 
 impl Realtime {
-    pub fn new(hub: Hub, bus: Bus, sessions: SessionCache, store: Store) -> Self {
-        Self { hub, bus, sessions, store }
+    pub fn new(hub: Hub, bus: Bus, presence: Tracker, sessions: SessionCache, store: Store) -> Self {
+        Self { hub, bus, presence, sessions, store }
     }
 
     /// Acts on `message` here and sends it to every other instance.

@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0007AdminLookups),
             Box::new(M0008SigningKeys),
             Box::new(M0009Reactions),
+            Box::new(M0010Presence),
         ]
     }
 }
@@ -590,6 +591,41 @@ impl MigrationTrait for M0009Reactions {
                         ("message_reactions", "user_id"),
                         ("users", "id"),
                     ))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Presence: whether others may see it (a profile setting), and when each account was last
+/// online. `last_seen_at` lives in a table of its own: it is written every time someone's last
+/// socket closes, and so must not touch the account row (which edits lock and caches hold).
+struct M0010Presence;
+
+impl MigrationName for M0010Presence {
+    fn name(&self) -> &str {
+        "m0010_presence"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0010Presence {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("users")
+                    .add_column(ColumnDef::new("show_presence").boolean().not_null().default(true))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("user_presence")
+                    .col(ColumnDef::new("user_id").uuid().not_null().primary_key())
+                    .col(timestamp("last_seen_at"))
+                    .foreign_key(&mut cascade("fk_user_presence_user", ("user_presence", "user_id"), ("users", "id")))
                     .to_owned(),
             )
             .await

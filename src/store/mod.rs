@@ -13,6 +13,7 @@ mod members;
 mod messages;
 pub mod migration;
 mod pins;
+mod presence;
 mod reactions;
 mod resets;
 mod roster;

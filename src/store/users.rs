@@ -39,6 +39,7 @@ impl From<user::Model> for User {
             avatar_key: row.avatar_key,
             is_admin: row.is_admin,
             is_active: row.is_active,
+            show_presence: row.show_presence,
             created_at: row.created_at,
         }
     }
@@ -53,6 +54,7 @@ pub struct ProfileChange {
     pub first_name: Option<Option<String>>,
     pub last_name: Option<Option<String>>,
     pub gender: Option<Gender>,
+    pub show_presence: Option<bool>,
 }
 
 /// Every account id with the number of accounts of each gender.
@@ -113,6 +115,7 @@ impl Store {
             avatar_key: Set(None),
             is_admin: Set(new.is_admin),
             is_active: Set(true),
+            show_presence: Set(true),
             created_at: Set(at),
             updated_at: Set(at),
         }
@@ -177,6 +180,9 @@ impl Store {
         }
         if let Some(gender) = change.gender {
             active.gender = Set(gender);
+        }
+        if let Some(show) = change.show_presence {
+            active.show_presence = Set(show);
         }
         let has_identifier = [&active.username, &active.email, &active.phone]
             .iter()

@@ -21,6 +21,7 @@ mod limits;
 mod messages;
 mod oauth;
 mod ops;
+mod presence;
 mod profile;
 mod reactions;
 mod realtime;

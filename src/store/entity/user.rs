@@ -25,6 +25,8 @@ pub struct Model {
     pub avatar_key: Option<String>,
     pub is_admin: bool,
     pub is_active: bool,
+    /// Whether people who share a chat with this account may see when it is online.
+    pub show_presence: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: TimeDateTimeWithTimeZone,
     #[serde(with = "time::serde::rfc3339")]
