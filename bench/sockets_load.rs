@@ -12,7 +12,10 @@
 //! latency. Socket.IO is spoken on the websocket transport directly (Engine.IO v4 framing).
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+#[path = "load_client.rs"]
+mod load_client;
+
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -22,17 +25,11 @@ use futures::{SinkExt, StreamExt};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
-    Ws,
-    Sio,
-}
+use load_client::{Kind, cpu_secs, open, rss_kib};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -145,60 +142,12 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<TcpStream>;
-
-async fn open(addr: SocketAddr, source: Ipv4Addr, kind: Kind, token: &str) -> anyhow::Result<Socket> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))?;
-    let stream = socket.connect(addr).await?;
-    let url = match kind {
-        Kind::Ws => format!("ws://{addr}/api/v1/ws"),
-        Kind::Sio => format!("ws://{addr}/socket.io/?EIO=4&transport=websocket"),
-    };
-    let mut request = url.into_client_request()?;
-    if kind == Kind::Ws {
-        request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
-    }
-    // tungstenite's default 128 KiB read buffer is zero-filled before every read: with it, this
-    // client spent more than half its CPU in memset and slowed the deliveries it measures.
-    let config = WebSocketConfig::default().read_buffer_size(4096);
-    let (mut ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
-    if kind == Kind::Sio {
-        let open = ws.next().await.ok_or_else(|| anyhow::anyhow!("no open packet"))??;
-        anyhow::ensure!(open.to_text()?.starts_with('0'), "not an Engine.IO open packet");
-        ws.send(Message::text(format!("40{}", serde_json::json!({ "token": token })))).await?;
-        loop {
-            let answer = ws.next().await.ok_or_else(|| anyhow::anyhow!("no connect answer"))??;
-            match answer.to_text()? {
-                "2" => ws.send(Message::text("3")).await?,
-                text if text.starts_with("40") => break,
-                text => anyhow::bail!("refused: {text}"),
-            }
-        }
-    }
-    Ok(ws)
-}
-
 /// `at` of a `user.avatar_updated` event, in either framing (the only event this load raises,
 /// and its only `"at"` field), read without parsing the whole frame.
 fn event_time(frame: &str) -> Option<OffsetDateTime> {
     let (_, rest) = frame.split_once(r#""at":""#)?;
     let (at, _) = rest.split_once('"')?;
     OffsetDateTime::parse(at, &Rfc3339).ok()
-}
-
-/// User + system CPU time of a process so far (clock ticks of 10 ms).
-fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
-    let ticks: u64 = fields.get(11).unwrap_or(&"0").parse::<u64>()? + fields.get(12).unwrap_or(&"0").parse::<u64>()?;
-    Ok(ticks as f64 / 100.0)
-}
-
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or_else(|| anyhow::anyhow!("no VmRSS"))?;
-    Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
 }
 
 /// One HTTP/1.1 request with `Connection: close`; enough for the two calls this client makes.

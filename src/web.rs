@@ -12,6 +12,12 @@ use utoipa::ToSchema;
 
 use crate::error::{AppError, Refusal};
 
+/// A query string's `key=value` pairs, decoded; a malformed one is a 400 `invalid_query`.
+pub fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, AppError> {
+    serde_urlencoded::from_str(raw.unwrap_or_default())
+        .map_err(|_| AppError::bad_request("invalid_query", "the query string is malformed"))
+}
+
 /// The token of an `Authorization: Bearer …` header (the scheme is case-insensitive).
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;

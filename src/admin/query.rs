@@ -53,8 +53,7 @@ struct Params {
 
 impl Params {
     fn new(raw: Option<&str>) -> Result<Self, AppError> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default())
-            .map_err(|_| AppError::bad_request("invalid_query", "the query string is malformed"))?;
+        let pairs = crate::web::query_pairs(raw)?;
         let values = pairs.into_iter().filter(|(_, value)| !value.trim().is_empty()).collect();
         Ok(Self { values, errors: FieldErrors::new() })
     }

@@ -27,11 +27,12 @@ pub struct PersonView {
     pub deleted: bool,
 }
 
-/// A member of a chat, with their role and how far they have read (a read receipt).
+/// A member of a chat, with their role, how far they have read (a read receipt) and presence.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
     "id": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10", "username": "alice", "avatar": null, "deleted": false,
-    "role": "owner", "last_read_message_id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b"
+    "role": "owner", "last_read_message_id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b",
+    "presence": {"user_id": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10", "status": "online", "last_seen_at": null}
 }))]
 pub struct MemberView {
     pub id: Uuid,
@@ -150,8 +151,12 @@ pub struct ReactionView {
 #[schema(example = json!({
     "id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "type": "group", "title": "Book club",
     "members": [
-        {"id": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10", "username": "alice", "avatar": null, "deleted": false, "role": "owner"},
-        {"id": "01936b2f-0a11-7d42-8e3c-5b6a7c8d9e0f", "username": "bob", "avatar": null, "deleted": false, "role": "member"}
+        {"id": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10", "username": "alice", "avatar": null, "deleted": false, "role": "owner",
+            "last_read_message_id": null,
+            "presence": {"user_id": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10", "status": "online", "last_seen_at": null}},
+        {"id": "01936b2f-0a11-7d42-8e3c-5b6a7c8d9e0f", "username": "bob", "avatar": null, "deleted": false, "role": "member",
+            "last_read_message_id": null,
+            "presence": {"user_id": "01936b2f-0a11-7d42-8e3c-5b6a7c8d9e0f", "status": "offline", "last_seen_at": "2026-11-21T09:58:40.102938Z"}}
     ],
     "pinned": false, "unread_count": 2, "last_message": null,
     "created_at": "2026-11-21T10:00:00Z", "last_activity_at": "2026-11-21T10:15:02.481516Z"

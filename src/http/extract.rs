@@ -145,8 +145,7 @@ pub fn page_query<C>(
     default: u64,
     max: u64,
 ) -> Result<Option<PageQuery<C>>, AppError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default())
-        .map_err(|_| AppError::bad_request("invalid_query", "the query string is malformed"))?;
+    let pairs = crate::web::query_pairs(raw)?;
     let (mut after, mut limit, mut paged) = (None, default, false);
     let mut errors = crate::error::FieldErrors::new();
     for (key, value) in pairs {

@@ -53,8 +53,7 @@ struct HistoryQuery {
 
 /// Reads the history query, every problem keyed by its parameter.
 fn parse_history_query(raw: Option<&str>) -> Result<(Cursor, u64), AppError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default())
-        .map_err(|_| AppError::bad_request("invalid_query", "the query string is malformed"))?;
+    let pairs = crate::web::query_pairs(raw)?;
     let mut errors = FieldErrors::new();
     let (mut before, mut after, mut limit) = (None, None, None);
     for (key, value) in pairs {

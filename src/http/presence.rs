@@ -54,8 +54,7 @@ async fn get_presence(
     AuthUser(me): AuthUser,
     RawQuery(query): RawQuery,
 ) -> Result<JSend<PresenceData>, AppError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or_default())
-        .map_err(|_| AppError::bad_request("invalid_query", "the query string is malformed"))?;
+    let pairs = crate::web::query_pairs(query.as_deref())?;
     let text = pairs.into_iter().filter(|(key, _)| key == "user_ids").map(|(_, value)| value).collect::<Vec<_>>();
     let user_ids = parse_user_ids(&text.join(",")).map_err(|message| AppError::invalid("user_ids", message))?;
     Ok(JSend::ok(PresenceData { presence: app.presence.of(me.user_id, &user_ids).await? }))

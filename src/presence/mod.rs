@@ -131,10 +131,9 @@ impl Presence {
                 if let Err(err) = self.store.mark_last_seen(&gone, now()).await {
                     tracing::warn!(users = gone.len(), error = %err, "recording last_seen_at failed");
                 }
-                for user_id in gone {
-                    if let Err(err) = announce_change(&self.store, &self.realtime, user_id, false).await {
-                        tracing::warn!(%user_id, error = %err, "announcing a presence change failed");
-                    }
+                let changes = gone.into_iter().map(|user_id| (user_id, false)).collect();
+                if let Err(err) = announce_changes(&self.store, &self.realtime, changes).await {
+                    tracing::warn!(error = %err, "announcing presence changes failed");
                 }
             }
             Err(err) => tracing::warn!(error = %err, "withdrawing this instance's presence claim failed; it expires"),
@@ -169,32 +168,45 @@ impl Presence {
 
 /// Keeps `last_seen_at` and announces changes until the tracker stops.
 async fn tell(store: Store, realtime: Weak<Realtime>, mut news: mpsc::UnboundedReceiver<News>) {
-    while let Some(News { gone_offline, announce }) = news.recv().await {
-        if let Err(err) = store.mark_last_seen(&gone_offline, now()).await {
-            tracing::warn!(users = gone_offline.len(), error = %err, "recording last_seen_at failed");
+    while let Some(mut batch) = news.recv().await {
+        // Whatever queued up meanwhile goes out with it: a busy moment costs fewer, larger batches.
+        while let Ok(more) = news.try_recv() {
+            batch.gone_offline.extend(more.gone_offline);
+            batch.announce.extend(more.announce);
+        }
+        if let Err(err) = store.mark_last_seen(&batch.gone_offline, now()).await {
+            tracing::warn!(users = batch.gone_offline.len(), error = %err, "recording last_seen_at failed");
         }
         let Some(realtime) = realtime.upgrade() else { return };
-        for (user_id, online) in announce {
-            if let Err(err) = announce_change(&store, &realtime, user_id, online).await {
-                tracing::warn!(%user_id, error = %err, "announcing a presence change failed");
-            }
+        // The latest word on each user stands.
+        let latest: HashMap<UserId, bool> = batch.announce.into_iter().collect();
+        if let Err(err) = announce_changes(&store, &realtime, latest).await {
+            tracing::warn!(error = %err, "announcing presence changes failed");
         }
     }
 }
 
-/// Tells the people who share a chat with `user_id`, unless they hide their presence (their own
-/// devices know already).
-async fn announce_change(store: &Store, realtime: &Realtime, user_id: UserId, online: bool) -> Result<(), StoreError> {
-    let Some(user) = store.users([user_id]).await?.remove(&user_id) else { return Ok(()) };
-    let last_seen_at = if online { None } else { store.last_seen([user_id]).await?.remove(&user_id) };
-    let status = if online { Status::Online } else { Status::Offline };
-    let view = PresenceView { user_id: user_id.uuid(), status, last_seen_at };
-    if !shows(&user) {
-        return Ok(());
-    }
-    let audience: Vec<UserId> = store.chat_partners(user_id).await?.into_iter().filter(|id| *id != user_id).collect();
-    if !audience.is_empty() {
-        realtime.emit(Audience::Users(audience), &PresenceEvent::Changed(view)).await;
+/// Tells the people who share a chat with each user, unless they hide their presence (their own
+/// devices know already): three queries for the whole batch (accounts, `last_seen_at`, partners).
+async fn announce_changes(
+    store: &Store,
+    realtime: &Realtime,
+    changes: HashMap<UserId, bool>,
+) -> Result<(), StoreError> {
+    let users = store.users(changes.keys().copied()).await?;
+    let shown: Vec<UserId> = changes.keys().copied().filter(|id| users.get(id).is_some_and(shows)).collect();
+    let offline = shown.iter().copied().filter(|id| !changes[id]);
+    let last_seen = store.last_seen(offline).await?;
+    let mut partners = store.chat_partners_of(&shown).await?;
+    for user_id in shown {
+        let online = changes[&user_id];
+        let status = if online { Status::Online } else { Status::Offline };
+        let last_seen_at = if online { None } else { last_seen.get(&user_id).copied() };
+        let view = PresenceView { user_id: user_id.uuid(), status, last_seen_at };
+        let audience = partners.remove(&user_id).unwrap_or_default();
+        if !audience.is_empty() {
+            realtime.emit(Audience::Users(audience), &PresenceEvent::Changed(view)).await;
+        }
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, OnConflict, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use time::OffsetDateTime;
 
@@ -54,6 +54,39 @@ impl Store {
             .into_iter()
             .map(|row| (row.user_id, row.last_seen_at))
             .collect())
+    }
+
+    /// For each of `user_ids`, everyone else who shares at least one chat with them: one join for
+    /// the lot.
+    pub async fn chat_partners_of(&self, user_ids: &[UserId]) -> Result<HashMap<UserId, Vec<UserId>>, StoreError> {
+        if user_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let (mine, theirs) = (Alias::new("mine"), Alias::new("theirs"));
+        let query = Query::select()
+            .distinct()
+            .column((mine.clone(), chat_member::Column::UserId))
+            .column((theirs.clone(), chat_member::Column::UserId))
+            .from_as(chat_member::Entity, mine.clone())
+            .join_as(
+                JoinType::InnerJoin,
+                chat_member::Entity,
+                theirs.clone(),
+                Expr::col((theirs.clone(), chat_member::Column::ChatId))
+                    .equals((mine.clone(), chat_member::Column::ChatId)),
+            )
+            .and_where(Expr::col((mine.clone(), chat_member::Column::UserId)).is_in(user_ids.iter().copied()))
+            .and_where(
+                Expr::col((theirs.clone(), chat_member::Column::UserId))
+                    .ne(Expr::col((mine, chat_member::Column::UserId))),
+            )
+            .to_owned();
+        let mut partners: HashMap<UserId, Vec<UserId>> = HashMap::new();
+        for row in self.db.query_all(&query).await? {
+            let (user, partner): (UserId, UserId) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+            partners.entry(user).or_default().push(partner);
+        }
+        Ok(partners)
     }
 
     /// Which of `others` share at least one chat with `viewer`: one join, whatever their number.
