@@ -47,7 +47,15 @@ def test_password_grant_then_api_call_then_refresh_then_revoke(account):
     assert refreshed["refresh_token"] != old_refresh
     assert session.get(f"{BASE}/api/v1/me").status_code == 200
 
-    # Replaying the rotated refresh token is refused and ends the session (RFC 9700).
+    # Presented again at once, it is its holder racing itself (auth.refresh_reuse_grace_secs):
+    # refused, and the session lives.
+    again = requests.post(TOKEN_URL, data={"grant_type": "refresh_token", "refresh_token": old_refresh})
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert session.get(f"{BASE}/api/v1/me").status_code == 200
+
+    # Once the session has rotated again, replaying the first token is a reuse: refused, and the
+    # session ends (RFC 9700).
+    session.refresh_token(TOKEN_URL, refresh_token=refreshed["refresh_token"])
     replay = requests.post(TOKEN_URL, data={"grant_type": "refresh_token", "refresh_token": old_refresh})
     assert replay.status_code == 400
     assert replay.json()["error"] == "invalid_grant"

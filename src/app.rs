@@ -116,6 +116,7 @@ impl AppBuilder {
             keys,
             Duration::from_secs(config.auth.session_cache_secs),
             Duration::from_secs(config.auth.refresh_ttl_days * 24 * 3600),
+            Duration::from_secs(config.auth.refresh_reuse_grace_secs),
         ));
         let limits = Arc::new(Limits::new(&config.limits, limiter));
         let metrics = Metrics::new();

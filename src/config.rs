@@ -99,6 +99,10 @@ pub struct AuthConfig {
     pub argon2_parallelism: u32,
     /// How long a session check stays cached in-process, seconds; revocation invalidates at once.
     pub session_cache_secs: u64,
+    /// A refresh token presented again within this many seconds of its rotation is taken for a
+    /// race between two requests of its own holder (409, the session lives); later, for a replay
+    /// by someone else (the session is revoked).
+    pub refresh_reuse_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -217,6 +221,7 @@ impl Default for AuthConfig {
             argon2_iterations: ARGON2_MIN_ITERATIONS,
             argon2_parallelism: 1,
             session_cache_secs: 30,
+            refresh_reuse_grace_secs: 10,
         }
     }
 }
@@ -341,6 +346,9 @@ impl Config {
             return bad("realtime.presence_quiet_secs", "must be between 0 and 3600");
         }
         let auth = &self.auth;
+        if auth.refresh_reuse_grace_secs > 60 {
+            return bad("auth.refresh_reuse_grace_secs", "must be between 0 and 60");
+        }
         if !(60..=24 * 3600).contains(&auth.access_ttl_secs) {
             return bad("auth.access_ttl_secs", "must be between 60 and 86400");
         }

@@ -46,6 +46,9 @@ pub enum RefreshError {
     /// Used before: the session is revoked, since someone else holds a copy.
     #[error("this refresh token was already used; the session has been revoked for safety")]
     Reused,
+    /// Rotated a moment ago by another request of the same holder; the session lives.
+    #[error("this refresh token was just rotated by another request; use the pair that request received")]
+    Concurrent,
     #[error("too many refreshes")]
     RateLimited(Duration),
     #[error(transparent)]
@@ -235,6 +238,7 @@ impl Accounts {
             Ok(pair) => Ok(pair),
             Err(RefreshFailure::Invalid) => Err(RefreshError::Invalid),
             Err(RefreshFailure::Reused) => Err(RefreshError::Reused),
+            Err(RefreshFailure::Concurrent) => Err(RefreshError::Concurrent),
         }
     }
 

@@ -101,6 +101,8 @@ impl AuthFailure {
 pub enum RefreshFailure {
     Invalid,
     Reused,
+    /// Rotated a moment ago by another request: its holder raced itself.
+    Concurrent,
 }
 
 /// Who is calling: the checked `sub` and `sid` of a live session.
@@ -148,6 +150,8 @@ pub struct Auth {
     /// token, so only the identical token hits; expiry is checked again on every hit.
     verified: Cache<String, tokens::Claims>,
     refresh_ttl: Duration,
+    /// How soon after a rotation presenting the old token again is a race, not a replay.
+    refresh_grace: Duration,
 }
 
 impl Auth {
@@ -157,11 +161,12 @@ impl Auth {
         keys: Arc<KeyRing>,
         cache_ttl: Duration,
         refresh_ttl: Duration,
+        refresh_grace: Duration,
     ) -> Self {
         let sessions = SessionCache(Cache::builder().max_capacity(1_000_000).time_to_live(cache_ttl).build());
         let access_ttl = Duration::from_secs(u64::try_from(keys.current().access_ttl_secs()).unwrap_or(900));
         let verified = Cache::builder().max_capacity(50_000).time_to_live(access_ttl).build();
-        Self { store, hasher, keys, sessions, verified, refresh_ttl }
+        Self { store, hasher, keys, sessions, verified, refresh_ttl, refresh_grace }
     }
 
     fn refresh_expiry(&self) -> OffsetDateTime {
@@ -218,18 +223,20 @@ impl Auth {
     }
 
     /// Rotates a refresh token into a new pair. A replayed (already rotated) token ends its
-    /// session for every holder.
+    /// session for every holder, unless it was rotated within the grace time: then two requests
+    /// of its holder raced, and the loser is refused without harm.
     pub async fn refresh(&self, refresh_token: &str) -> anyhow::Result<Result<TokenPair, RefreshFailure>> {
         let next = tokens::new_refresh_token()?;
         let old_hash = tokens::refresh_token_hash(refresh_token);
         let new_hash = tokens::refresh_token_hash(&next);
-        match self.store.rotate_refresh_token(&old_hash, new_hash, self.refresh_expiry()).await? {
+        match self.store.rotate_refresh_token(&old_hash, new_hash, self.refresh_expiry(), self.refresh_grace).await? {
             Rotation::Rotated { session_id, user_id } => Ok(Ok(self.pair(user_id, session_id, next)?)),
             Rotation::Reused { session_id, user_id } => {
                 tracing::warn!(%session_id, %user_id, "refresh token reused; session revoked");
                 self.forget_session(user_id, session_id);
                 Ok(Err(RefreshFailure::Reused))
             }
+            Rotation::Concurrent => Ok(Err(RefreshFailure::Concurrent)),
             Rotation::Invalid => Ok(Err(RefreshFailure::Invalid)),
         }
     }
@@ -328,7 +335,14 @@ mod tests {
         let store = Store::connect("sqlite::memory:").await.unwrap();
         let keys = TokenKeys::from_keys(&[tokens::generate_signing_key().unwrap()], &config).unwrap();
         let hasher = PasswordHasher::new(&config).unwrap();
-        Auth::new(store, hasher, Arc::new(keys.into()), Duration::from_secs(30), Duration::from_secs(3600))
+        Auth::new(
+            store,
+            hasher,
+            Arc::new(keys.into()),
+            Duration::from_secs(30),
+            Duration::from_secs(3600),
+            Duration::from_secs(10),
+        )
     }
 
     #[tokio::test]

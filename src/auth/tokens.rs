@@ -109,6 +109,8 @@ impl TokenKeys {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.algorithms = vec![Algorithm::EdDSA];
         validation.leeway = 30;
+        // Parlor writes no `nbf`, but a token that carries one is held to it.
+        validation.validate_nbf = true;
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
@@ -150,7 +152,9 @@ impl TokenKeys {
         jsonwebtoken::encode(&header, claims, &self.signing).context("signing an access token")
     }
 
-    /// Verifies signature (EdDSA only, key chosen by `kid`), issuer, audience and lifetime.
+    /// Verifies signature (EdDSA only, key chosen by `kid`), issuer, audience and lifetime: not
+    /// expired, not issued (or valid only) in the future, and claiming no longer a life than
+    /// this server gives its tokens. The same leeway holds for every instant.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         // RFC 9068 §4: only tokens typed as access tokens are access tokens.
@@ -159,12 +163,18 @@ impl TokenKeys {
         }
         let kid = header.kid.ok_or(TokenError::Invalid)?;
         let key = self.verifying.get(&kid).ok_or(TokenError::Invalid)?;
-        jsonwebtoken::decode::<Claims>(token, &key.key, &self.validation).map(|data| data.claims).map_err(|err| {
-            match err.kind() {
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|err| match err.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
-            }
-        })
+            })?;
+        let leeway = i64::try_from(self.validation.leeway).unwrap_or(0);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if claims.iat > now + leeway || claims.exp.saturating_sub(claims.iat) > self.access_ttl_secs {
+            return Err(TokenError::Invalid);
+        }
+        Ok(claims)
     }
 
     /// Whether verified `claims` have since expired, with the same leeway as verification.
@@ -318,6 +328,39 @@ mod tests {
         claims.exp = claims.iat + 900;
         let token = keys.sign(&claims).unwrap();
         assert_eq!(keys.verify(&token), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn a_token_issued_or_valid_only_in_the_future_or_claiming_a_longer_life_is_refused() {
+        let keys = keys();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut future = claims(&keys);
+        future.iat = now + 120;
+        future.exp = future.iat + 900;
+        assert_eq!(keys.verify(&keys.sign(&future).unwrap()), Err(TokenError::Invalid), "iat in the future");
+        let mut skewed = claims(&keys);
+        skewed.iat = now + 20;
+        skewed.exp = skewed.iat + 900;
+        assert!(keys.verify(&keys.sign(&skewed).unwrap()).is_ok(), "within the leeway");
+        let mut long = claims(&keys);
+        long.exp = long.iat + 901;
+        assert_eq!(keys.verify(&keys.sign(&long).unwrap()), Err(TokenError::Invalid), "a life past the 900 s given");
+
+        #[derive(serde::Serialize)]
+        struct WithNbf {
+            #[serde(flatten)]
+            claims: Claims,
+            nbf: i64,
+        }
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(keys.signing_kid.to_string());
+        header.typ = Some("at+jwt".to_owned());
+        let later = WithNbf { claims: claims(&keys), nbf: now + 120 };
+        let token = jsonwebtoken::encode(&header, &later, &keys.signing).unwrap();
+        assert_eq!(keys.verify(&token), Err(TokenError::Invalid), "nbf in the future");
+        let now_valid = WithNbf { claims: claims(&keys), nbf: now };
+        let token = jsonwebtoken::encode(&header, &now_valid, &keys.signing).unwrap();
+        assert!(keys.verify(&token).is_ok());
     }
 
     #[test]

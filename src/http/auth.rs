@@ -16,6 +16,8 @@ use crate::error::AppError;
 use crate::http::principal::AuthUser;
 use crate::web::{JSend, JSendFail, JsonBodyRefused, Unauthenticated};
 
+/// Every answer here may carry tokens (or say something about an account): never stored by a
+/// cache or a browser (RFC 6749 §5.1 asks it of token responses).
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(register))
@@ -24,6 +26,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(request_password_reset))
         .routes(routes!(confirm_password_reset))
+        .layer(axum::middleware::map_response(no_store))
+}
+
+async fn no_store(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    response
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -174,6 +182,7 @@ async fn login(
         JsonBodyRefused,
         (status = 200, description = "A new token pair", body = JSend<Tokens>),
         (status = 401, description = "`invalid_refresh_token`, or `refresh_token_reused` (session revoked)", body = JSendFail),
+        (status = 409, description = "`refresh_conflict`: another request rotated this token a moment ago (within `auth.refresh_reuse_grace_secs`); the session lives, use the pair that request received", body = JSendFail),
         (status = 422, description = "`refresh_token` missing or empty", body = JSendFail),
         (status = 429, description = "Too many refreshes from this address", body = JSendFail),
     )
@@ -187,6 +196,7 @@ async fn refresh(
         Ok(pair) => Ok(JSend::ok(pair.into())),
         Err(err @ RefreshError::Invalid) => Err(AppError::unauthorized("invalid_refresh_token", err.to_string())),
         Err(err @ RefreshError::Reused) => Err(AppError::unauthorized("refresh_token_reused", err.to_string())),
+        Err(err @ RefreshError::Concurrent) => Err(AppError::conflict("refresh_conflict", err.to_string())),
         Err(RefreshError::RateLimited(retry)) => Err(AppError::RateLimited(retry)),
         Err(RefreshError::Internal(err)) => Err(AppError::Internal(err)),
     }

@@ -21,9 +21,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -80,11 +80,27 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         .layer(Extension(crate::gateway::asyncapi::Rendered::new(&state.config)))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_panic| error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")))
+        .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), log::log_request))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(middleware::from_fn(run_to_completion))
         .with_state(state))
+}
+
+/// Headers every answer carries unless its route set its own (pages and media set stricter
+/// ones): no content sniffing, no framing by other sites, and behind TLS, HSTS.
+async fn security_headers(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
+    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
+    if app.config.public_url.as_deref().is_some_and(|url| url.starts_with("https://")) {
+        headers
+            .entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert(HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
+    response
 }
 
 /// Runs a request that may change something to its end even when its client hangs up.

@@ -177,6 +177,11 @@ async fn refresh_grant(app: &AppState, form: &TokenForm, client: &ClientInfo) ->
         Err(RefreshError::Reused) => {
             Err(OAuthError::bad("invalid_grant", "the refresh token was already used; the session has been revoked"))
         }
+        // RFC 6749 §5.2 has no code of its own for this; the session lives.
+        Err(RefreshError::Concurrent) => Err(OAuthError::bad(
+            "invalid_grant",
+            "the refresh token was just rotated by another request; use the pair that request received",
+        )),
         Err(RefreshError::RateLimited(retry)) => Err(OAuthError::rate_limited(retry)),
         Err(RefreshError::Internal(err)) => Err(OAuthError::server(&err)),
     }

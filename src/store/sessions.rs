@@ -61,6 +61,9 @@ pub enum Rotation {
     Rotated { session_id: SessionId, user_id: UserId },
     /// The token had been rotated before: someone replayed it, so the session is gone (RFC 9700).
     Reused { session_id: SessionId, user_id: UserId },
+    /// The token was rotated within the grace time, by a concurrent request of its holder;
+    /// nothing changed.
+    Concurrent,
     /// Unknown token, or its session expired, was revoked or belongs to a disabled account.
     Invalid,
 }
@@ -118,12 +121,16 @@ impl Store {
     /// Rotates `old_hash` to `new_hash`, or detects its reuse.
     ///
     /// The conditional update comes first, so two concurrent uses of one token serialise on the
-    /// row (and on SQLite's write lock): exactly one of them rotates, the other sees a reuse.
+    /// row (and on SQLite's write lock): exactly one of them rotates. The other is
+    /// [`Rotation::Concurrent`] if the rotation is less than `grace` old and the session's newest
+    /// token is the one it made (the holder raced itself: a client with two tabs, a retried
+    /// request), else a reuse.
     pub async fn rotate_refresh_token(
         &self,
         old_hash: &str,
         new_hash: String,
         expires_at: OffsetDateTime,
+        grace: std::time::Duration,
     ) -> Result<Rotation, StoreError> {
         let at = now();
         let txn = self.begin_write().await?;
@@ -144,6 +151,13 @@ impl Store {
             return Ok(Rotation::Invalid);
         };
         if !claimed {
+            if token.rotated_at.is_some_and(|rotated| rotated + grace > at)
+                && newest_token_of(&txn, session.id)
+                    .await?
+                    .is_some_and(|newest| newest.created_at == token.rotated_at.unwrap_or(at))
+            {
+                return Ok(Rotation::Concurrent);
+            }
             let (session_id, user_id) = (session.id, session.user_id);
             delete_session_in(&txn, session, Some(user_id), "revoke_reused_refresh_token").await?;
             txn.commit().await?;
@@ -239,4 +253,16 @@ pub(super) async fn delete_session_in(
 ) -> Result<(), DbErr> {
     session::Entity::delete_by_id(row.id).exec(txn).await?;
     audit::record(txn, actor, action, Some(&row), None).await
+}
+
+/// The session's newest refresh token (its live one, unless the session is being rotated).
+async fn newest_token_of(
+    txn: &sea_orm::DatabaseTransaction,
+    session_id: SessionId,
+) -> Result<Option<refresh_token::Model>, DbErr> {
+    refresh_token::Entity::find()
+        .filter(refresh_token::Column::SessionId.eq(session_id))
+        .order_by_desc(refresh_token::Column::CreatedAt)
+        .one(txn)
+        .await
 }

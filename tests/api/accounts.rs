@@ -130,7 +130,8 @@ async fn a_refresh_rotates_the_pair() {
 
 #[tokio::test]
 async fn reusing_a_rotated_refresh_token_revokes_the_whole_session() {
-    let app = TestApp::spawn().await;
+    // No grace: a replay straight after the rotation counts as one.
+    let app = TestApp::with_config(|config| config.auth.refresh_reuse_grace_secs = 0).await;
     let first = app.register("judy").await;
     let stolen = token(&first, "refresh_token");
     let rotated = app.post_json("/api/v1/auth/refresh", json!({"refresh_token": stolen})).await;
@@ -150,14 +151,54 @@ async fn reusing_a_rotated_refresh_token_revokes_the_whole_session() {
 }
 
 #[tokio::test]
-async fn concurrent_uses_of_one_refresh_token_rotate_it_once() {
+async fn concurrent_uses_of_one_refresh_token_rotate_it_once_and_the_loser_leaves_the_session_alive() {
     let app = TestApp::spawn().await;
     let first = app.register("kim").await;
     let body = json!({"refresh_token": token(&first, "refresh_token")});
     let (a, b) =
         tokio::join!(app.post_json("/api/v1/auth/refresh", body.clone()), app.post_json("/api/v1/auth/refresh", body));
-    let ok = [a.status, b.status].iter().filter(|s| **s == StatusCode::OK).count();
-    assert!(ok <= 1, "at most one concurrent refresh may succeed: {} / {}", a.text, b.text);
+    let (winner, loser) = if a.status == StatusCode::OK { (a, b) } else { (b, a) };
+    assert_eq!(winner.status, StatusCode::OK, "{}", winner.text);
+    loser.assert_fail(StatusCode::CONFLICT);
+    assert_eq!(loser.reason(), "refresh_conflict");
+    // The winner's pair is good: the race revoked nothing.
+    app.get("/api/v1/me", Some(&token(winner.data(), "access_token"))).await.assert_status(StatusCode::OK);
+    let next =
+        app.post_json("/api/v1/auth/refresh", json!({"refresh_token": token(winner.data(), "refresh_token")})).await;
+    next.assert_status(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_is_a_race_within_the_grace_time_and_a_replay_after_it() {
+    let app = TestApp::with_config(|config| config.auth.refresh_reuse_grace_secs = 1).await;
+    let first = app.register("kira").await;
+    let old = token(&first, "refresh_token");
+    let rotated = app.post_json("/api/v1/auth/refresh", json!({"refresh_token": old})).await;
+    rotated.assert_status(StatusCode::OK);
+    let again = app.post_json("/api/v1/auth/refresh", json!({"refresh_token": old})).await;
+    again.assert_fail(StatusCode::CONFLICT);
+    assert_eq!(again.reason(), "refresh_conflict");
+    app.get("/api/v1/me", Some(&token(rotated.data(), "access_token"))).await.assert_status(StatusCode::OK);
+
+    // Rotated twice: the first token is no longer the one the live token came from, so even
+    // within the grace time presenting it is a replay.
+    let twice =
+        app.post_json("/api/v1/auth/refresh", json!({"refresh_token": token(rotated.data(), "refresh_token")})).await;
+    twice.assert_status(StatusCode::OK);
+    let replay = app.post_json("/api/v1/auth/refresh", json!({"refresh_token": old})).await;
+    replay.assert_fail(StatusCode::UNAUTHORIZED);
+    assert_eq!(replay.reason(), "refresh_token_reused");
+    let me = app.get("/api/v1/me", Some(&token(twice.data(), "access_token"))).await;
+    assert_eq!(me.reason(), "session_revoked");
+
+    // After the grace time, the token just rotated is a replay too.
+    let second = app.login("kira", PASSWORD).await.data().clone();
+    let old = token(&second, "refresh_token");
+    app.post_json("/api/v1/auth/refresh", json!({"refresh_token": old})).await.assert_status(StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let late = app.post_json("/api/v1/auth/refresh", json!({"refresh_token": old})).await;
+    late.assert_fail(StatusCode::UNAUTHORIZED);
+    assert_eq!(late.reason(), "refresh_token_reused");
 }
 
 #[tokio::test]
@@ -203,5 +244,19 @@ async fn requests_without_a_valid_token_are_refused_with_a_bearer_challenge() {
         response.assert_fail(StatusCode::UNAUTHORIZED);
         assert_eq!(response.reason(), "invalid_token", "{bad}");
         assert!(response.header("www-authenticate").contains(r#"error="invalid_token""#));
+    }
+}
+
+#[tokio::test]
+async fn answers_that_carry_tokens_are_never_cached() {
+    let app = TestApp::spawn().await;
+    let registered = app.post_json("/api/v1/auth/register", json!({"identifier": "nora", "password": PASSWORD})).await;
+    let login = app.login("nora", PASSWORD).await;
+    let refresh =
+        app.post_json("/api/v1/auth/refresh", json!({"refresh_token": token(login.data(), "refresh_token")})).await;
+    let refused = app.login("nora", "wrong password entirely").await;
+    for (what, response) in [("register", &registered), ("login", &login), ("refresh", &refresh), ("refusal", &refused)]
+    {
+        assert_eq!(response.header("cache-control"), "no-store", "{what}");
     }
 }

@@ -38,7 +38,7 @@ async fn the_password_grant_answers_in_rfc_6749_json_and_is_not_cached() {
 
 #[tokio::test]
 async fn the_refresh_grant_rotates_and_detects_reuse() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::with_config(|config| config.auth.refresh_reuse_grace_secs = 0).await;
     let first = app.register("peggy").await;
     let old = token(&first, "refresh_token");
     let response = app.post_form("/oauth/token", &format!("grant_type=refresh_token&refresh_token={old}")).await;

@@ -101,3 +101,17 @@ async fn swagger_ui_is_served_offline() {
     let bundle = app.get("/docs/swagger-ui-bundle.js", None).await;
     assert_eq!(bundle.status, StatusCode::OK, "the UI's script is vendored into the binary");
 }
+
+#[tokio::test]
+async fn every_answer_forbids_sniffing_and_framing_and_behind_tls_asks_for_https() {
+    let app = TestApp::spawn().await;
+    for path in ["/api/v1/me", "/healthz", "/api/v1/nowhere", "/docs/"] {
+        let response = app.get(path, None).await;
+        assert_eq!(response.header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(response.header("content-security-policy"), "frame-ancestors 'none'", "{path}");
+        assert_eq!(response.header("strict-transport-security"), "", "{path}: not behind TLS");
+    }
+    let tls = TestApp::with_config(|config| config.public_url = Some("https://chat.example.org".to_owned())).await;
+    let response = tls.get("/api/v1/me", None).await;
+    assert_eq!(response.header("strict-transport-security"), "max-age=31536000; includeSubDomains");
+}

@@ -175,10 +175,12 @@ async fn every_way_of_ending_a_session_closes_its_sockets() {
     app.post_form("/oauth/revoke", &format!("token={}", token(&other, "refresh_token"))).await;
     assert_closed(&mut ws, "session_revoked").await;
 
-    // Ended by replaying a rotated refresh token.
+    // Ended by replaying a rotated refresh token (rotated twice since: no race, a replay).
     let other = app.login("alice@example.org", "a brand new secret").await.data().clone();
     let refresh = token(&other, "refresh_token");
     let rotated = app.post_json("/api/v1/auth/refresh", json!({"refresh_token": refresh})).await.data().clone();
+    let body = json!({"refresh_token": token(&rotated, "refresh_token")});
+    let rotated = app.post_json("/api/v1/auth/refresh", body).await.data().clone();
     let mut ws = ws_connect(addr, Some(&token(&rotated, "access_token")), None).await.unwrap();
     app.post_json("/api/v1/auth/refresh", json!({"refresh_token": refresh})).await;
     assert_closed(&mut ws, "session_revoked").await;
