@@ -114,7 +114,10 @@ pub struct LimitsConfig {
     pub login_failures_per_account: u32,
     /// Failed logins from one address, all accounts together, before 429.
     pub login_failures_per_address: u32,
-    /// Window of both login failure limits, seconds.
+    /// Failed logins for one account from addresses it has no session from, all of them
+    /// together, before those addresses get 429 (its own known addresses still log in).
+    pub login_failures_per_account_from_new_addresses: u32,
+    /// Window of the login failure limits, seconds.
     pub login_window_secs: u64,
     /// Registrations from one address per hour.
     pub registrations_per_hour: u32,
@@ -232,6 +235,7 @@ impl Default for LimitsConfig {
             json_body_bytes: 64 * 1024,
             login_failures_per_account: 10,
             login_failures_per_address: 100,
+            login_failures_per_account_from_new_addresses: 50,
             login_window_secs: 15 * 60,
             registrations_per_hour: 200,
             refreshes_per_hour: 1000,
@@ -377,6 +381,10 @@ impl Config {
         for (key, value) in [
             ("limits.login_failures_per_account", limits.login_failures_per_account),
             ("limits.login_failures_per_address", limits.login_failures_per_address),
+            (
+                "limits.login_failures_per_account_from_new_addresses",
+                limits.login_failures_per_account_from_new_addresses,
+            ),
             ("limits.registrations_per_hour", limits.registrations_per_hour),
             ("limits.refreshes_per_hour", limits.refreshes_per_hour),
             ("limits.password_resets_per_account_hour", limits.password_resets_per_account_hour),

@@ -202,7 +202,11 @@ impl Accounts {
         Ok((user, session))
     }
 
-    /// The account whose credentials these are, under the login limits.
+    /// The account whose credentials these are, under the login limits: per account and
+    /// address, per address, and per account across every address it has no session from. The
+    /// last stops credential stuffing spread over many addresses, and only slows the account:
+    /// its owner, from an address they are signed in from, still logs in (a new address waits
+    /// out the window; the trade-off is in DESIGN §6).
     async fn check_login(&self, identifier: &str, password: &str, client: &ClientInfo) -> Result<User, LoginError> {
         let parsed = Identifier::parse(identifier).ok();
         let account_key = match &parsed {
@@ -220,9 +224,21 @@ impl Accounts {
             None => None,
         };
         let (user, hash) = found.map_or((None, None), |(user, hash)| (Some(user), Some(hash)));
+        // An account that does not exist has no known address: it is limited alike.
+        let known_address = match &user {
+            Some(user) => self.store.has_session_from(user.id, &ip).await.map_err(anyhow::Error::from)?,
+            None => false,
+        };
+        let strangers = limits.login_per_account_from_new_addresses;
+        if !known_address {
+            limits.limiter.check(strangers, &account_key).await.map_err(LoginError::RateLimited)?;
+        }
         if !self.auth.hasher.verify(password, hash.as_deref()).await? {
             limits.record(limits.login_per_account, &per_account).await;
             limits.record(limits.login_per_address, &ip).await;
+            if !known_address {
+                limits.record(strangers, &account_key).await;
+            }
             return Err(LoginError::InvalidCredentials);
         }
         user.filter(|u| u.is_active).ok_or(LoginError::Disabled)

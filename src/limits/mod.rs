@@ -45,6 +45,8 @@ pub struct Limits {
     pub login_per_account: Rule,
     /// Failed logins from one address, all accounts.
     pub login_per_address: Rule,
+    /// Failed logins for one account from every address it has no session from.
+    pub login_per_account_from_new_addresses: Rule,
     pub register: Rule,
     pub refresh: Rule,
     /// Password-reset mails for one e-mail address.
@@ -71,6 +73,11 @@ impl Limits {
             login_per_address: Rule {
                 name: "login-address",
                 max: config.login_failures_per_address,
+                window: login_window,
+            },
+            login_per_account_from_new_addresses: Rule {
+                name: "login-account-new-addresses",
+                max: config.login_failures_per_account_from_new_addresses,
                 window: login_window,
             },
             register: Rule { name: "register", max: config.registrations_per_hour, window: hour },

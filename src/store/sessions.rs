@@ -1,7 +1,9 @@
 //! Sessions and their refresh tokens: creation, rotation with reuse detection, revocation.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use time::OffsetDateTime;
 
 use super::StoreError;
@@ -225,6 +227,19 @@ impl Store {
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().map(SessionInfo::from).collect())
+    }
+
+    /// Whether the account has a session opened from `ip` (the owner has signed in from there).
+    pub async fn has_session_from(&self, user_id: UserId, ip: &str) -> Result<bool, StoreError> {
+        let found = session::Entity::find()
+            .select_only()
+            .column(session::Column::Id)
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::Ip.eq(ip))
+            .into_tuple::<SessionId>()
+            .one(&self.db)
+            .await?;
+        Ok(found.is_some())
     }
 
     /// Ends a session (its refresh tokens go with it). Returns its owner if it existed.

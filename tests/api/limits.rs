@@ -31,6 +31,35 @@ async fn ten_failed_logins_for_an_account_from_one_address_then_429() {
 }
 
 #[tokio::test]
+async fn failures_spread_over_many_addresses_slow_the_account_for_new_addresses_only() {
+    let app = TestApp::with_config(|config| config.limits.login_failures_per_account_from_new_addresses = 5).await;
+    app.register("yvonne").await;
+    // The owner signs in from home once: that address is hers from now on.
+    assert_eq!(login_from(&app, "yvonne", PASSWORD, "192.0.2.10").await.status, StatusCode::OK);
+
+    // Five addresses, one wrong password each: each under its own limit, together at the account's.
+    for i in 1..=5 {
+        let response = login_from(&app, "yvonne", "wrong password", &format!("203.0.113.{i}")).await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "address {i}");
+    }
+    let stuffed = login_from(&app, "yvonne", PASSWORD, "203.0.113.99").await;
+    stuffed.assert_fail(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(stuffed.reason(), "rate_limited", "a new address waits, even with the right password");
+
+    // Her own address is not locked out, and its failures are its own to count.
+    assert_eq!(login_from(&app, "yvonne", "wrong password", "192.0.2.10").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(login_from(&app, "yvonne", PASSWORD, "192.0.2.10").await.status, StatusCode::OK);
+    // Nor is anyone else from the addresses that tried.
+    app.register("zelda").await;
+    assert_eq!(login_from(&app, "zelda", PASSWORD, "203.0.113.1").await.status, StatusCode::OK);
+    // An account that does not exist is limited the same way (no telling it apart).
+    for i in 1..=5 {
+        login_from(&app, "nobody_here", "wrong password", &format!("198.51.100.{i}")).await;
+    }
+    assert_eq!(login_from(&app, "nobody_here", "x", "198.51.100.99").await.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
 async fn the_oauth_password_grant_shares_the_login_limit() {
     let app = TestApp::with_config(|c| c.limits.login_failures_per_account = 2).await;
     app.register("xavier").await;
