@@ -99,7 +99,17 @@ async fn a_user_stays_online_until_their_last_socket_of_either_kind_closes_and_t
 
     let closed_at = time::OffsetDateTime::now_utc();
     drop(sio);
-    let view = until_status(&app, &alice, &bob, "offline").await;
+    until_status(&app, &alice, &bob, "offline").await;
+    // The offline state shows as soon as the registry has it; `last_seen_at` is written just
+    // after (the same batch, one statement), so it may lag by a moment.
+    let started = Instant::now();
+    let view = loop {
+        let view = presence(&app, &alice, &[&bob.id]).await.remove(0);
+        if view["last_seen_at"].is_string() || started.elapsed() > SOON {
+            break view;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let last_seen = time::OffsetDateTime::parse(
         view["last_seen_at"].as_str().expect("last_seen_at once offline"),
         &time::format_description::well_known::Rfc3339,
