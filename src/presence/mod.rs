@@ -114,8 +114,8 @@ impl Presence {
         } else {
             PresenceView::hidden(user.id)
         };
-        let audience = match self.store.chat_partners(user.id).await {
-            Ok(partners) => partners.into_iter().filter(|id| *id != user.id).collect::<Vec<_>>(),
+        let audience = match self.store.chat_partners_of(&[user.id]).await {
+            Ok(mut partners) => partners.remove(&user.id).unwrap_or_default(),
             Err(err) => return tracing::warn!(user_id = %user.id, error = %err, "reading chat partners failed"),
         };
         if !audience.is_empty() {
@@ -128,13 +128,8 @@ impl Presence {
     pub async fn leave(&self) {
         match self.realtime.presence.leave().await {
             Ok(gone) => {
-                if let Err(err) = self.store.mark_last_seen(&gone, now()).await {
-                    tracing::warn!(users = gone.len(), error = %err, "recording last_seen_at failed");
-                }
-                let changes = gone.into_iter().map(|user_id| (user_id, false)).collect();
-                if let Err(err) = announce_changes(&self.store, &self.realtime, changes).await {
-                    tracing::warn!(error = %err, "announcing presence changes failed");
-                }
+                let announce = gone.iter().map(|user_id| (*user_id, false)).collect();
+                report(&self.store, &self.realtime, News { gone_offline: gone, announce }).await;
             }
             Err(err) => tracing::warn!(error = %err, "withdrawing this instance's presence claim failed; it expires"),
         }
@@ -174,15 +169,20 @@ async fn tell(store: Store, realtime: Weak<Realtime>, mut news: mpsc::UnboundedR
             batch.gone_offline.extend(more.gone_offline);
             batch.announce.extend(more.announce);
         }
-        if let Err(err) = store.mark_last_seen(&batch.gone_offline, now()).await {
-            tracing::warn!(users = batch.gone_offline.len(), error = %err, "recording last_seen_at failed");
-        }
         let Some(realtime) = realtime.upgrade() else { return };
-        // The latest word on each user stands.
-        let latest: HashMap<UserId, bool> = batch.announce.into_iter().collect();
-        if let Err(err) = announce_changes(&store, &realtime, latest).await {
-            tracing::warn!(error = %err, "announcing presence changes failed");
-        }
+        report(&store, &realtime, batch).await;
+    }
+}
+
+/// Keeps `last_seen_at` of those gone offline, then announces the changes (the latest word on
+/// each user stands).
+async fn report(store: &Store, realtime: &Realtime, news: News) {
+    if let Err(err) = store.mark_last_seen(&news.gone_offline, now()).await {
+        tracing::warn!(users = news.gone_offline.len(), error = %err, "recording last_seen_at failed");
+    }
+    let latest: HashMap<UserId, bool> = news.announce.into_iter().collect();
+    if let Err(err) = announce_changes(store, realtime, latest).await {
+        tracing::warn!(error = %err, "announcing presence changes failed");
     }
 }
 
