@@ -129,6 +129,10 @@ pub struct LimitsConfig {
     pub password_resets_per_address_hour: u32,
     /// Messages one user may send (or forward) per minute, across all chats and instances.
     pub messages_per_minute: u32,
+    /// Message searches one user may run per minute.
+    pub searches_per_minute: u32,
+    /// Data exports one user may download per day.
+    pub exports_per_day: u32,
 }
 
 /// Avatar and attachment processing.
@@ -242,6 +246,8 @@ impl Default for LimitsConfig {
             password_resets_per_account_hour: 5,
             password_resets_per_address_hour: 30,
             messages_per_minute: 120,
+            searches_per_minute: 60,
+            exports_per_day: 3,
         }
     }
 }
@@ -390,6 +396,8 @@ impl Config {
             ("limits.password_resets_per_account_hour", limits.password_resets_per_account_hour),
             ("limits.password_resets_per_address_hour", limits.password_resets_per_address_hour),
             ("limits.messages_per_minute", limits.messages_per_minute),
+            ("limits.searches_per_minute", limits.searches_per_minute),
+            ("limits.exports_per_day", limits.exports_per_day),
         ] {
             if value == 0 {
                 return bad(key, "must be at least 1");

@@ -94,12 +94,14 @@ pub struct MessageCreated {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
     "chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "message_id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b",
-    "text": "See you at nine?", "edited_at": "2026-11-21T10:16:40.102030Z"
+    "text": "See you at nine?", "mentions": [], "edited_at": "2026-11-21T10:16:40.102030Z"
 }))]
 pub struct MessageUpdated {
     pub chat_id: Uuid,
     pub message_id: Uuid,
     pub text: Option<String>,
+    /// Whom the text mentions now.
+    pub mentions: Vec<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub edited_at: OffsetDateTime,
 }
@@ -158,7 +160,7 @@ pub struct Typing {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
     "chat_id": "01936b30-1a2b-7c3d-9e4f-5a6b7c8d9e0f", "user_id": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10",
-    "message_id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b", "unread_count": 0
+    "message_id": "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b", "unread_count": 0, "mention_count": 0
 }))]
 pub struct ChatRead {
     pub chat_id: Uuid,
@@ -169,4 +171,7 @@ pub struct ChatRead {
     /// The reader's unread count in the chat: only in the event to the reader's own connections.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unread_count: Option<u64>,
+    /// Of those, the ones that mention the reader: likewise only to the reader.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mention_count: Option<u64>,
 }

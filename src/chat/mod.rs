@@ -9,6 +9,7 @@
 
 pub mod attachment;
 pub mod events;
+pub mod search;
 pub mod view;
 
 use std::sync::Arc;
@@ -183,6 +184,8 @@ pub struct ReadView {
     pub chat_id: Uuid,
     pub last_read_id: Option<Uuid>,
     pub unread_count: u64,
+    /// Unread messages that mention me.
+    pub mention_count: u64,
 }
 
 pub fn chat_not_found() -> AppError {
@@ -203,6 +206,7 @@ fn shared(view: &ChatView) -> ChatChanged {
     let mut chat = view.clone();
     chat.pinned = false;
     chat.unread_count = 0;
+    chat.mention_count = 0;
     if let Some(last) = &mut chat.last_message {
         last.liked_by_me = false;
     }
@@ -585,14 +589,16 @@ impl Chats {
         }
         let edited = self.store.edit_message(me, chat_id, message_id, text.into_inner()).await?;
         let edited = edited.ok_or_else(message_not_found)?;
+        let view = self.render_messages(me, vec![edited]).await?.pop().ok_or_else(message_not_found)?;
         let event = ChatEvent::MessageUpdated(events::MessageUpdated {
             chat_id: chat_id.into(),
             message_id: message_id.into(),
-            text: edited.text.clone(),
-            edited_at: edited.edited_at.unwrap_or_else(crate::store::now),
+            text: view.text.clone(),
+            mentions: view.mentions.clone(),
+            edited_at: view.edited_at.unwrap_or_else(crate::store::now),
         });
         self.tell_members(chat_id, event).await?;
-        self.render_messages(me, vec![edited]).await?.pop().ok_or_else(message_not_found)
+        Ok(view)
     }
 
     /// Deletes a message, leaving a tombstone: my own, or anyone's for a group's owner or admins.
@@ -745,24 +751,31 @@ impl Chats {
     pub async fn mark_read(&self, me: UserId, chat_id: ChatId, message_id: MessageId) -> Result<ReadView, AppError> {
         self.message_in(me, chat_id, message_id).await?;
         let (moved, member) = self.store.mark_read(me, chat_id, message_id).await?.ok_or_else(chat_not_found)?;
-        let (last_read_id, unread_count) = (member.last_read_id, member.unread_count);
+        let (last_read_id, unread_count, mention_count) =
+            (member.last_read_id, member.unread_count, member.mention_count);
         if moved {
-            let receipt = |unread_count| {
+            let receipt = |counts: Option<(u64, u64)>| {
                 ChatEvent::Read(ChatRead {
                     chat_id: chat_id.into(),
                     user_id: me.into(),
                     message_id: message_id.into(),
-                    unread_count,
+                    unread_count: counts.map(|(unread, _)| unread),
+                    mention_count: counts.map(|(_, mentions)| mentions),
                 })
             };
-            self.realtime.emit(Audience::Users(vec![me]), &receipt(Some(unread_count))).await;
+            self.realtime.emit(Audience::Users(vec![me]), &receipt(Some((unread_count, mention_count)))).await;
             let others: Vec<UserId> =
                 self.store.member_ids(chat_id).await?.into_iter().filter(|id| *id != me).collect();
             if !others.is_empty() {
                 self.realtime.emit(Audience::Users(others), &receipt(None)).await;
             }
         }
-        Ok(ReadView { chat_id: chat_id.into(), last_read_id: last_read_id.map(Into::into), unread_count })
+        Ok(ReadView {
+            chat_id: chat_id.into(),
+            last_read_id: last_read_id.map(Into::into),
+            unread_count,
+            mention_count,
+        })
     }
 
     /// Tells the other members that I am typing. Throttled per user; extra calls are dropped.

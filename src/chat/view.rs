@@ -104,7 +104,7 @@ pub struct ForwardedView {
     "author": {"id": "01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10", "username": "alice", "avatar": null, "deleted": false},
     "type": "text", "text": "See you at eight?", "system": null, "attachment": null, "reply_to": null,
     "forwarded_from": null, "like_count": 1, "liked_by_me": false,
-    "reactions": [{"emoji": "👍", "count": 2, "me": true}], "client_id": "a1b2c3",
+    "reactions": [{"emoji": "👍", "count": 2, "me": true}], "mentions": [], "client_id": "a1b2c3",
     "created_at": "2026-11-21T10:15:02.481516Z", "edited_at": null, "deleted": false
 }))]
 pub struct MessageView {
@@ -127,6 +127,9 @@ pub struct MessageView {
     pub liked_by_me: bool,
     /// Emoji reactions, in order of first use (at most 20 different emoji).
     pub reactions: Vec<ReactionView>,
+    /// The members this message mentions by `@username`, each once (a forwarded copy mentions
+    /// nobody).
+    pub mentions: Vec<Uuid>,
     /// The sender's own id for the message, if it gave one: how it recognises its message.
     pub client_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
@@ -158,7 +161,7 @@ pub struct ReactionView {
             "last_read_message_id": null,
             "presence": {"user_id": "01936b2f-0a11-7d42-8e3c-5b6a7c8d9e0f", "status": "offline", "last_seen_at": "2026-11-21T09:58:40.102938Z"}}
     ],
-    "pinned": false, "unread_count": 2, "last_message": null,
+    "pinned": false, "unread_count": 2, "mention_count": 1, "last_message": null,
     "created_at": "2026-11-21T10:00:00Z", "last_activity_at": "2026-11-21T10:15:02.481516Z"
 }))]
 pub struct ChatView {
@@ -173,6 +176,8 @@ pub struct ChatView {
     pub pinned: bool,
     /// Messages by others after my read marker. In socket events, always `0`.
     pub unread_count: u64,
+    /// Of those, the ones that mention me. In socket events, always `0`.
+    pub mention_count: u64,
     pub last_message: Option<MessageView>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -187,6 +192,7 @@ struct Lookup<'a> {
     users: HashMap<UserId, User>,
     likes: HashMap<MessageId, Likes>,
     reactions: HashMap<MessageId, Vec<ReactionCount>>,
+    mentions: HashMap<MessageId, Vec<UserId>>,
     attachments: HashMap<AttachmentId, Attachment>,
     /// Of the chat members among `users`.
     presence: HashMap<UserId, PresenceView>,
@@ -251,6 +257,11 @@ impl Lookup<'_> {
                         .collect()
                 })
                 .unwrap_or_default(),
+            mentions: self
+                .mentions
+                .get(&message.id)
+                .map(|users| users.iter().map(|id| id.uuid()).collect())
+                .unwrap_or_default(),
             client_id: message.client_id,
             created_at: message.created_at,
             edited_at: message.edited_at,
@@ -281,13 +292,14 @@ impl super::Chats {
         let ids: Vec<MessageId> = messages.iter().filter(|m| m.deleted_at.is_none()).map(|m| m.id).collect();
         let likes = self.store.likes(&ids, reader).await?;
         let reactions = self.store.reactions(&ids, reader).await?;
+        let mentions = self.store.mentions(&ids).await?;
         let attachment_ids: Vec<AttachmentId> = messages.iter().filter_map(|m| m.attachment_id).collect();
         let attachments = self.store.attachments(&attachment_ids).await?;
-        Ok(Lookup { media: &self.media, users, likes, reactions, attachments, presence })
+        Ok(Lookup { media: &self.media, users, likes, reactions, mentions, attachments, presence })
     }
 
-    /// Messages as `reader` sees them: six queries (authors, like counts, own likes, reaction
-    /// counts, own reactions, attachments) for any number of messages.
+    /// Messages as `reader` sees them: seven queries (authors, like counts, own likes, reaction
+    /// counts, own reactions, mentions, attachments) for any number of messages.
     pub async fn render_messages(
         &self,
         reader: UserId,
@@ -307,6 +319,7 @@ impl super::Chats {
             users,
             likes: HashMap::new(),
             reactions: HashMap::new(),
+            mentions: HashMap::new(),
             attachments: HashMap::new(),
             presence,
         };
@@ -345,6 +358,7 @@ impl super::Chats {
                 members: members.remove(&chat.id).unwrap_or_default().iter().map(|m| lookup.member(m)).collect(),
                 pinned: me.pin_order.is_some(),
                 unread_count: me.unread_count,
+                mention_count: me.mention_count,
                 last_message: last.remove(&chat.id).map(|m| lookup.message(m)),
                 created_at: chat.created_at,
                 last_activity_at: chat.last_activity_at,

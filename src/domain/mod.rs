@@ -3,7 +3,9 @@
 pub mod chat;
 pub mod identifier;
 pub mod ids;
+pub mod mention;
 pub mod password;
+pub mod search;
 pub mod user;
 
 pub use chat::{ChatKind, ChatTitle, ClientId, Emoji, MessageKind, MessageText, Role, SystemEvent};

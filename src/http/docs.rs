@@ -30,6 +30,7 @@ use utoipa::{Modify, OpenApi};
         (name = "presence", description = "Who is online: visible to the people who share a chat with someone, unless they hide it"),
         (name = "chats", description = "Direct chats and groups: members, roles, pins. Anyone not in a chat gets 404 for all of it"),
         (name = "messages", description = "History, sending, edits, tombstones, likes, forwards and read markers"),
+        (name = "search", description = "Finding messages by their text, in any language"),
         (name = "media", description = "Stored media, when Parlor serves them itself"),
         (name = "realtime", description = "Live events; see the AsyncAPI document at /api/v1/asyncapi.json"),
         (name = "oauth", description = "Standard OAuth 2.0 endpoints"),

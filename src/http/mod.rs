@@ -15,6 +15,7 @@ pub mod oauth;
 pub mod ops;
 pub mod presence;
 pub mod principal;
+pub mod search;
 pub mod users;
 
 use std::future::Future;
@@ -49,6 +50,7 @@ fn api_router(config: &Config) -> OpenApiRouter<AppState> {
         .merge(presence::router())
         .merge(chats::router())
         .merge(messages::router())
+        .merge(search::router())
         .merge(attachments::router(config))
         .merge(admin::router())
         .merge(crate::gateway::ws::router())

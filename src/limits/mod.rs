@@ -55,6 +55,10 @@ pub struct Limits {
     pub reset_per_address: Rule,
     /// Messages sent (and forwarded) by one user.
     pub messages: Rule,
+    /// Message searches by one user.
+    pub searches: Rule,
+    /// Data exports by one user.
+    pub exports: Rule,
     /// Typing notices from one user; the ones over it are dropped silently.
     pub typing: Rule,
 }
@@ -93,6 +97,8 @@ impl Limits {
                 window: hour,
             },
             messages: Rule { name: "messages", max: config.messages_per_minute, window: Duration::from_secs(60) },
+            searches: Rule { name: "searches", max: config.searches_per_minute, window: Duration::from_secs(60) },
+            exports: Rule { name: "exports", max: config.exports_per_day, window: Duration::from_secs(24 * 3600) },
             // Clients repeat the notice every few seconds while someone types.
             typing: Rule { name: "typing", max: 5, window: Duration::from_secs(10) },
         }

@@ -185,6 +185,15 @@ impl Store {
         Ok(CreatedChat { chat, members, created: true })
     }
 
+    /// Chats by id, in one query; ids of chats that are gone are absent.
+    pub async fn chats_by_ids(&self, ids: &[ChatId]) -> Result<HashMap<ChatId, Chat>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = chat::Entity::find().filter(chat::Column::Id.is_in(ids.iter().copied())).all(&self.db).await?;
+        Ok(rows.into_iter().map(|row| (row.id, Chat::from(row))).collect())
+    }
+
     /// Every chat `user_id` is in, with their membership (unordered).
     pub async fn chats_of(&self, user_id: UserId) -> Result<Vec<(Chat, Member)>, StoreError> {
         let memberships =

@@ -30,6 +30,8 @@ pub struct Member {
     pub last_read_id: Option<MessageId>,
     pub pin_order: Option<i64>,
     pub unread_count: u64,
+    /// Unread messages that mention the member.
+    pub mention_count: u64,
 }
 
 impl From<chat_member::Model> for Member {
@@ -42,6 +44,7 @@ impl From<chat_member::Model> for Member {
             last_read_id: row.last_read_id,
             pin_order: row.pin_order,
             unread_count: u64::try_from(row.unread_count).unwrap_or(0),
+            mention_count: u64::try_from(row.mention_count).unwrap_or(0),
         }
     }
 }
@@ -207,6 +210,7 @@ pub(super) async fn insert_member(
         last_read_id: Set(last_read),
         pin_order: Set(None),
         unread_count: Set(0),
+        mention_count: Set(0),
     }
     .insert(conn)
     .await?;

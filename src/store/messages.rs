@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::audit::Audited;
 use super::entity::{attachment, chat, chat_member, message, message_like, message_reaction};
 use super::members::{Actor, Member, authorize_actor, lock_chat};
-use super::{Store, StoreError, audit, media, now};
+use super::{Store, StoreError, audit, media, mentions, now, search};
 use crate::domain::chat::Action;
 use crate::domain::{AttachmentId, ChatId, MessageId, MessageKind, SystemEvent, UserId};
 
@@ -182,6 +182,10 @@ pub(super) async fn insert_message_in(
         .and_where(chat_member::Column::UserId.ne(new.author_id))
         .to_owned();
     txn.execute(&unread).await?;
+    search::index_in(txn, &row).await?;
+    if let (Some(text), None, false) = (&row.text, forwarded, row.kind == MessageKind::System) {
+        mentions::mention_in(txn, row.chat_id, id, row.author_id, text).await?;
+    }
     Ok(row.into())
 }
 
@@ -271,9 +275,13 @@ impl Store {
         }
         let before = row.clone();
         let mut active = row.into_active_model();
-        active.text = Set(Some(text));
+        active.text = Set(Some(text.clone()));
         active.edited_at = Set(Some(now()));
         let row = active.update(&txn).await?;
+        search::reindex_in(&txn, message_id, &text).await?;
+        if row.forwarded_message_id.is_none() {
+            mentions::remention_in(&txn, chat_id, message_id, row.author_id, &text).await?;
+        }
         audit::record(&txn, Some(editor), "edit", Some(&before), Some(&row)).await?;
         txn.commit().await?;
         Ok(Some(row.into()))
@@ -316,6 +324,8 @@ impl Store {
             unread.and_where(chat_member::Column::UserId.ne(author));
         }
         txn.execute(&unread).await?;
+        mentions::unmention_in(&txn, chat_id, message_id).await?;
+        search::unindex_in(&txn, message_id).await?;
         let attachment_id = row.attachment_id;
         let mut active = row.into_active_model();
         active.text = Set(None);
@@ -395,7 +405,7 @@ impl Store {
     }
 
     /// Moves a member's read marker forward to `message_id` (never back) and recounts what is
-    /// unread after it. Returns whether it moved and the membership as it now is; `None` if
+    /// unread after it, and which of that mentions them. Returns whether it moved and the membership as it now is; `None` if
     /// `user_id` is not a member.
     ///
     /// Under the chat's lock, so a message committed meanwhile is either counted here or added
@@ -423,6 +433,10 @@ impl Store {
             .table(chat_member::Entity)
             .value(chat_member::Column::LastReadId, message_id)
             .value(chat_member::Column::UnreadCount, Expr::SubQuery(None, Box::new(unread.into())))
+            .value(
+                chat_member::Column::MentionCount,
+                Expr::SubQuery(None, Box::new(mentions::unread_mentions(chat_id, user_id, message_id).into())),
+            )
             .and_where(chat_member::Column::ChatId.eq(chat_id))
             .and_where(chat_member::Column::UserId.eq(user_id))
             .and_where(chat_member::Column::LastReadId.is_null().or(chat_member::Column::LastReadId.lt(message_id)))

@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0008SigningKeys),
             Box::new(M0009Reactions),
             Box::new(M0010Presence),
+            Box::new(M0011SearchAndMentions),
         ]
     }
 }
@@ -632,6 +633,205 @@ impl MigrationTrait for M0010Presence {
     }
 }
 
+/// Message search and mentions.
+///
+/// `message_search` holds each live text in its folded form ([`crate::domain::search::fold`]),
+/// numbered by `seq` in the order it was indexed, which is the order results come in and pages
+/// are cut by. The index over it is each backend's own substring index: on SQLite an FTS5 table
+/// with the `trigram` tokenizer, kept in step by triggers (it holds no copy of the text, reading
+/// it from `message_search`); on PostgreSQL a `pg_trgm` GIN index. Both match any three
+/// characters in a row, so no language depends on spaces between words.
+///
+/// `message_mentions` names the members a message mentions; `chat_members.mention_count` counts
+/// the unread ones, kept like `unread_count`. Existing messages are indexed and their mentions
+/// found (against today's members) here, oldest first.
+struct M0011SearchAndMentions;
+
+impl MigrationName for M0011SearchAndMentions {
+    fn name(&self) -> &str {
+        "m0011_search_and_mentions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0011SearchAndMentions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+        manager
+            .create_table(
+                Table::create()
+                    .table("message_search")
+                    .col(ColumnDef::new("seq").big_integer().not_null().auto_increment().primary_key())
+                    .col(ColumnDef::new("message_id").uuid().not_null().unique_key())
+                    .col(ColumnDef::new("chat_id").uuid().not_null())
+                    .col(ColumnDef::new("body").text().not_null())
+                    .foreign_key(&mut cascade(
+                        "fk_message_search_message",
+                        ("message_search", "message_id"),
+                        ("messages", "id"),
+                    ))
+                    .foreign_key(&mut cascade("fk_message_search_chat", ("message_search", "chat_id"), ("chats", "id")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_message_search_chat")
+                    .table("message_search")
+                    .col("chat_id")
+                    .col("seq")
+                    .to_owned(),
+            )
+            .await?;
+        if postgres {
+            db.execute_unprepared("CREATE EXTENSION IF NOT EXISTS pg_trgm").await?;
+            db.execute_unprepared(
+                "CREATE INDEX ix_message_search_body ON message_search USING gin (body gin_trgm_ops)",
+            )
+            .await?;
+        } else {
+            // The text is folded already, so the tokenizer compares it as it is.
+            db.execute_unprepared(
+                "CREATE VIRTUAL TABLE message_search_fts USING fts5(body, content='message_search', \
+                 content_rowid='seq', tokenize='trigram case_sensitive 1')",
+            )
+            .await?;
+            db.execute_unprepared(
+                "CREATE TRIGGER message_search_indexed AFTER INSERT ON message_search BEGIN \
+                 INSERT INTO message_search_fts(rowid, body) VALUES (new.seq, new.body); END",
+            )
+            .await?;
+            db.execute_unprepared(
+                "CREATE TRIGGER message_search_unindexed AFTER DELETE ON message_search BEGIN \
+                 INSERT INTO message_search_fts(message_search_fts, rowid, body) VALUES ('delete', old.seq, old.body); END",
+            )
+            .await?;
+            db.execute_unprepared(
+                "CREATE TRIGGER message_search_reindexed AFTER UPDATE ON message_search BEGIN \
+                 INSERT INTO message_search_fts(message_search_fts, rowid, body) VALUES ('delete', old.seq, old.body); \
+                 INSERT INTO message_search_fts(rowid, body) VALUES (new.seq, new.body); END",
+            )
+            .await?;
+        }
+        manager
+            .create_table(
+                Table::create()
+                    .table("message_mentions")
+                    .col(ColumnDef::new("message_id").uuid().not_null())
+                    .col(ColumnDef::new("user_id").uuid().not_null())
+                    .col(ColumnDef::new("chat_id").uuid().not_null())
+                    .primary_key(Index::create().col("message_id").col("user_id"))
+                    .foreign_key(&mut cascade(
+                        "fk_message_mentions_message",
+                        ("message_mentions", "message_id"),
+                        ("messages", "id"),
+                    ))
+                    .foreign_key(&mut cascade(
+                        "fk_message_mentions_user",
+                        ("message_mentions", "user_id"),
+                        ("users", "id"),
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_message_mentions_member")
+                    .table("message_mentions")
+                    .col("user_id")
+                    .col("chat_id")
+                    .col("message_id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("chat_members")
+                    .add_column(ColumnDef::new("mention_count").big_integer().not_null().default(0))
+                    .to_owned(),
+            )
+            .await?;
+        backfill_search_and_mentions(db).await
+    }
+}
+
+/// Indexes every live text and records its mentions of today's members, a thousand messages a
+/// round, then counts each member's unread mentions.
+async fn backfill_search_and_mentions(db: &SchemaManagerConnection<'_>) -> Result<(), DbErr> {
+    use crate::domain::{mention, search};
+    let mut after: Option<uuid::Uuid> = None;
+    loop {
+        let mut page = Query::select()
+            .columns(["id", "chat_id", "author_id", "text", "forwarded_message_id"])
+            .from("messages")
+            .and_where(Expr::col("deleted_at").is_null())
+            .and_where(Expr::col("text").is_not_null())
+            .order_by("id", Order::Asc)
+            .limit(1000)
+            .to_owned();
+        if let Some(after) = after {
+            page.and_where(Expr::col("id").gt(after));
+        }
+        let rows = db.query_all(&page).await?;
+        let Some(last) = rows.last() else { break };
+        after = Some(last.try_get("", "id")?);
+        let mut index =
+            Query::insert().into_table("message_search").columns(["message_id", "chat_id", "body"]).to_owned();
+        for row in &rows {
+            let (id, chat_id, text): (uuid::Uuid, uuid::Uuid, String) =
+                (row.try_get("", "id")?, row.try_get("", "chat_id")?, row.try_get("", "text")?);
+            index.values_panic([id.into(), chat_id.into(), search::fold(&text).into()]);
+            let author: Option<uuid::Uuid> = row.try_get("", "author_id")?;
+            let forwarded: Option<uuid::Uuid> = row.try_get("", "forwarded_message_id")?;
+            let keys = mention::mentioned(&text);
+            if keys.is_empty() || forwarded.is_some() {
+                continue;
+            }
+            let members = Query::select()
+                .column(("users", "id"))
+                .from("users")
+                .inner_join("chat_members", Expr::col(("chat_members", "user_id")).equals(("users", "id")))
+                .and_where(Expr::col(("chat_members", "chat_id")).eq(chat_id))
+                .and_where(Expr::col(("users", "username_key")).is_in(keys))
+                .to_owned();
+            let mut mentions =
+                Query::insert().into_table("message_mentions").columns(["message_id", "user_id", "chat_id"]).to_owned();
+            let mut any = false;
+            for member in db.query_all(&members).await? {
+                let user_id: uuid::Uuid = member.try_get("", "id")?;
+                if Some(user_id) != author {
+                    mentions.values_panic([id.into(), user_id.into(), chat_id.into()]);
+                    any = true;
+                }
+            }
+            if any {
+                db.execute(&mentions).await?;
+            }
+        }
+        db.execute(&index).await?;
+    }
+    let (mm, cm) = ("message_mentions", "chat_members");
+    let unread = Query::select()
+        .expr(Expr::col((mm, "message_id")).count())
+        .from(mm)
+        .and_where(Expr::col((mm, "chat_id")).equals((cm, "chat_id")))
+        .and_where(Expr::col((mm, "user_id")).equals((cm, "user_id")))
+        .and_where(
+            Expr::col((cm, "last_read_id"))
+                .is_null()
+                .or(Expr::col((mm, "message_id")).gt(Expr::col((cm, "last_read_id")))),
+        )
+        .to_owned();
+    let count =
+        Query::update().table(cm).value("mention_count", Expr::SubQuery(None, Box::new(unread.into()))).to_owned();
+    db.execute(&count).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::{ConnectionTrait, Database};
@@ -731,5 +931,88 @@ mod tests {
         let mut expected = vec![(ann, 1), (ben, 1)];
         expected.sort();
         assert_eq!(counts, expected, "Ann: Ben's last (his deleted one and her own do not count); Ben: Ann's one");
+    }
+    #[tokio::test]
+    async fn m0011_indexes_existing_texts_and_counts_their_unread_mentions() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        Migrator::up(&db, Some(10)).await.unwrap();
+        let (chat, ann, ben) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let at = crate::store::now();
+        let ids: Vec<uuid::Uuid> = (0..4).map(|_| uuid::Uuid::now_v7()).collect();
+        let mut users = Query::insert()
+            .into_table("users")
+            .columns(["id", "username", "username_key", "password_hash", "created_at", "updated_at"])
+            .to_owned();
+        for (id, name) in [(ann, "Ann"), (ben, "ben")] {
+            users.values_panic([id.into(), name.into(), name.to_lowercase().into(), "x".into(), at.into(), at.into()]);
+        }
+        let chats = Query::insert()
+            .into_table("chats")
+            .columns(["id", "kind", "created_at", "last_activity_at"])
+            .values_panic([chat.into(), "group".into(), at.into(), at.into()])
+            .to_owned();
+        // Ben read the first message.
+        let members = Query::insert()
+            .into_table("chat_members")
+            .columns(["chat_id", "user_id", "role", "joined_at", "last_read_id"])
+            .values_panic([chat.into(), ann.into(), "owner".into(), at.into(), Option::<uuid::Uuid>::None.into()])
+            .values_panic([chat.into(), ben.into(), "member".into(), at.into(), Some(ids[0]).into()])
+            .to_owned();
+        // Ann mentions Ben (read), Ben mentions Ann, Ann mentions Ben (deleted), Ann mentions Ben.
+        let mut messages = Query::insert()
+            .into_table("messages")
+            .columns(["id", "chat_id", "author_id", "kind", "text", "created_at", "deleted_at"])
+            .to_owned();
+        for (i, (author, text, deleted)) in [
+            (ann, "@ben 東京タワー", false),
+            (ben, "@ANN Привет", false),
+            (ann, "@ben secret", true),
+            (ann, "again @ben", false),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (text, deleted_at) = if deleted { (None, Some(at)) } else { (Some(text), None) };
+            messages.values_panic([
+                ids[i].into(),
+                chat.into(),
+                author.into(),
+                "text".into(),
+                text.into(),
+                at.into(),
+                deleted_at.into(),
+            ]);
+        }
+        for insert in [users, chats, members, messages] {
+            db.execute(&insert).await.unwrap();
+        }
+        Migrator::up(&db, None).await.unwrap();
+        let counts = Query::select().columns(["user_id", "mention_count"]).from("chat_members").to_owned();
+        let mut counts: Vec<(uuid::Uuid, i64)> = db
+            .query_all(&counts)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.try_get("", "user_id").unwrap(), row.try_get("", "mention_count").unwrap()))
+            .collect();
+        counts.sort();
+        let mut expected = vec![(ann, 1), (ben, 1)];
+        expected.sort();
+        assert_eq!(counts, expected, "Ben: the last one (the first is read, the third deleted); Ann: Ben's");
+        let found = |phrase: &'static str| {
+            let db = &db;
+            async move {
+                let sql = format!(
+                    "SELECT s.message_id FROM message_search_fts f JOIN message_search s ON s.seq = f.rowid \
+                     WHERE f.body MATCH '\"{phrase}\"'"
+                );
+                let rows =
+                    db.query_all_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, sql)).await.unwrap();
+                rows.iter().map(|row| row.try_get::<uuid::Uuid>("", "message_id").unwrap()).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(found("東京タ").await, [ids[0]]);
+        assert_eq!(found("привет").await, [ids[1]], "indexed folded");
+        assert!(found("secret").await.is_empty(), "deleted texts are not indexed");
     }
 }

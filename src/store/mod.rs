@@ -10,6 +10,7 @@ pub mod entity;
 mod keys;
 mod media;
 mod members;
+mod mentions;
 mod messages;
 pub mod migration;
 mod pins;
@@ -17,6 +18,7 @@ mod presence;
 mod reactions;
 mod resets;
 mod roster;
+mod search;
 mod sessions;
 mod users;
 
@@ -41,6 +43,7 @@ pub use pins::Pin;
 pub use reactions::{MAX_DISTINCT_REACTIONS, Reacted, ReactionCount};
 pub use resets::ResetOutcome;
 pub use roster::{LeftGroup, Removal};
+pub use search::Found;
 pub use sessions::{Credential, NewSession, Rotation, SessionInfo};
 pub use users::{DeletedUser, Directory, NewUser, ProfileChange};
 

@@ -142,7 +142,7 @@ async fn socket_io_clients_send_with_an_acknowledgement_type_and_read() {
     let other_device = ws_until(&mut bob_phone_ws, "chat.read").await;
     assert_eq!(
         other_device,
-        json!({"chat_id": chat, "user_id": bob.id, "message_id": stored["id"], "unread_count": 0})
+        json!({"chat_id": chat, "user_id": bob.id, "message_id": stored["id"], "unread_count": 0, "mention_count": 0})
     );
     // A read receipt for the other member, without the reader's own count.
     let receipt = alice_sio.until("chat.read").await;

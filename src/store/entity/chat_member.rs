@@ -1,4 +1,4 @@
-//! `chat_members`: who is in which chat, with their role, read marker, unread count and pin.
+//! `chat_members`: who is in which chat, with their role, read marker, unread and mention counts and pin.
 
 use crate::domain::{ChatId, MessageId, Role, UserId};
 use sea_orm::entity::prelude::*;
@@ -20,6 +20,8 @@ pub struct Model {
     /// Live messages by others after the read marker: raised by each new message, lowered when
     /// an unread one is deleted, recounted when the marker moves.
     pub unread_count: i64,
+    /// Of those unread messages, the ones that mention the member: kept the same way.
+    pub mention_count: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
