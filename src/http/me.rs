@@ -35,6 +35,7 @@ pub fn router(config: &Config) -> OpenApiRouter<AppState> {
         .routes(routes!(change_password))
         .routes(routes!(list_sessions))
         .routes(routes!(delete_session))
+        .routes(routes!(export))
         .merge(
             OpenApiRouter::new().routes(routes!(put_avatar, delete_avatar)).layer(DefaultBodyLimit::max(avatar_body)),
         )
@@ -436,4 +437,43 @@ mod tests {
             );
         }
     }
+}
+
+/// A ZIP archive's bytes.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct ZipBytes(Vec<u8>);
+
+/// Download all my data.
+///
+/// A ZIP archive, sent as it is written: `profile.json`, `sessions.json`, `chats.json` (my
+/// chats and memberships, with who else is in each), `messages.jsonl` (every message I wrote,
+/// one JSON object a line, with its chat id; a forward of someone else's message keeps its
+/// reference but not their text), `reactions.jsonl` (my reactions; likes have `emoji: null`),
+/// `avatar/original.jpg` and `attachments/<id>/<file name>` (the files I uploaded). Nobody
+/// else's messages are in it. A few a day (`limits.exports_per_day`, default 3); each is
+/// recorded in the audit log. Should storage fail part way, the transfer breaks off rather
+/// than ending in a short archive.
+#[utoipa::path(
+    get, path = "/me/export", tag = "profile",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The archive", content_type = "application/zip", body = ZipBytes,
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"parlor-export-….zip\"`"))),
+        (status = 401, description = "No valid access token (`missing_token`, `invalid_token`, `token_expired`, `session_revoked`)", body = JSendFail),
+        (status = 429, description = "Too many exports today; see `Retry-After`", body = JSendFail),
+    )
+)]
+async fn export(State(app): State<AppState>, AuthUser(me): AuthUser) -> Result<axum::response::Response, AppError> {
+    use axum::http::header;
+    let bytes = app.profiles.export(me.user_id).await?;
+    let date = OffsetDateTime::now_utc().date();
+    let disposition = format!("attachment; filename=\"parlor-export-{}-{date}.zip\"", me.user_id);
+    axum::response::Response::builder()
+        .header(header::CONTENT_TYPE, "application/zip")
+        .header(header::CONTENT_DISPOSITION, disposition)
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(axum::body::Body::from_stream(bytes))
+        .map_err(|err| AppError::Internal(err.into()))
 }

@@ -19,7 +19,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{Attribute, Attributes, ObjectStore, PutOptions, PutPayload};
+use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use tokio::sync::Semaphore;
@@ -143,6 +143,14 @@ impl Media {
         }
         self.store.put_opts(&Path::from(key), PutPayload::from(bytes), options).await?;
         Ok(())
+    }
+
+    /// A stored object's bytes, as they arrive from storage.
+    pub async fn read(
+        &self,
+        key: &str,
+    ) -> Result<futures::stream::BoxStream<'static, Result<Bytes, object_store::Error>>, object_store::Error> {
+        Ok(self.store.get(&Path::from(key)).await?.into_stream())
     }
 
     /// The public URL of a stored object.

@@ -2,6 +2,7 @@
 //! or remove the avatar, delete the account.
 
 mod avatar;
+mod export;
 
 pub use avatar::{AvatarUpdated, ProfileEvent, image_error};
 

@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0009Reactions),
             Box::new(M0010Presence),
             Box::new(M0011SearchAndMentions),
+            Box::new(M0012OwnReactions),
         ]
     }
 }
@@ -756,6 +757,42 @@ impl MigrationTrait for M0011SearchAndMentions {
             )
             .await?;
         backfill_search_and_mentions(db).await
+    }
+}
+
+/// A data export reads one account's reactions and likes; their keys lead with the message, so
+/// these indexes make each a range instead of a scan of everyone's.
+struct M0012OwnReactions;
+
+impl MigrationName for M0012OwnReactions {
+    fn name(&self) -> &str {
+        "m0012_own_reactions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0012OwnReactions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_message_reactions_user")
+                    .table("message_reactions")
+                    .col("user_id")
+                    .col("message_id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_message_likes_user")
+                    .table("message_likes")
+                    .col("user_id")
+                    .col("message_id")
+                    .to_owned(),
+            )
+            .await
     }
 }
 

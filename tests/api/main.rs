@@ -14,6 +14,7 @@ mod chats;
 mod commands;
 mod concurrency;
 mod deletion;
+mod export;
 mod hangups;
 mod helpers;
 mod keys;
