@@ -677,46 +677,6 @@ impl MigrationTrait for M0011SearchAndMentions {
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ix_message_search_chat")
-                    .table("message_search")
-                    .col("chat_id")
-                    .col("seq")
-                    .to_owned(),
-            )
-            .await?;
-        if postgres {
-            db.execute_unprepared("CREATE EXTENSION IF NOT EXISTS pg_trgm").await?;
-            db.execute_unprepared(
-                "CREATE INDEX ix_message_search_body ON message_search USING gin (body gin_trgm_ops)",
-            )
-            .await?;
-        } else {
-            // The text is folded already, so the tokenizer compares it as it is.
-            db.execute_unprepared(
-                "CREATE VIRTUAL TABLE message_search_fts USING fts5(body, content='message_search', \
-                 content_rowid='seq', tokenize='trigram case_sensitive 1')",
-            )
-            .await?;
-            db.execute_unprepared(
-                "CREATE TRIGGER message_search_indexed AFTER INSERT ON message_search BEGIN \
-                 INSERT INTO message_search_fts(rowid, body) VALUES (new.seq, new.body); END",
-            )
-            .await?;
-            db.execute_unprepared(
-                "CREATE TRIGGER message_search_unindexed AFTER DELETE ON message_search BEGIN \
-                 INSERT INTO message_search_fts(message_search_fts, rowid, body) VALUES ('delete', old.seq, old.body); END",
-            )
-            .await?;
-            db.execute_unprepared(
-                "CREATE TRIGGER message_search_reindexed AFTER UPDATE ON message_search BEGIN \
-                 INSERT INTO message_search_fts(message_search_fts, rowid, body) VALUES ('delete', old.seq, old.body); \
-                 INSERT INTO message_search_fts(rowid, body) VALUES (new.seq, new.body); END",
-            )
-            .await?;
-        }
-        manager
             .create_table(
                 Table::create()
                     .table("message_mentions")
@@ -756,7 +716,50 @@ impl MigrationTrait for M0011SearchAndMentions {
                     .to_owned(),
             )
             .await?;
-        backfill_search_and_mentions(db).await
+        // The index is built once the texts are in: one pass over them, not one update a row.
+        backfill_search_and_mentions(db).await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_message_search_chat")
+                    .table("message_search")
+                    .col("chat_id")
+                    .col("seq")
+                    .to_owned(),
+            )
+            .await?;
+        if postgres {
+            db.execute_unprepared("CREATE EXTENSION IF NOT EXISTS pg_trgm").await?;
+            db.execute_unprepared(
+                "CREATE INDEX ix_message_search_body ON message_search USING gin (body gin_trgm_ops)",
+            )
+            .await?;
+        } else {
+            // The text is folded already, so the tokenizer compares it as it is.
+            db.execute_unprepared(
+                "CREATE VIRTUAL TABLE message_search_fts USING fts5(body, content='message_search', \
+                 content_rowid='seq', tokenize='trigram case_sensitive 1')",
+            )
+            .await?;
+            db.execute_unprepared(
+                "CREATE TRIGGER message_search_indexed AFTER INSERT ON message_search BEGIN \
+                 INSERT INTO message_search_fts(rowid, body) VALUES (new.seq, new.body); END",
+            )
+            .await?;
+            db.execute_unprepared(
+                "CREATE TRIGGER message_search_unindexed AFTER DELETE ON message_search BEGIN \
+                 INSERT INTO message_search_fts(message_search_fts, rowid, body) VALUES ('delete', old.seq, old.body); END",
+            )
+            .await?;
+            db.execute_unprepared(
+                "CREATE TRIGGER message_search_reindexed AFTER UPDATE ON message_search BEGIN \
+                 INSERT INTO message_search_fts(message_search_fts, rowid, body) VALUES ('delete', old.seq, old.body); \
+                 INSERT INTO message_search_fts(rowid, body) VALUES (new.seq, new.body); END",
+            )
+            .await?;
+            db.execute_unprepared("INSERT INTO message_search_fts(message_search_fts) VALUES ('rebuild')").await?;
+        }
+        Ok(())
     }
 }
 
