@@ -48,30 +48,183 @@ const COMMON: &str = "meeting";
 const PHRASE: &str = "東京タワー";
 
 const EN: &[&str] = &[
-    "the", "and", "meeting", "tomorrow", "project", "coffee", "lunch", "report", "please", "thanks", "office", "train",
-    "weekend", "photo", "music", "deadline", "client", "budget", "review", "party", "birthday", "dinner", "movie",
-    "game", "weather", "rain", "sunny", "flight", "hotel", "ticket", "doctor", "school", "homework", "family", "friend",
-    "call", "later", "today", "morning", "evening", "night", "great", "good", "sorry", "update", "release", "server",
-    "database", "search", "issue", "bug", "fix", "deploy", "test", "build", "design", "idea", "question", "answer",
+    "the",
+    "and",
+    "meeting",
+    "tomorrow",
+    "project",
+    "coffee",
+    "lunch",
+    "report",
+    "please",
+    "thanks",
+    "office",
+    "train",
+    "weekend",
+    "photo",
+    "music",
+    "deadline",
+    "client",
+    "budget",
+    "review",
+    "party",
+    "birthday",
+    "dinner",
+    "movie",
+    "game",
+    "weather",
+    "rain",
+    "sunny",
+    "flight",
+    "hotel",
+    "ticket",
+    "doctor",
+    "school",
+    "homework",
+    "family",
+    "friend",
+    "call",
+    "later",
+    "today",
+    "morning",
+    "evening",
+    "night",
+    "great",
+    "good",
+    "sorry",
+    "update",
+    "release",
+    "server",
+    "database",
+    "search",
+    "issue",
+    "bug",
+    "fix",
+    "deploy",
+    "test",
+    "build",
+    "design",
+    "idea",
+    "question",
+    "answer",
     "friendship",
 ];
 const RU: &[&str] = &[
-    "привет", "завтра", "встреча", "проект", "кофе", "обед", "отчёт", "пожалуйста", "спасибо", "офис", "поезд",
-    "выходные", "фото", "музыка", "срок", "клиент", "бюджет", "обзор", "вечеринка", "день", "рождения", "ужин",
-    "фильм", "игра", "погода", "дождь", "солнечно", "рейс", "гостиница", "билет", "Москва", "как", "дела",
+    "привет",
+    "завтра",
+    "встреча",
+    "проект",
+    "кофе",
+    "обед",
+    "отчёт",
+    "пожалуйста",
+    "спасибо",
+    "офис",
+    "поезд",
+    "выходные",
+    "фото",
+    "музыка",
+    "срок",
+    "клиент",
+    "бюджет",
+    "обзор",
+    "вечеринка",
+    "день",
+    "рождения",
+    "ужин",
+    "фильм",
+    "игра",
+    "погода",
+    "дождь",
+    "солнечно",
+    "рейс",
+    "гостиница",
+    "билет",
+    "Москва",
+    "как",
+    "дела",
 ];
 const DE: &[&str] = &[
-    "morgen", "Besprechung", "Projekt", "Kaffee", "Mittagessen", "Bericht", "bitte", "danke", "Büro", "Zug",
-    "Wochenende", "Grüße", "Straße", "schön", "Köln", "München", "Fußball", "und", "der", "die", "das",
+    "morgen",
+    "Besprechung",
+    "Projekt",
+    "Kaffee",
+    "Mittagessen",
+    "Bericht",
+    "bitte",
+    "danke",
+    "Büro",
+    "Zug",
+    "Wochenende",
+    "Grüße",
+    "Straße",
+    "schön",
+    "Köln",
+    "München",
+    "Fußball",
+    "und",
+    "der",
+    "die",
+    "das",
 ];
 const JA: &[&str] = &[
-    "明日", "会議", "プロジェクト", "コーヒー", "昼ご飯", "報告", "お願いします", "ありがとう", "事務所", "電車", "週末",
-    "写真", "音楽", "締め切り", "東京", "大阪", "京都", "天気", "雨", "晴れ", "映画", "友達", "家族", "今日", "今晩",
-    "は", "に", "を", "で", "タワー",
+    "明日",
+    "会議",
+    "プロジェクト",
+    "コーヒー",
+    "昼ご飯",
+    "報告",
+    "お願いします",
+    "ありがとう",
+    "事務所",
+    "電車",
+    "週末",
+    "写真",
+    "音楽",
+    "締め切り",
+    "東京",
+    "大阪",
+    "京都",
+    "天気",
+    "雨",
+    "晴れ",
+    "映画",
+    "友達",
+    "家族",
+    "今日",
+    "今晩",
+    "は",
+    "に",
+    "を",
+    "で",
+    "タワー",
 ];
 const ZH: &[&str] = &[
-    "明天", "会议", "项目", "咖啡", "午饭", "报告", "请", "谢谢", "办公室", "火车", "周末", "照片", "音乐", "截止日期",
-    "北京", "上海", "天气", "下雨", "电影", "朋友", "家人", "今天", "晚上", "我们", "去",
+    "明天",
+    "会议",
+    "项目",
+    "咖啡",
+    "午饭",
+    "报告",
+    "请",
+    "谢谢",
+    "办公室",
+    "火车",
+    "周末",
+    "照片",
+    "音乐",
+    "截止日期",
+    "北京",
+    "上海",
+    "天气",
+    "下雨",
+    "电影",
+    "朋友",
+    "家人",
+    "今天",
+    "晚上",
+    "我们",
+    "去",
 ];
 
 /// A small deterministic generator, so every run seeds the same text.
@@ -131,23 +284,30 @@ async fn seed_people_and_chats(db: &DatabaseConnection) -> (Uuid, Uuid, Vec<Uuid
             1 => "writer".to_owned(),
             i => format!("person{i}"),
         };
-        users.values_panic([(*id).into(), name.clone().into(), name.into(), "$argon2id$unused".into(), at.into(), at.into()]);
+        users.values_panic([
+            (*id).into(),
+            name.clone().into(),
+            name.into(),
+            "$argon2id$unused".into(),
+            at.into(),
+            at.into(),
+        ]);
     }
     db.execute(&users).await.unwrap();
     let chats: Vec<Uuid> = (0..CHATS).map(|_| Uuid::now_v7()).collect();
     for batch in chats.chunks(500) {
-        let mut insert =
-            Query::insert().into_table("chats").columns(["id", "kind", "title", "created_at", "last_activity_at"]).to_owned();
+        let mut insert = Query::insert()
+            .into_table("chats")
+            .columns(["id", "kind", "title", "created_at", "last_activity_at"])
+            .to_owned();
         for id in batch {
             insert.values_panic([(*id).into(), "group".into(), "bench".into(), at.into(), at.into()]);
         }
         db.execute(&insert).await.unwrap();
     }
     let mut rng = Rng(7);
-    let mut members = Query::insert()
-        .into_table("chat_members")
-        .columns(["chat_id", "user_id", "role", "joined_at"])
-        .to_owned();
+    let mut members =
+        Query::insert().into_table("chat_members").columns(["chat_id", "user_id", "role", "joined_at"]).to_owned();
     let mut rows = 0;
     for (c, chat) in chats.iter().enumerate() {
         // The reader in the first 200, the writer in the big one, three others in each.
@@ -165,7 +325,12 @@ async fn seed_people_and_chats(db: &DatabaseConnection) -> (Uuid, Uuid, Vec<Uuid
             }
         }
         for (i, user) in in_chat.into_iter().enumerate() {
-            members.values_panic([(*chat).into(), user.into(), if i == 0 { "owner" } else { "member" }.into(), at.into()]);
+            members.values_panic([
+                (*chat).into(),
+                user.into(),
+                if i == 0 { "owner" } else { "member" }.into(),
+                at.into(),
+            ]);
             rows += 1;
         }
         if rows >= 500 {
@@ -306,7 +471,11 @@ async fn main() -> anyhow::Result<()> {
     let count: usize = rest.first().map(|n| n.parse()).transpose()?.unwrap_or(1_000_000);
     let db = Database::connect(url.as_str()).await?;
     let backend = db.get_database_backend();
-    println!("== {} ({})", if backend == DbBackend::Postgres { "postgres" } else { "sqlite" }, url.split('@').next_back().unwrap_or(url));
+    println!(
+        "== {} ({})",
+        if backend == DbBackend::Postgres { "postgres" } else { "sqlite" },
+        url.split('@').next_back().unwrap_or(url)
+    );
 
     // 1. Seed at version 10, then upgrade.
     Migrator::up(&db, Some(10)).await?;
@@ -343,7 +512,11 @@ async fn main() -> anyhow::Result<()> {
             (row.try_get::<i64>("", "search").unwrap_or(0), row.try_get::<i64>("", "messages").unwrap_or(0))
         }
     };
-    println!("  on disk: search index {:.0} MB, messages with their indexes {:.0} MB", size.0 as f64 / 1e6, size.1 as f64 / 1e6);
+    println!(
+        "  on disk: search index {:.0} MB, messages with their indexes {:.0} MB",
+        size.0 as f64 / 1e6,
+        size.1 as f64 / 1e6
+    );
 
     let data_dir = tempfile::tempdir()?;
     let mut config = Config { data_dir: data_dir.path().to_owned(), ..Config::default() };
@@ -370,7 +543,9 @@ async fn main() -> anyhow::Result<()> {
     for (what, q) in [("rare word", RARE), ("common word", COMMON), ("Japanese phrase", PHRASE)] {
         for (scope, extra) in [("all my chats", String::new()), ("the big chat", format!("&chat_id={big}"))] {
             let (p50, p99, found, _) = bench.search(&reader_token, &format!("q={}{extra}", encoded(q)), 200).await;
-            println!("  search {what:<16} {q:<10} in {scope:<13}: p50 {p50:6.2} ms  p99 {p99:6.2} ms  ({found} on the first page)");
+            println!(
+                "  search {what:<16} {q:<10} in {scope:<13}: p50 {p50:6.2} ms  p99 {p99:6.2} ms  ({found} on the first page)"
+            );
         }
     }
     let (_, _, _, next) = bench.search(&reader_token, &format!("q={COMMON}"), 1).await;

@@ -2,7 +2,9 @@
 //! by [`Store::search_messages`]. See `migration.rs` (m0011) for the tables on each backend.
 
 use sea_orm::sea_query::Query;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement, Value};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait, Value,
+};
 
 use super::entity::{message, message_search};
 use super::{Message, Store, StoreError};
@@ -126,7 +128,20 @@ impl Store {
             }
             (false, None, _) => return Ok(vec![]),
         };
-        let rows = self.db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+        let statement = Statement::from_sql_and_values(backend, sql, values);
+        let rows = if backend == DbBackend::Postgres {
+            // A plan for these values, never the prepared statement's generic one: not knowing
+            // the chat or the pattern, that one intersects the chat's whole range with every
+            // match of the pattern (140 ms for a common word in a chat of 100,000 messages,
+            // where walking the chat newest first finds a page in 8 ms).
+            let txn = self.db.begin().await?;
+            txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan").await?;
+            let rows = txn.query_all_raw(statement).await?;
+            txn.commit().await?;
+            rows
+        } else {
+            self.db.query_all_raw(statement).await?
+        };
         let mut hits: Vec<(i64, MessageId)> = Vec::with_capacity(rows.len());
         for row in rows {
             hits.push((row.try_get("", "seq")?, row.try_get("", "message_id")?));

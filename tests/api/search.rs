@@ -119,6 +119,27 @@ async fn pages_have_no_gaps_or_repeats_while_messages_arrive() {
         existing.push(app.say(&alice, &chat, &format!("needle number {i}")).await["id"].as_str().unwrap().to_owned());
         app.say(&bob, &chat, &format!("hay {i}")).await;
     }
+    // More needles arrive all the while the pages are read, from a sender of their own.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let (router, stop, token) = (app.router.clone(), stop.clone(), alice.token.clone());
+        let path = format!("/api/v1/chats/{chat}/messages");
+        tokio::spawn(async move {
+            use tower::ServiceExt;
+            let mut sent = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let request = axum::http::Request::post(&path)
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(json!({"text": "a late needle"}).to_string()))
+                    .unwrap();
+                assert_eq!(router.clone().oneshot(request).await.unwrap().status(), StatusCode::CREATED);
+                sent += 1;
+                tokio::task::yield_now().await;
+            }
+            sent
+        })
+    };
     let (mut seen, mut before) = (Vec::new(), None::<String>);
     loop {
         let query = match &before {
@@ -128,17 +149,22 @@ async fn pages_have_no_gaps_or_repeats_while_messages_arrive() {
         let page = search(&app, &bob, &query).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.text);
         seen.extend(results(&page).iter().map(|r| r["message"]["id"].as_str().unwrap().to_owned()));
-        // More needles arrive between pages, newer than everything paged so far.
-        app.say(&alice, &chat, "a late needle").await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         match page.data()["next_before"].as_str() {
             Some(cursor) => before = Some(cursor.to_owned()),
             None => break,
         }
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(sender.await.unwrap() > 0, "messages did arrive meanwhile");
     let unique: HashSet<&String> = seen.iter().collect();
     assert_eq!(unique.len(), seen.len(), "no result twice");
-    let expected: Vec<String> = existing.into_iter().rev().collect();
-    assert_eq!(seen, expected, "every needle that existed, newest first, and nothing else");
+    let old: HashSet<&String> = existing.iter().collect();
+    let walked: Vec<&String> = seen.iter().filter(|id| old.contains(id)).collect();
+    assert_eq!(walked, existing.iter().rev().collect::<Vec<_>>(), "every needle that existed, newest first");
+    // Late ones can only be on the first page, above every cursor.
+    let late_after_the_first_page = seen.iter().skip(7).filter(|id| !old.contains(id)).count();
+    assert_eq!(late_after_the_first_page, 0);
 }
 
 #[tokio::test]
