@@ -79,40 +79,38 @@ impl Store {
                 _ => "?".to_owned(),
             }
         };
-        let sql = match (query.indexed(), chat_id, backend) {
-            (true, _, DbBackend::Postgres) => {
-                let pattern = format!("%{}%", folded.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let sql = match (query.indexed(), chat_id) {
+            (true, _) => {
+                // The backend's substring match, and the order its index walks.
+                let (from, matches, order) = match backend {
+                    DbBackend::Postgres => {
+                        let escaped = folded.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                        let pattern = param(format!("%{escaped}%").into());
+                        ("message_search s", format!("s.body LIKE {pattern} ESCAPE '\\'"), "s.seq")
+                    }
+                    _ => {
+                        // One FTS5 phrase: the query's trigrams in a row, which is the substring.
+                        let phrase = param(format!("\"{}\"", folded.replace('"', "\"\"")).into());
+                        (
+                            "message_search_fts f JOIN message_search s ON s.seq = f.rowid",
+                            format!("f.body MATCH {phrase}"),
+                            "f.rowid",
+                        )
+                    }
+                };
                 let mut sql = format!(
-                    "SELECT s.seq, s.message_id FROM message_search s WHERE s.body LIKE {} ESCAPE '\\' AND s.seq < {} \
+                    "SELECT s.seq, s.message_id FROM {from} WHERE {matches} AND {order} < {} \
                      AND s.chat_id IN (SELECT chat_id FROM chat_members WHERE user_id = {})",
-                    param(pattern.into()),
                     param(before.into()),
                     param(reader.into()),
                 );
                 if let Some(chat_id) = chat_id {
                     sql.push_str(&format!(" AND s.chat_id = {}", param(chat_id.into())));
                 }
-                sql.push_str(&format!(" ORDER BY s.seq DESC LIMIT {}", param(limit.into())));
+                sql.push_str(&format!(" ORDER BY {order} DESC LIMIT {}", param(limit.into())));
                 sql
             }
-            (true, _, _) => {
-                // One FTS5 phrase: the query's trigrams in a row, which is the substring.
-                let phrase = format!("\"{}\"", folded.replace('"', "\"\""));
-                let mut sql = format!(
-                    "SELECT s.seq, s.message_id FROM message_search_fts f JOIN message_search s ON s.seq = f.rowid \
-                     WHERE f.body MATCH {} AND f.rowid < {} \
-                     AND s.chat_id IN (SELECT chat_id FROM chat_members WHERE user_id = {})",
-                    param(phrase.into()),
-                    param(before.into()),
-                    param(reader.into()),
-                );
-                if let Some(chat_id) = chat_id {
-                    sql.push_str(&format!(" AND s.chat_id = {}", param(chat_id.into())));
-                }
-                sql.push_str(&format!(" ORDER BY f.rowid DESC LIMIT {}", param(limit.into())));
-                sql
-            }
-            (false, Some(chat_id), _) => {
+            (false, Some(chat_id)) => {
                 // Parameters in the order they appear: SQLite's `?` are positional.
                 let (chat, before) = (param(chat_id.into()), param(before.into()));
                 let needle = param(folded.to_owned().into());
@@ -126,7 +124,7 @@ impl Store {
                     param(limit.into()),
                 )
             }
-            (false, None, _) => return Ok(vec![]),
+            (false, None) => return Ok(vec![]),
         };
         let statement = Statement::from_sql_and_values(backend, sql, values);
         let rows = if backend == DbBackend::Postgres {

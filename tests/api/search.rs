@@ -162,9 +162,8 @@ async fn pages_have_no_gaps_or_repeats_while_messages_arrive() {
     let old: HashSet<&String> = existing.iter().collect();
     let walked: Vec<&String> = seen.iter().filter(|id| old.contains(id)).collect();
     assert_eq!(walked, existing.iter().rev().collect::<Vec<_>>(), "every needle that existed, newest first");
-    // Late ones can only be on the first page, above every cursor.
-    let late_after_the_first_page = seen.iter().skip(7).filter(|id| !old.contains(id)).count();
-    assert_eq!(late_after_the_first_page, 0);
+    // Late ones found on the way came in order too: ids rise in commit order within a chat.
+    assert!(seen.windows(2).all(|pair| pair[0] > pair[1]), "newest first throughout");
 }
 
 #[tokio::test]
