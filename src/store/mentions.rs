@@ -87,6 +87,18 @@ async fn record_in(
     Ok(())
 }
 
+/// Whom a message mentions, as recorded.
+async fn recorded_in(txn: &DatabaseTransaction, message_id: MessageId) -> Result<HashSet<UserId>, DbErr> {
+    let users: Vec<UserId> = message_mention::Entity::find()
+        .select_only()
+        .column(message_mention::Column::UserId)
+        .filter(message_mention::Column::MessageId.eq(message_id))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(users.into_iter().collect())
+}
+
 /// Records the mentions of a new message, unread by everyone it names.
 pub(super) async fn mention_in(
     txn: &DatabaseTransaction,
@@ -110,15 +122,7 @@ pub(super) async fn remention_in(
     text: &str,
 ) -> Result<(), DbErr> {
     let named = members_named_in(txn, chat_id, author, text).await?;
-    let before: HashSet<UserId> = message_mention::Entity::find()
-        .select_only()
-        .column(message_mention::Column::UserId)
-        .filter(message_mention::Column::MessageId.eq(message_id))
-        .into_tuple()
-        .all(txn)
-        .await?
-        .into_iter()
-        .collect();
+    let before = recorded_in(txn, message_id).await?;
     let added: HashSet<UserId> = named.difference(&before).copied().collect();
     let removed: HashSet<UserId> = before.difference(&named).copied().collect();
     if !removed.is_empty() {
@@ -139,15 +143,7 @@ pub(super) async fn unmention_in(
     chat_id: ChatId,
     message_id: MessageId,
 ) -> Result<(), DbErr> {
-    let named: HashSet<UserId> = message_mention::Entity::find()
-        .select_only()
-        .column(message_mention::Column::UserId)
-        .filter(message_mention::Column::MessageId.eq(message_id))
-        .into_tuple()
-        .all(txn)
-        .await?
-        .into_iter()
-        .collect();
+    let named = recorded_in(txn, message_id).await?;
     count_in(txn, chat_id, message_id, &named, -1).await?;
     message_mention::Entity::delete_many().filter(message_mention::Column::MessageId.eq(message_id)).exec(txn).await?;
     Ok(())
