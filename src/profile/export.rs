@@ -280,12 +280,12 @@ async fn write_export(
     archive.json("sessions.json", &sessions).await?;
 
     let chats = store.chats_of(me).await?;
-    let ids: Vec<_> = chats.iter().map(|(chat, _)| chat.id).collect();
     let mut chat_records = Vec::with_capacity(chats.len());
-    for batch in ids.chunks(PAGE as usize) {
-        let members = store.members_of_chats(batch).await?;
+    for batch in chats.chunks(PAGE as usize) {
+        let ids: Vec<_> = batch.iter().map(|(chat, _)| chat.id).collect();
+        let members = store.members_of_chats(&ids).await?;
         let people = store.users(members.values().flatten().map(|m| m.user_id)).await?;
-        for (chat, mine) in chats.iter().filter(|(chat, _)| batch.contains(&chat.id)) {
+        for (chat, mine) in batch {
             chat_records.push(ChatRecord {
                 id: chat.id.into(),
                 kind: chat.kind,
