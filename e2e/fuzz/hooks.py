@@ -5,13 +5,29 @@ dead and every later request a 401. The auth provider registers a fresh account 
 of seconds and signs requests with its token instead.
 """
 
+import ast
 import os
+import threading
 import uuid
 
 import requests
 import schemathesis
 
 BASE = os.environ["PARLOR_FUZZ_URL"]
+
+# CPython 3.11 (the version here) counts the AST constructor's recursion in state that every
+# thread shares, so two workers describing a strategy's lambda at once (Hypothesis parses its
+# source) can fail a run with "SystemError: AST constructor recursion depth mismatch" (see
+# python/cpython#106905). One parse at a time keeps `--workers 2`; a parse is rare and short.
+_parse, _parse_lock = ast.parse, threading.Lock()
+
+
+def _serialised_parse(*args, **kwargs):
+    with _parse_lock:
+        return _parse(*args, **kwargs)
+
+
+ast.parse = _serialised_parse
 
 
 @schemathesis.auth(refresh_interval=2)
