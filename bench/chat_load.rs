@@ -297,8 +297,11 @@ async fn main() -> anyhow::Result<()> {
     let group = bench.group(&owner, &members.iter().map(|m| m.id).collect::<Vec<_>>()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let service = bench.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await });
+    // The server's own listener, without its per-address cap: every reader is on loopback.
+    let (router, server) = (bench.router.clone(), bench.app.config.server.clone());
+    tokio::spawn(async move {
+        parlor::http::listener::serve(listener, router, &server, false, std::future::pending()).await
+    });
     const MESSAGES: usize = 200;
     let received = Arc::new(AtomicUsize::new(0));
     let mut readers = Vec::new();

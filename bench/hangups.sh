@@ -30,7 +30,7 @@ data_dir=$(mktemp -d)
 port=$(free_port)
 trap 'stop_parlor; psql "$pg_url" -qc "drop database if exists $database" >/dev/null 2>&1; rm -rf "$data_dir"' EXIT
 start_parlor "$BIN" "$data_dir" "$port" PARLOR_DATABASE_URL="$db_url" PARLOR_LOG=warn \
-    PARLOR_LIMITS__MESSAGES_PER_MINUTE=1000000
+    PARLOR_LIMITS__MESSAGES_PER_MINUTE=1000000 PARLOR_SERVER__CONNECTIONS_PER_ADDRESS=0
 sql() { psql "$db_url" -Atc "$1"; }
 report() {
     echo "== pg_stat_activity of the server's connections (state: count)"

@@ -30,7 +30,7 @@ for backend in "${backends[@]}"; do
     for quiet in 10 0; do
         data_dir=$(mktemp -d)
         cp -r "$seeded/data/." "$data_dir/"
-        extra=(PARLOR_LOG=warn PARLOR_REALTIME__PRESENCE_QUIET_SECS=$quiet)
+        extra=(PARLOR_LOG=warn PARLOR_REALTIME__PRESENCE_QUIET_SECS=$quiet PARLOR_SERVER__CONNECTIONS_PER_ADDRESS=0)
         [[ $backend == redis ]] && extra+=(PARLOR_REDIS_URL="$redis_url" PARLOR_REDIS_PREFIX="parlor-bench-$RANDOM$RANDOM")
         port=$(free_port)
         start_parlor "$target_dir/release/parlor" "$data_dir" "$port" "${extra[@]}"

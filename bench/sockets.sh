@@ -23,7 +23,8 @@ for kind in ws sio; do
     data_dir=$(mktemp -d)
     port=$(free_port)
     trap 'stop_parlor; rm -rf "$data_dir"' EXIT
-    start_parlor "$target_dir/release/parlor" "$data_dir" "$port" PARLOR_LOG=warn
+    start_parlor "$target_dir/release/parlor" "$data_dir" "$port" PARLOR_LOG=warn \
+        PARLOR_SERVER__CONNECTIONS_PER_ADDRESS=0
     "$target_dir/release/examples/sockets_load" "http://127.0.0.1:$port" "$PARLOR_PID" "$kind" "$count" "$events"
     stop_parlor
     rm -rf "$data_dir"

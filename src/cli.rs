@@ -2,7 +2,6 @@
 //! `rotate-keys` and `export-static`.
 
 use std::io::{BufRead, Write};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -97,9 +96,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState(Arc::new(app));
     tokio::spawn(sweep_media_garbage(state.collector.clone()));
     let router = crate::http::router(state.clone()).await?;
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let cap_per_address = !state.config.trust_forwarded_for;
+    crate::http::listener::serve(listener, router, &state.config.server, cap_per_address, shutdown_signal()).await;
     state.presence.leave().await;
     tracing::info!("parlor stopped");
     Ok(())

@@ -50,6 +50,27 @@ pub struct Config {
     pub media: MediaConfig,
     pub s3: S3Config,
     pub realtime: RealtimeConfig,
+    pub server: ServerConfig,
+}
+
+/// The connections themselves: how long a client may take, and how many it may hold.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Seconds a request's head (request line and headers) may take to arrive, counted from the
+    /// connection's opening or the previous answer: a kept-alive connection idle this long is
+    /// closed too.
+    pub header_timeout_secs: u64,
+    /// Longest pause, in seconds, between two pieces of a request body.
+    pub body_idle_secs: u64,
+    /// Seconds a whole request body may take to arrive.
+    pub body_timeout_secs: u64,
+    /// Open connections one client address may hold (an IPv6 address counts by its /64); 0: no
+    /// cap. Not applied with `trust_forwarded_for`, where every connection is the proxy's: cap
+    /// there (the nginx configuration does).
+    pub connections_per_address: u32,
+    /// Seconds a stopping server gives requests in flight to finish.
+    pub shutdown_grace_secs: u64,
 }
 
 /// Socket.IO and plain WebSocket connections.
@@ -185,6 +206,19 @@ impl Default for Config {
             media: MediaConfig::default(),
             s3: S3Config::default(),
             realtime: RealtimeConfig::default(),
+            server: ServerConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            header_timeout_secs: 20,
+            body_idle_secs: 30,
+            body_timeout_secs: 300,
+            connections_per_address: 256,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -318,6 +352,19 @@ impl Config {
             {
                 return bad("s3.endpoint", "must be an https:// URL (or http:// with `s3.allow_http`)");
             }
+        }
+        let server = &self.server;
+        for (key, secs) in [
+            ("server.header_timeout_secs", server.header_timeout_secs),
+            ("server.body_idle_secs", server.body_idle_secs),
+            ("server.body_timeout_secs", server.body_timeout_secs),
+        ] {
+            if !(1..=3600).contains(&secs) {
+                return bad(key, "must be between 1 and 3600");
+            }
+        }
+        if server.shutdown_grace_secs > 3600 {
+            return bad("server.shutdown_grace_secs", "must be at most 3600");
         }
         if let Some(url) = &self.redis_url {
             let url = url.expose_secret();

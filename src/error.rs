@@ -32,6 +32,12 @@ pub enum Refusal {
     /// The state of things forbids it: taken, deleted, a direct chat.
     Conflict,
     PayloadTooLarge,
+    /// The request (its body) did not arrive in time.
+    RequestTimeout,
+    /// The request target is longer than any route needs.
+    UriTooLong,
+    /// The request's headers are larger than any client needs.
+    HeadersTooLarge,
     UnsupportedMediaType,
     /// Well-formed but invalid: field validation.
     Unprocessable,

@@ -207,7 +207,11 @@ test("Swagger UI's Authorize dialog signs in with username and password and trie
   const who = await person("swagger");
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${base}/docs/`);
+  const errors = [];
+  page.on("pageerror", (err) => errors.push(err.message));
+  page.on("console", (message) => { if (message.type() === "error") errors.push(message.text()); });
+  const docs = await page.goto(`${base}/docs/`);
+  assert.match(docs.headers()["content-security-policy"], /script-src 'self'/, "the page has its own policy");
   await page.getByRole("button", { name: "Authorize" }).first().click();
   const flow = page.locator(".auth-container", { hasText: "password (OAuth2, password)" });
   await flow.locator("#oauth_username").fill(who.name);
@@ -227,4 +231,5 @@ test("Swagger UI's Authorize dialog signs in with username and password and trie
   const body = await me.locator(".live-responses-table .response-col_description pre").first().innerText();
   assert.match(body, new RegExp(`"username": "${who.name}"`), "the answer is the signed-in person's profile");
   await me.screenshot({ path: join(artifacts, "07-docs-tried-me.png") });
+  assert.deepEqual(errors, [], "no script errors or CSP violations on the documentation page");
 });

@@ -13,6 +13,10 @@ use utoipa::{Modify, OpenApi};
             Every `/api/v1` response is [JSend](https://github.com/omniti-labs/jsend): \
             `success` with `data`, `fail` (4xx) with field-keyed messages or `message` + `reason`, \
             `error` (5xx) with a `message`. `/oauth/*` speaks RFC 6749/7009 JSON for OAuth client libraries.\n\n\
+            Any request may be refused before its route sees it, in JSend too: 408 `body_timeout` \
+            (its body stalled or took too long), 414 `uri_too_long` (a target over 8 KiB), 431 \
+            `headers_too_large` (over 32 KiB of headers), 429 `too_many_connections` (one address \
+            holds too many connections).\n\n\
             Authenticate with `Authorization: Bearer <access_token>`. Access tokens are EdDSA JWTs \
             (15 minutes), verifiable with `/.well-known/jwks.json`; refresh tokens are single-use.\n\n\
             **Live events** arrive over Socket.IO (`/socket.io/`) or a plain WebSocket (`/api/v1/ws`); \

@@ -1,7 +1,8 @@
 //! `ApiJson<T>`: the JSON body extractor whose every refusal is a JSend fail.
 //!
-//! Wrong content type → 415, body over the limit → 413, malformed JSON → 400, well-formed JSON
-//! of the wrong shape → 422 keyed by the field at fault (`{"password": "is required"}`).
+//! Wrong content type → 415, body over the limit → 413, a body that stalls or takes too long
+//! (the router's body timeouts) → 408, malformed JSON → 400, well-formed JSON of the wrong shape
+//! → 422 keyed by the field at fault (`{"password": "is required"}`).
 
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartError;
@@ -77,10 +78,21 @@ pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes,
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             AppError::fail(Refusal::PayloadTooLarge, "body_too_large", "the request body is too large")
+        } else if timed_out(&rejection) {
+            body_timeout()
         } else {
             AppError::bad_request("unreadable_body", "the request body could not be read")
         }
     })
+}
+
+/// Whether reading a body failed on one of the router's body timeouts.
+fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(err), |err| err.source()).any(|err| err.is::<tower_http::timeout::TimeoutError>())
+}
+
+fn body_timeout() -> AppError {
+    AppError::fail(Refusal::RequestTimeout, "body_timeout", "the request body did not arrive in time")
 }
 
 /// The bytes and file name of the multipart field `field`, at most `max` bytes: 415 if the body
@@ -96,6 +108,8 @@ pub async fn multipart_file<S: Send + Sync>(
     let invalid = |err: MultipartError| {
         if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
             too_large()
+        } else if timed_out(&err) {
+            body_timeout()
         } else {
             AppError::bad_request("invalid_multipart", err.body_text())
         }

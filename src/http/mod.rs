@@ -7,6 +7,7 @@ pub mod chats;
 pub mod docs;
 pub mod extract;
 pub mod ids;
+pub mod listener;
 pub mod log;
 pub mod me;
 pub mod media;
@@ -21,6 +22,7 @@ pub mod users;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::extract::Request;
 use axum::extract::{DefaultBodyLimit, State};
@@ -81,7 +83,9 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
     Ok(routes
         .layer(Extension(crate::gateway::asyncapi::Rendered::new(&state.config)))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), body_timeouts))
         .layer(CatchPanicLayer::custom(|_panic| error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")))
+        .layer(middleware::from_fn(head_limits))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), log::log_request))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -90,13 +94,68 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         .with_state(state))
 }
 
+/// The longest request target (path and query) answered; longer ones get a JSend 414. hyper
+/// itself answers a bare 414 past 64 KiB.
+const MAX_TARGET_BYTES: usize = 8 * 1024;
+/// The most header bytes (names and values) a request may carry; more gets a JSend 431. hyper
+/// itself answers a bare 431 past its 400 KiB read buffer or 100 header fields.
+const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Refuses, in JSend, a request whose target or headers are larger than any client of the API
+/// needs (browsers send a few KiB), before anything reads them.
+async fn head_limits(request: Request, next: Next) -> Response {
+    let target = request.uri().path_and_query().map_or(0, |target| target.as_str().len());
+    if target > MAX_TARGET_BYTES {
+        return error_response(AppError::fail(
+            Refusal::UriTooLong,
+            "uri_too_long",
+            format!("the request target must be at most {MAX_TARGET_BYTES} bytes"),
+        ));
+    }
+    let headers: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if headers > MAX_HEADER_BYTES {
+        return error_response(AppError::fail(
+            Refusal::HeadersTooLarge,
+            "headers_too_large",
+            format!("the request's headers must be at most {MAX_HEADER_BYTES} bytes together"),
+        ));
+    }
+    next.run(request).await
+}
+
+fn error_response(err: AppError) -> Response {
+    axum::response::IntoResponse::into_response(err)
+}
+
+/// Bounds how long a request body may take: no pause between two of its pieces longer than
+/// `server.body_idle_secs`, the whole of it within `server.body_timeout_secs`. Reading a body
+/// that runs out of time is a 408 ([`extract`]).
+async fn body_timeouts(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    use axum::body::{Body, HttpBody};
+    use tower_http::timeout::{DeadlineBody, TimeoutBody};
+    let server = &app.config.server;
+    let (idle, whole) = (Duration::from_secs(server.body_idle_secs), Duration::from_secs(server.body_timeout_secs));
+    let request = request.map(|body| {
+        if body.is_end_stream() { body } else { Body::new(DeadlineBody::new(whole, TimeoutBody::new(idle, body))) }
+    });
+    next.run(request).await
+}
+
+/// The API documentation page's policy: Swagger UI's own scripts and styles (its React sets
+/// inline styles), its icons as `data:` images, and requests to this origin only.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+     font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 /// Headers every answer carries unless its route set its own (pages and media set stricter
-/// ones): no content sniffing, no framing by other sites, and behind TLS, HSTS.
+/// ones): no content sniffing, no framing by other sites, and behind TLS, HSTS. The
+/// documentation page gets a whole content security policy.
 async fn security_headers(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let docs = request.uri().path().starts_with("/docs");
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
-    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
+    let policy = if docs { DOCS_CSP } else { "frame-ancestors 'none'" };
+    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(policy));
     if app.config.public_url.as_deref().is_some_and(|url| url.starts_with("https://")) {
         headers
             .entry(header::STRICT_TRANSPORT_SECURITY)

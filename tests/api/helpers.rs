@@ -145,8 +145,10 @@ impl TestApp {
     pub async fn listen(&self) -> std::net::SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let service = self.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, service).await });
+        let (router, config) = (self.router.clone(), self.state.config.server.clone());
+        tokio::spawn(async move {
+            parlor::http::listener::serve(listener, router, &config, true, std::future::pending()).await
+        });
         addr
     }
 

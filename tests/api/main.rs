@@ -13,6 +13,7 @@ mod chat_events;
 mod chats;
 mod commands;
 mod concurrency;
+mod connections;
 mod deletion;
 mod export;
 mod hangups;
