@@ -94,7 +94,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "parlor is listening"
     );
     let state = AppState(Arc::new(app));
-    tokio::spawn(sweep_media_garbage(state.collector.clone()));
+    tokio::spawn(sweep_media_garbage(state.collector.clone(), state.store.clone()));
     let router = crate::http::router(state.clone()).await?;
     let cap_per_address = !state.config.trust_forwarded_for;
     crate::http::listener::serve(listener, router, &state.config.server, cap_per_address, shutdown_signal()).await;
@@ -103,9 +103,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Retries deletions of stored media that failed or were interrupted, once a minute. With
-/// several instances each sweeps; deleting an object twice is harmless.
-async fn sweep_media_garbage(collector: crate::media::Collector) {
+/// Once a minute: retries deletions of stored media that failed or were interrupted, and
+/// forgets the rows of uploads that expired unsent (their objects are collected as garbage). With
+/// several instances each sweeps; deleting an object or a row twice is harmless.
+async fn sweep_media_garbage(collector: crate::media::Collector, store: crate::store::Store) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -114,6 +115,11 @@ async fn sweep_media_garbage(collector: crate::media::Collector) {
             Ok(0) => {}
             Ok(n) => tracing::info!(prefixes = n, "media sweep"),
             Err(err) => tracing::warn!(error = %err, "media sweep failed"),
+        }
+        match store.forget_expired_uploads(1000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "expired unsent uploads forgotten"),
+            Err(err) => tracing::warn!(error = %err, "forgetting expired uploads failed"),
         }
     }
 }

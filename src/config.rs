@@ -154,6 +154,13 @@ pub struct LimitsConfig {
     pub searches_per_minute: u32,
     /// Data exports one user may download per day.
     pub exports_per_day: u32,
+    /// Attachment uploads one user may make per hour, on all instances together.
+    pub uploads_per_hour: u32,
+    /// Uploads one user may have waiting for a message at once (sent or expired ones free
+    /// their place).
+    pub unsent_uploads: u32,
+    /// Bytes those waiting uploads may hold together.
+    pub unsent_upload_bytes: u64,
 }
 
 /// Avatar and attachment processing.
@@ -282,6 +289,9 @@ impl Default for LimitsConfig {
             messages_per_minute: 120,
             searches_per_minute: 60,
             exports_per_day: 3,
+            uploads_per_hour: 100,
+            unsent_uploads: 20,
+            unsent_upload_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -445,10 +455,15 @@ impl Config {
             ("limits.messages_per_minute", limits.messages_per_minute),
             ("limits.searches_per_minute", limits.searches_per_minute),
             ("limits.exports_per_day", limits.exports_per_day),
+            ("limits.uploads_per_hour", limits.uploads_per_hour),
+            ("limits.unsent_uploads", limits.unsent_uploads),
         ] {
             if value == 0 {
                 return bad(key, "must be at least 1");
             }
+        }
+        if limits.unsent_upload_bytes < self.media.attachment_bytes as u64 {
+            return bad("limits.unsent_upload_bytes", "must be at least `media.attachment_bytes`");
         }
         if limits.login_window_secs == 0 {
             return bad("limits.login_window_secs", "must be at least 1");

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use crate::domain::{AttachmentId, UserId};
-use crate::error::AppError;
+use crate::error::{AppError, Refusal};
 use crate::media::image::sniff;
 use crate::store::{ATTACH_WITHIN, Attachment, now};
 
@@ -20,6 +20,33 @@ pub fn clean_file_name(raw: Option<&str>) -> String {
 }
 
 impl super::Chats {
+    /// Refuses an upload before its body is read: `me` is over `limits.uploads_per_hour`, or has
+    /// a full quota of uploads waiting for a message. Counts nothing; [`Self::upload_attachment`]
+    /// checks again with the file's size.
+    pub async fn may_upload(&self, me: UserId) -> Result<(), AppError> {
+        self.limits.check(self.limits.uploads, &me.to_string()).await?;
+        self.within_unsent_quota(me, 0).await
+    }
+
+    /// Whether `me`'s uploads waiting for a message leave room for one more of `size` bytes.
+    async fn within_unsent_quota(&self, me: UserId, size: u64) -> Result<(), AppError> {
+        let (max_count, max_bytes) = self.limits.unsent_uploads;
+        let waiting = self.store.unsent_upload_sizes(me, u64::from(max_count)).await?;
+        let bytes: u64 = waiting.iter().sum();
+        if waiting.len() >= max_count as usize || bytes + size > max_bytes {
+            return Err(AppError::fail(
+                Refusal::Conflict,
+                "upload_quota",
+                format!(
+                    "you have {} uploads ({bytes} bytes) waiting for a message, and at most {max_count} \
+                     ({max_bytes} bytes) may wait: send them, or let them expire after 24 hours",
+                    waiting.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Stores an upload for a later `image` or `file` message of `me`'s. Pictures Parlor can
     /// decode become `image`s (oriented, stripped of metadata, with a preview); anything else,
     /// a damaged picture included, is kept byte for byte as a `file` of its sniffed type.
@@ -27,6 +54,8 @@ impl super::Chats {
         if bytes.is_empty() {
             return Err(AppError::invalid("file", "is empty"));
         }
+        self.within_unsent_quota(me, bytes.len() as u64).await?;
+        self.limits.acquire(self.limits.uploads, &me.to_string()).await?;
         let id = AttachmentId::new();
         let prefix = format!("attachments/{}", id.uuid().simple());
         let image = match sniff(&bytes) {

@@ -38,7 +38,8 @@ pub struct AttachmentData {
 /// Upload a file or image to send.
 ///
 /// Send it as multipart field `file`, then send a message with `type` `image` or `file` and this
-/// `attachment_id` within 24 hours; only the uploader may attach it, and only once. The type is
+/// `attachment_id` within 24 hours; only the uploader may attach it, and only once. At most 20
+/// uploads (256 MiB) may wait for their message at once, and 100 be made an hour (by default). The type is
 /// sniffed from the bytes: a JPEG, PNG, WebP or GIF that decodes becomes an `image` (turned
 /// upright, stripped of metadata, stored as JPEG with a preview of at most 400 pixels a side);
 /// anything else is a `file`, stored byte for byte and served as a download.
@@ -50,9 +51,11 @@ pub struct AttachmentData {
         (status = 201, description = "Stored", body = JSend<AttachmentData>),
         (status = 400, description = "Malformed multipart", body = JSendFail),
         Unauthenticated,
+        (status = 409, description = "`upload_quota`: too many uploads (or bytes) wait for a message already", body = JSendFail),
         (status = 413, description = "Over the size limit", body = JSendFail),
         (status = 415, description = "Not multipart", body = JSendFail),
         (status = 422, description = "No `file` field, or an empty one", body = JSendFail),
+        (status = 429, description = "Too many uploads; see `Retry-After`", body = JSendFail),
         (status = 503, description = "Media storage unavailable", body = crate::web::JSendError),
     )
 )]
@@ -61,6 +64,7 @@ async fn upload(
     AuthUser(me): AuthUser,
     request: Request,
 ) -> Result<JSend<AttachmentData>, AppError> {
+    app.chats.may_upload(me.user_id).await?;
     let (name, bytes) = multipart_file(request, &app, "file", app.config.media.attachment_bytes).await?;
     let attachment = app.chats.upload_attachment(me.user_id, clean_file_name(name.as_deref()), bytes).await?;
     Ok(JSend::created(AttachmentData { attachment: AttachmentView::new(&app.media, &attachment) }))

@@ -59,6 +59,10 @@ pub struct Limits {
     pub searches: Rule,
     /// Data exports by one user.
     pub exports: Rule,
+    /// Attachment uploads by one user.
+    pub uploads: Rule,
+    /// The quota of one user's uploads waiting for a message: how many, and their bytes.
+    pub unsent_uploads: (u32, u64),
     /// Typing notices from one user; the ones over it are dropped silently.
     pub typing: Rule,
 }
@@ -99,6 +103,8 @@ impl Limits {
             messages: Rule { name: "messages", max: config.messages_per_minute, window: Duration::from_secs(60) },
             searches: Rule { name: "searches", max: config.searches_per_minute, window: Duration::from_secs(60) },
             exports: Rule { name: "exports", max: config.exports_per_day, window: Duration::from_secs(24 * 3600) },
+            uploads: Rule { name: "uploads", max: config.uploads_per_hour, window: hour },
+            unsent_uploads: (config.unsent_uploads, config.unsent_upload_bytes),
             // Clients repeat the notice every few seconds while someone types.
             typing: Rule { name: "typing", max: 5, window: Duration::from_secs(10) },
         }

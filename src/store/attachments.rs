@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use time::OffsetDateTime;
 
 use super::StoreError;
@@ -80,5 +80,48 @@ impl Store {
         let rows =
             attachment::Entity::find().filter(attachment::Column::Id.is_in(ids.iter().copied())).all(&self.db).await?;
         Ok(rows.into_iter().map(|row| (row.id, Attachment::from(row))).collect())
+    }
+
+    /// The sizes of `uploader`'s uploads still waiting for a message (not attached, not expired),
+    /// at most `limit` of them: what the upload quota counts.
+    pub async fn unsent_upload_sizes(&self, uploader: UserId, limit: u64) -> Result<Vec<u64>, StoreError> {
+        let sizes: Vec<i64> = attachment::Entity::find()
+            .select_only()
+            .column(attachment::Column::Size)
+            .filter(attachment::Column::UploaderId.eq(uploader))
+            .filter(attachment::Column::AttachedAt.is_null())
+            .filter(attachment::Column::CreatedAt.gt(now() - ATTACH_WITHIN))
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(sizes.into_iter().map(|size| u64::try_from(size).unwrap_or(0)).collect())
+    }
+
+    /// Deletes up to `limit` rows of uploads that expired unattached (their objects are queued
+    /// as garbage since the upload, and collected by the sweeper); returns how many. An expired
+    /// upload can no longer be attached, so no message will ever point at these rows; an hour
+    /// past the attach window allows for instances whose clocks disagree.
+    pub async fn forget_expired_uploads(&self, limit: u64) -> Result<u64, StoreError> {
+        let before = now() - ATTACH_WITHIN - Duration::from_secs(3600);
+        let ids: Vec<AttachmentId> = attachment::Entity::find()
+            .select_only()
+            .column(attachment::Column::Id)
+            .filter(attachment::Column::AttachedAt.is_null())
+            .filter(attachment::Column::CreatedAt.lt(before))
+            .order_by_asc(attachment::Column::CreatedAt)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let deleted = attachment::Entity::delete_many()
+            .filter(attachment::Column::Id.is_in(ids))
+            .filter(attachment::Column::AttachedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(deleted.rows_affected)
     }
 }

@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0010Presence),
             Box::new(M0011SearchAndMentions),
             Box::new(M0012OwnReactions),
+            Box::new(M0013UnsentUploads),
         ]
     }
 }
@@ -796,6 +797,30 @@ impl MigrationTrait for M0012OwnReactions {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// Uploads no message carries yet: the sweeper finds the expired ones by age, and only those
+/// rows are in the index (attached ones are most of the table and never looked up this way).
+struct M0013UnsentUploads;
+
+impl MigrationName for M0013UnsentUploads {
+    fn name(&self) -> &str {
+        "m0013_unsent_uploads"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0013UnsentUploads {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // The same partial-index statement on SQLite and PostgreSQL.
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX ix_attachments_unsent ON attachments (created_at) WHERE attached_at IS NULL",
+            )
+            .await?;
+        Ok(())
     }
 }
 

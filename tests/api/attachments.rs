@@ -142,3 +142,104 @@ async fn an_attachments_objects_go_when_no_message_shows_it() {
     app.call(Method::DELETE, &format!("/api/v1/chats/{other}"), &bob.token).await;
     assert_eq!(app.stored_keys().await, Vec::<String>::new(), "the forward's chat took the last one with it");
 }
+
+/// Uploads `n` small files for `token`, each expected to be stored; returns their ids.
+async fn upload_files(app: &TestApp, token: &str, n: usize) -> Vec<Value> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let uploaded = app.upload_attachment(token, &format!("f{i}.txt"), "text/plain", b"some notes").await;
+        uploaded.assert_status(StatusCode::CREATED);
+        ids.push(uploaded.data()["attachment"]["id"].clone());
+    }
+    ids
+}
+
+#[tokio::test]
+async fn uploads_waiting_for_a_message_have_a_quota_that_sending_one_frees() {
+    let app = TestApp::with_config(|c| c.limits.unsent_uploads = 3).await;
+    let (alice, bob) = (app.person("alice").await, app.person("bob").await);
+    let chat = app.direct(&alice, &bob).await;
+    let ids = upload_files(&app, &alice.token, 3).await;
+
+    let refused = app.upload_attachment(&alice.token, "more.txt", "text/plain", b"more").await;
+    refused.assert_fail(StatusCode::CONFLICT);
+    assert_eq!(refused.body["data"]["reason"], "upload_quota", "{}", refused.body);
+    let theirs = app.upload_attachment(&bob.token, "b.txt", "text/plain", b"bob's").await;
+    theirs.assert_status(StatusCode::CREATED);
+
+    // One is sent: its place is free again.
+    let sent = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/chats/{chat}/messages"),
+            json!({"type": "file", "attachment_id": ids[0]}),
+            Some(&alice.token),
+        )
+        .await;
+    sent.assert_status(StatusCode::CREATED);
+    app.upload_attachment(&alice.token, "more.txt", "text/plain", b"more").await.assert_status(StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn the_bytes_waiting_for_a_message_are_counted_too() {
+    let app = TestApp::with_config(|c| {
+        c.media.attachment_bytes = 4096;
+        c.limits.unsent_upload_bytes = 5000;
+    })
+    .await;
+    let alice = app.person("alice").await;
+    let first = app.upload_attachment(&alice.token, "a.bin", "application/octet-stream", &[7u8; 3000]).await;
+    first.assert_status(StatusCode::CREATED);
+    let second = app.upload_attachment(&alice.token, "b.bin", "application/octet-stream", &[7u8; 3000]).await;
+    second.assert_fail(StatusCode::CONFLICT);
+    assert_eq!(second.body["data"]["reason"], "upload_quota");
+    let small = app.upload_attachment(&alice.token, "c.bin", "application/octet-stream", &[7u8; 1000]).await;
+    small.assert_status(StatusCode::CREATED);
+    assert_eq!(app.stored_keys().await.len(), 2, "the refused upload stored nothing");
+}
+
+#[tokio::test]
+async fn uploads_past_the_hourly_rate_are_429_with_retry_after() {
+    let app = TestApp::with_config(|c| c.limits.uploads_per_hour = 2).await;
+    let alice = app.person("alice").await;
+    upload_files(&app, &alice.token, 2).await;
+    let refused = app.upload_attachment(&alice.token, "third.txt", "text/plain", b"third").await;
+    refused.assert_fail(StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.header("retry-after").parse::<u64>().is_ok_and(|secs| secs > 0));
+}
+
+#[tokio::test]
+async fn an_upload_that_expired_unsent_is_forgotten_with_its_objects() {
+    use sea_orm::ConnectionTrait;
+    use sea_orm::sea_query::Query;
+
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.person("alice").await, app.person("bob").await);
+    let chat = app.direct(&alice, &bob).await;
+    let ids = upload_files(&app, &alice.token, 2).await;
+    let path = format!("/api/v1/chats/{chat}/messages");
+    app.send_json(Method::POST, &path, json!({"type": "file", "attachment_id": ids[1]}), Some(&alice.token))
+        .await
+        .assert_status(StatusCode::CREATED);
+    // Both uploads are a day and two hours old; only the first was never sent.
+    let db = app.state.store.connection();
+    let long_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(26);
+    for statement in [
+        Query::update().table("attachments").value("created_at", long_ago).to_owned(),
+        Query::update().table("media_garbage").value("not_before", long_ago).to_owned(),
+    ] {
+        db.execute(&statement).await.expect("age the uploads");
+    }
+    assert_eq!(app.stored_keys().await.len(), 2);
+
+    app.state.collector.sweep().await.expect("sweep");
+    assert_eq!(app.state.store.forget_expired_uploads(1000).await.expect("forget"), 1, "only the unsent one");
+    let unsent = parlor::domain::AttachmentId::from_uuid(ids[0].as_str().unwrap().parse().unwrap());
+    let left = app.state.store.attachments(&[unsent]).await.expect("attachments");
+    assert!(left.is_empty(), "its row is gone");
+    let keys = app.stored_keys().await;
+    assert_eq!(keys.len(), 1, "its object is gone, the sent one's stays: {keys:?}");
+    assert!(keys[0].contains(&ids[1].as_str().unwrap().replace('-', "")), "{keys:?}");
+    let history = app.history(&alice, &chat, "").await;
+    assert_eq!(history.data()["messages"].as_array().map(Vec::len), Some(1), "the sent file is still there");
+}
