@@ -144,7 +144,7 @@ async fn shutdown_signal() {
 
 async fn create_admin(config: Config, username: &str, email: Option<&str>) -> anyhow::Result<()> {
     let username = Username::parse(username).map_err(|e| anyhow::anyhow!("username {e}"))?;
-    let email = email.map(Email::parse).transpose().map_err(|e| anyhow::anyhow!("email {e}"))?;
+    let email = email.map(Email::parse_new).transpose().map_err(|e| anyhow::anyhow!("email {e}"))?;
     let password = match std::env::var("PARLOR_ADMIN_PASSWORD") {
         Ok(password) => password,
         Err(_) => {

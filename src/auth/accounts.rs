@@ -69,7 +69,9 @@ impl From<LoginError> for AppError {
 
 pub const NAME_MAX: usize = 64;
 
-/// A first or last name: trimmed, at most 64 characters, no control characters; blank is none.
+/// A first or last name: trimmed, at most 64 characters, no control characters, something
+/// visible and nothing that reorders the text after it ([`crate::domain::unicode::label_rule`]);
+/// blank is none.
 pub fn parse_name(raw: Option<&str>) -> Result<Option<String>, String> {
     let Some(name) = raw.map(str::trim).filter(|n| !n.is_empty()) else { return Ok(None) };
     if name.chars().count() > NAME_MAX {
@@ -78,6 +80,7 @@ pub fn parse_name(raw: Option<&str>) -> Result<Option<String>, String> {
     if name.chars().any(char::is_control) {
         return Err("must not contain control characters".to_owned());
     }
+    crate::domain::unicode::label_rule(name)?;
     Ok(Some(name.to_owned()))
 }
 
@@ -120,10 +123,13 @@ impl Accounts {
                 errors.entry(field.to_owned()).or_insert(message);
             }
         };
-        let identifier = Identifier::parse(&input.identifier);
+        let identifier = Identifier::parse(&input.identifier).and_then(|identifier| match identifier {
+            Identifier::Email(email) => Email::parse_new(email.as_str()).map(Identifier::Email),
+            other => Ok(other),
+        });
         check("identifier", identifier.as_ref().map(|_| ()).map_err(Clone::clone));
         let mut username = input.username.as_deref().map(Username::parse).transpose();
-        let mut email = input.email.as_deref().map(Email::parse).transpose();
+        let mut email = input.email.as_deref().map(Email::parse_new).transpose();
         let mut phone = input.phone.as_deref().map(Phone::parse).transpose();
         // The identifier fills its own field; a different value given for that field is a conflict.
         match &identifier {

@@ -11,9 +11,11 @@ use crate::store::{ATTACH_WITHIN, Attachment, now};
 /// Longest stored file name, in characters.
 const MAX_FILE_NAME: usize = 255;
 
-/// The name a client gave the file, without any directory and control characters.
+/// The name a client gave the file, without any directory, control characters, invisible
+/// characters or bidirectional controls (which could show `…fdp.exe` as `…exe.pdf`).
 pub fn clean_file_name(raw: Option<&str>) -> String {
     let base = raw.unwrap_or_default().rsplit(['/', '\\']).next().unwrap_or_default();
+    let base = crate::domain::unicode::without_invisibles(base);
     let name: String = base.chars().filter(|c| !c.is_control()).take(MAX_FILE_NAME).collect();
     let name = name.trim();
     if name.is_empty() || name == "." || name == ".." { "file".to_owned() } else { name.to_owned() }
@@ -113,6 +115,8 @@ mod tests {
         assert_eq!(clean_file_name(Some("../../etc/passwd")), "passwd");
         assert_eq!(clean_file_name(Some("C:\\Users\\me\\report.pdf")), "report.pdf");
         assert_eq!(clean_file_name(Some("bad\u{0}\nname.txt")), "badname.txt");
+        assert_eq!(clean_file_name(Some("invoice\u{202E}fdp.exe")), "invoicefdp.exe");
+        assert_eq!(clean_file_name(Some("\u{200B}")), "file");
         assert_eq!(clean_file_name(Some("..")), "file");
         assert_eq!(clean_file_name(None), "file");
         assert_eq!(clean_file_name(Some(&"n".repeat(300))).len(), MAX_FILE_NAME);

@@ -135,6 +135,9 @@ impl MessageText {
         if raw.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
             return Err("must not contain control characters".to_owned());
         }
+        if !super::unicode::shows_something(raw) {
+            return Err("must contain visible characters".to_owned());
+        }
         Ok(Self(raw.to_owned()))
     }
 
@@ -163,6 +166,7 @@ impl ChatTitle {
         if title.chars().any(char::is_control) {
             return Err("must be one line without control characters".to_owned());
         }
+        super::unicode::label_rule(title)?;
         Ok(Self(title.to_owned()))
     }
 

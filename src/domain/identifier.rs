@@ -70,6 +70,22 @@ impl Email {
         Ok(Self(trimmed.to_lowercase()))
     }
 
+    /// An address for an account to have from now on (registration, a profile change): as
+    /// [`Self::parse`], and neither its local part nor its domain mixes look-alike scripts or
+    /// holds invisible characters ([`super::unicode::is_unmixed`]). Looking an address up
+    /// (login, reset) takes it as [`Self::parse`] does, so one stored before this rule still
+    /// works.
+    pub fn parse_new(raw: &str) -> Result<Self, String> {
+        let email = Self::parse(raw)?;
+        let (local, domain) = email.0.rsplit_once('@').unwrap_or_default();
+        if !(super::unicode::is_unmixed(local) && super::unicode::is_unmixed(domain)) {
+            return Err(
+                "must not mix look-alike letters of different scripts or contain invisible characters".to_owned()
+            );
+        }
+        Ok(email)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

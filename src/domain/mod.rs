@@ -6,6 +6,7 @@ pub mod ids;
 pub mod mention;
 pub mod password;
 pub mod search;
+pub mod unicode;
 pub mod user;
 
 pub use chat::{ChatKind, ChatTitle, ClientId, Emoji, MessageKind, MessageText, Role, SystemEvent};

@@ -65,7 +65,7 @@ pub fn parse_profile_change(body: &Map<String, Value>) -> Result<ProfileChange, 
         };
         let result: Result<(), String> = match field.as_str() {
             "username" => text.map(Username::parse).transpose().map(|v| change.username = Some(v)),
-            "email" => text.map(Email::parse).transpose().map(|v| change.email = Some(v)),
+            "email" => text.map(Email::parse_new).transpose().map(|v| change.email = Some(v)),
             "phone" => text.map(Phone::parse).transpose().map(|v| change.phone = Some(v)),
             "first_name" => parse_name(text).map(|v| change.first_name = Some(v)),
             "last_name" => parse_name(text).map(|v| change.last_name = Some(v)),

@@ -127,3 +127,56 @@ async fn every_response_carries_a_request_id() {
         .await;
     assert_eq!(echoed.header("x-request-id"), "trace-me-42");
 }
+
+#[tokio::test]
+async fn spoofing_text_is_refused_keyed_by_its_field_and_file_names_are_neutralised() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.person("alice").await, app.person("bob").await);
+
+    // A look-alike Cyrillic "а" in an address, at registration and in a profile change.
+    let spoofed = "p\u{0430}ypal@example.com";
+    let registered = app
+        .post_json("/api/v1/auth/register", json!({"identifier": "mallory", "email": spoofed, "password": PASSWORD}))
+        .await;
+    registered.assert_fail(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(registered.body["data"]["email"].as_str().unwrap().contains("scripts"), "{}", registered.body);
+    let as_identifier =
+        app.post_json("/api/v1/auth/register", json!({"identifier": spoofed, "password": PASSWORD})).await;
+    as_identifier.assert_fail(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(as_identifier.body["data"]["identifier"].is_string(), "{}", as_identifier.body);
+
+    // Names that show nothing, or turn the rest of the line around.
+    for (field, value) in [("first_name", "\u{200B}\u{200D}"), ("last_name", "admin\u{202E}"), ("email", spoofed)] {
+        let changed = app.send_json(Method::PATCH, "/api/v1/me", json!({ field: value }), Some(&alice.token)).await;
+        changed.assert_fail(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(changed.body["data"][field].is_string(), "{field}: {}", changed.body);
+    }
+
+    // A group title with an override, a message of zero-width characters only.
+    let group = app
+        .send_json(
+            Method::POST,
+            "/api/v1/chats",
+            json!({"type": "group", "title": "team\u{202E}", "member_ids": [bob.id]}),
+            Some(&alice.token),
+        )
+        .await;
+    group.assert_fail(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(group.body["data"]["title"].as_str().unwrap().contains("bidirectional"), "{}", group.body);
+    let chat = app.direct(&alice, &bob).await;
+    let blank = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/chats/{chat}/messages"),
+            json!({"text": "\u{200B}\u{2060}\u{FEFF}"}),
+            Some(&alice.token),
+        )
+        .await;
+    blank.assert_fail(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(blank.body["data"]["text"], "must contain visible characters");
+
+    // A file name that would show as "…exe.pdf" is stored without its override.
+    let uploaded = app.upload_attachment(&alice.token, "invoice\u{202E}fdp.exe", "application/pdf", b"MZ...").await;
+    uploaded.assert_status(StatusCode::CREATED);
+    assert_eq!(uploaded.data()["attachment"]["file_name"], "invoicefdp.exe");
+}
