@@ -17,8 +17,9 @@ port=$(free_port)
 base=http://127.0.0.1:$port
 start_parlor "$target_dir/debug/parlor" "$work" "$port" \
     PARLOR_S3__BUCKET=parlor-media PARLOR_S3__ENDPOINT="http://127.0.0.1:$s3_port" PARLOR_S3__REGION="$region" \
-    PARLOR_S3__ACCESS_KEY_ID="$key_id" PARLOR_S3__SECRET_ACCESS_KEY="$secret" PARLOR_S3__ALLOW_HTTP=true
-echo "== parlor on $base with media on S3"
+    PARLOR_S3__ACCESS_KEY_ID="$key_id" PARLOR_S3__SECRET_ACCESS_KEY="$secret" PARLOR_S3__ALLOW_HTTP=true \
+    PARLOR_MEDIA__PRESIGNED_ATTACHMENTS=true
+echo "== parlor on $base with media on S3, attachment links presigned"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 png() {  # png R G B: a 640×480 one-colour PNG on stdout
@@ -60,6 +61,24 @@ echo "replaced: $second_url; the old avatar's objects are gone from the bucket"
 curl -fs -X DELETE -H "Authorization: Bearer $token" "$base/api/v1/me" >/dev/null
 [[ -z $(bucket_keys) ]] || fail "objects left after the account was deleted: $(bucket_keys)"
 echo "account deleted: the bucket is empty"
+
+# Attachments are private: their links are presigned bucket URLs, which the server checks.
+printf 'quarterly figures\n' >"$work/report.txt"
+token=$(curl -fs -H 'content-type: application/json' -d '{"identifier":"s3_sender","password":"correct horse battery"}' \
+    "$base/api/v1/auth/register" | json 'd["data"]["access_token"]')
+link=$(curl -fs -H "Authorization: Bearer $token" -F "file=@$work/report.txt" "$base/api/v1/attachments" \
+    | json 'd["data"]["attachment"]["url"]')
+[[ $link == "http://127.0.0.1:$s3_port/parlor-media/attachments/"*"X-Amz-Signature="* ]] || fail "not a presigned link: $link"
+served=$(curl -s -D "$work/link-headers" "$link")
+[[ $served == "quarterly figures" ]] || fail "the presigned link did not serve the file: $served"
+grep -qi '^cache-control: private, max-age=' "$work/link-headers" || fail "no private Cache-Control: $(cat "$work/link-headers")"
+grep -qi '^content-disposition: attachment' "$work/link-headers" || fail "not served as a download: $(cat "$work/link-headers")"
+bare=${link%%\?*}
+[[ $(curl -s -o /dev/null -w '%{http_code}' "$bare") == 403 ]] || fail "the file opens without a signature: $bare"
+forged=${link/X-Amz-Signature=/X-Amz-Signature=0}
+[[ $(curl -s -o /dev/null -w '%{http_code}' "$forged") == 403 ]] || fail "a forged signature was accepted"
+echo "attachment: a presigned link serves it ($(grep -i '^cache-control' "$work/link-headers" | tr -d '\r')); without the signature, or with a forged one: 403"
+
 if grep -rqF "$secret" "$work/server.log" "$work/logs"; then fail "the S3 secret key appears in parlor's logs"; fi
 echo "the secret key appears nowhere in parlor's logs"
 echo "S3 ($server_name): all checks passed"

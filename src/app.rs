@@ -104,10 +104,12 @@ impl AppBuilder {
             Some(client) => Box::new(RedisLimiter::new(client.clone(), &config.redis_prefix).await?),
             None => Box::new(MemoryLimiter::default()),
         };
-        let media = Arc::new(match media {
+        let mut media = match media {
             Some(media) => media,
             None => Media::from_config(&config)?,
-        });
+        };
+        media.set_link_secret(store.shared_secret("attachment_links").await.context("reading the shared secrets")?);
+        let media = Arc::new(media);
         let mailer = Arc::new(Mailer::from_config(&config)?);
         let hasher = PasswordHasher::new(&config.auth)?;
         let auth = Arc::new(Auth::new(

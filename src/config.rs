@@ -177,6 +177,12 @@ pub struct MediaConfig {
     pub workers: Option<usize>,
     /// JPEG quality of stored images, 1–100.
     pub jpeg_quality: u8,
+    /// How long an attachment link stays valid, seconds (60–604800). A link handed out now
+    /// expires between half of this and all of it from now; a removed member's links die with it.
+    pub attachment_link_secs: u64,
+    /// Attachment links are presigned S3 URLs, straight to the bucket (`s3.endpoint` must be
+    /// reachable by clients), instead of Parlor's own signed `/media/attachments/…` links.
+    pub presigned_attachments: bool,
 }
 
 /// S3-compatible object storage for media (AWS S3, Garage, MinIO…). Set `bucket` to use it.
@@ -253,6 +259,8 @@ impl Default for MediaConfig {
             max_pixels: 40_000_000,
             workers: None,
             jpeg_quality: 85,
+            attachment_link_secs: 3600,
+            presigned_attachments: false,
         }
     }
 }
@@ -352,6 +360,12 @@ impl Config {
         }
         if !(1..=100).contains(&media.jpeg_quality) {
             return bad("media.jpeg_quality", "must be between 1 and 100");
+        }
+        if !(60..=7 * 24 * 3600).contains(&media.attachment_link_secs) {
+            return bad("media.attachment_link_secs", "must be between 60 and 604800");
+        }
+        if media.presigned_attachments && self.s3.bucket.is_none() {
+            return bad("media.presigned_attachments", "needs S3 storage (`s3.bucket`)");
         }
         if let Some(bucket) = &self.s3.bucket {
             if bucket.is_empty() {

@@ -82,7 +82,7 @@ def test_an_avatar_uploaded_through_nginx_is_then_served_by_nginx_from_the_bucke
     assert requests.get(urls[0]).content[:3] == b"\xff\xd8\xff"
 
 
-def test_an_attached_file_is_served_by_nginx_as_a_download():
+def test_an_attached_file_opens_through_nginx_only_with_its_signed_link():
     _, me = register()
     upload = requests.post(
         f"{NGINX}/api/v1/attachments", headers=bearer(me), files={"file": ("page.html", b"<script>alert(1)</script>", "text/html")}
@@ -90,11 +90,27 @@ def test_an_attached_file_is_served_by_nginx_as_a_download():
     assert upload.status_code == 201, upload.text
     attachment = upload.json()["data"]["attachment"]
     assert attachment["type"] == "file"
-    response = served_by_nginx(attachment["url"])
+    url = attachment["url"]
+    assert url.startswith(f"{NGINX}/media/attachments/") and "signature=" in url, url
+    # An instance checks the link, then streams the file from the bucket with its own headers.
+    response = requests.get(url)
+    assert response.status_code == 200, response.text
+    assert from_parlor(response)
     assert response.content == b"<script>alert(1)</script>"
     assert response.headers["content-disposition"] == "attachment"
     assert response.headers["content-security-policy"] == "default-src 'none'; sandbox"
     assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"].startswith("private, max-age="), response.headers["cache-control"]
+    # Without its query, or by another spelling of the path, nothing comes from the bucket.
+    bare = url.split("?")[0]
+    for attempt in [bare, bare.replace("/media/attachments/", "/media/avatars/../attachments/"),
+                    bare.replace("/media/attachments/", "/media/%61ttachments/"),
+                    bare.replace("/media/attachments/", "/media//attachments/")]:
+        refused = requests.get(attempt)
+        assert refused.status_code in (403, 404), (attempt, refused.status_code, refused.text[:200])
+        assert refused.content != b"<script>alert(1)</script>"
+    refused = requests.get(bare)
+    assert refused.status_code == 403 and refused.json()["data"]["reason"] == "media_link_invalid", refused.text
 
 
 def test_a_body_over_the_limit_is_refused_by_nginx_with_a_jsend_fail():

@@ -82,7 +82,7 @@ impl super::Chats {
         self.store.discard_media(&prefix, now() + ATTACH_WITHIN).await?;
         for (name, bytes) in files {
             let stored_type = if name == "file" { content_type.as_str() } else { "image/jpeg" };
-            if let Err(err) = self.media.put_file(&format!("{prefix}/{name}"), bytes, stored_type).await {
+            if let Err(err) = self.media.put_attachment_file(&format!("{prefix}/{name}"), bytes, stored_type).await {
                 tracing::error!(%prefix, error = %err, "storing an attachment failed");
                 self.collector.collect(&prefix, 0).await;
                 return Err(AppError::Unavailable("media storage"));

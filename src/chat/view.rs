@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::{AttachmentId, ChatId, ChatKind, MessageId, MessageKind, Role, SystemEvent, User, UserId};
-use crate::media::{AvatarUrls, Media};
+use crate::media::{AttachmentLinks, AvatarUrls, Media};
 use crate::presence::PresenceView;
 use crate::store::{Attachment, Chat, Likes, Member, Message, ReactionCount};
 
@@ -50,8 +50,8 @@ pub struct MemberView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
     "id": "01936b35-6a7b-7c8d-9e0f-1a2b3c4d5e6f", "type": "image",
-    "url": "http://127.0.0.1:8080/media/attachments/01936b356a7b7c8d9e0f1a2b3c4d5e6f/original.jpg",
-    "preview_url": "http://127.0.0.1:8080/media/attachments/01936b356a7b7c8d9e0f1a2b3c4d5e6f/preview.jpg",
+    "url": "http://127.0.0.1:8080/media/attachments/01936b356a7b7c8d9e0f1a2b3c4d5e6f/original.jpg?expires=1795010400&signature=kq3V…",
+    "preview_url": "http://127.0.0.1:8080/media/attachments/01936b356a7b7c8d9e0f1a2b3c4d5e6f/preview.jpg?expires=1795010400&signature=Zt8a…",
     "file_name": "beach.jpg", "content_type": "image/jpeg", "size": 284511, "width": 1600, "height": 1200
 }))]
 pub struct AttachmentView {
@@ -59,8 +59,10 @@ pub struct AttachmentView {
     /// `image` (decoded, stripped of metadata, with a preview) or `file` (kept byte for byte).
     #[serde(rename = "type")]
     pub kind: String,
+    /// A link for members, valid for half an hour to an hour (`media.attachment_link_secs`);
+    /// read the message again for a fresh one. Without a valid link the file is not served.
     pub url: String,
-    /// An `image`'s preview, at most 400 pixels a side; `null` for a `file`.
+    /// An `image`'s preview, at most 400 pixels a side, linked like `url`; `null` for a `file`.
     pub preview_url: Option<String>,
     pub file_name: String,
     /// Sniffed from the bytes, never taken from the upload's claims.
@@ -71,14 +73,15 @@ pub struct AttachmentView {
 }
 
 impl AttachmentView {
-    pub fn new(media: &Media, attachment: &Attachment) -> Self {
-        let prefix = &attachment.storage_key;
-        let image = attachment.kind == "image";
+    /// The attachment with fresh links to its files, for a member.
+    pub async fn new(media: &Media, attachment: &Attachment) -> Self {
+        let AttachmentLinks { url, preview_url } =
+            media.attachment_links(&attachment.storage_key, attachment.kind == "image").await;
         Self {
             id: attachment.id.into(),
             kind: attachment.kind.clone(),
-            url: media.url(&format!("{prefix}/{}", if image { "original.jpg" } else { "file" })),
-            preview_url: image.then(|| media.url(&format!("{prefix}/preview.jpg"))),
+            url,
+            preview_url,
             file_name: attachment.file_name.clone(),
             content_type: attachment.content_type.clone(),
             size: attachment.size,
@@ -193,7 +196,7 @@ struct Lookup<'a> {
     likes: HashMap<MessageId, Likes>,
     reactions: HashMap<MessageId, Vec<ReactionCount>>,
     mentions: HashMap<MessageId, Vec<UserId>>,
-    attachments: HashMap<AttachmentId, Attachment>,
+    attachments: HashMap<AttachmentId, AttachmentView>,
     /// Of the chat members among `users`.
     presence: HashMap<UserId, PresenceView>,
 }
@@ -235,10 +238,7 @@ impl Lookup<'_> {
             kind: message.kind,
             text: message.text,
             system: message.system,
-            attachment: message
-                .attachment_id
-                .and_then(|id| self.attachments.get(&id))
-                .map(|a| AttachmentView::new(self.media, a)),
+            attachment: message.attachment_id.and_then(|id| self.attachments.get(&id)).cloned(),
             reply_to: message.reply_to.map(Into::into),
             forwarded_from: message.forwarded.map(|f| ForwardedView {
                 chat_id: f.chat_id.into(),
@@ -294,7 +294,10 @@ impl super::Chats {
         let reactions = self.store.reactions(&ids, reader).await?;
         let mentions = self.store.mentions(&ids).await?;
         let attachment_ids: Vec<AttachmentId> = messages.iter().filter_map(|m| m.attachment_id).collect();
-        let attachments = self.store.attachments(&attachment_ids).await?;
+        let mut attachments = HashMap::new();
+        for (id, attachment) in self.store.attachments(&attachment_ids).await? {
+            attachments.insert(id, AttachmentView::new(&self.media, &attachment).await);
+        }
         Ok(Lookup { media: &self.media, users, likes, reactions, mentions, attachments, presence })
     }
 

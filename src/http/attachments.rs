@@ -67,5 +67,5 @@ async fn upload(
     app.chats.may_upload(me.user_id).await?;
     let (name, bytes) = multipart_file(request, &app, "file", app.config.media.attachment_bytes).await?;
     let attachment = app.chats.upload_attachment(me.user_id, clean_file_name(name.as_deref()), bytes).await?;
-    Ok(JSend::created(AttachmentData { attachment: AttachmentView::new(&app.media, &attachment) }))
+    Ok(JSend::created(AttachmentData { attachment: AttachmentView::new(&app.media, &attachment).await }))
 }

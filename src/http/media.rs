@@ -2,14 +2,15 @@
 //! nginx, set `public_media_url` and this route is simply not used.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use object_store::{Attribute, ObjectStoreExt};
 
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::media::IMMUTABLE;
+use crate::media::links::LinkError;
+use crate::media::{AVATARS, IMMUTABLE};
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/media/{*key}", axum::routing::get(get_media))
@@ -37,21 +38,33 @@ fn content_type(key: &str) -> &'static str {
 #[allow(dead_code)]
 pub struct MediaBytes(Vec<u8>);
 
-/// A stored file, such as an avatar variant.
+/// A stored file: an avatar variant, or an attachment's file through a signed link.
 ///
-/// The URL names its bytes for good, so the answer may be cached forever: `Cache-Control:
-/// public, max-age=31536000, immutable`, an `ETag`, `X-Content-Type-Options: nosniff`. With
-/// `public_media_url` set, media URLs point elsewhere (a CDN or the bucket) and this route is not
-/// used. The key may contain slashes (`avatars/<user>/<version>/50x50.jpg`).
+/// An avatar's URL names its bytes for good, so the answer may be cached forever: `Cache-Control:
+/// public, max-age=31536000, immutable`, an `ETag`, `X-Content-Type-Options: nosniff`.
+///
+/// Attachments (`attachments/…`) open only with the `expires` and `signature` of a link that
+/// Parlor gave a member of the chat (the `url` and `preview_url` of an attachment, valid for
+/// about `media.attachment_link_secs`, an hour by default): `Cache-Control: private` for the
+/// rest of the link's life, 403 without a valid link. Once a link has expired, read the message
+/// again for a new one.
+///
+/// With `public_media_url` set, avatar URLs point elsewhere (a CDN or the bucket); attachment
+/// links still come here unless they are presigned bucket URLs (`media.presigned_attachments`).
+/// The key may contain slashes (`avatars/<user>/<version>/50x50.jpg`).
 #[utoipa::path(
     get, path = "/media/{key}", tag = "media",
     params(
         ("key" = String, Path, description = "The object key, slashes included", example = "avatars/01936b2e-4f6a-7cc1-9a51-3f0e2d8c4b10/0193a1f0c2d47e8f9a0b1c2d3e4f5a6b/50x50.jpg"),
+        ("expires" = Option<u64>, Query, description = "An attachment link's expiry, Unix seconds"),
+        ("signature" = Option<String>, Query, description = "An attachment link's signature"),
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer"),
     ),
     responses(
         (status = 200, description = "The file, with its stored type", content_type = "image/jpeg", body = MediaBytes),
         (status = 304, description = "Unchanged (`If-None-Match` matched)"),
+        (status = 403, description = "An attachment without a valid link (`media_link_invalid`) or with an expired one (`media_link_expired`)", body = crate::web::JSendFail,
+            example = json!({"status": "fail", "data": {"message": "this link has expired: read the message again for a new one", "reason": "media_link_expired"}})),
         (status = 404, description = "No such file (`media_not_found`)", body = crate::web::JSendFail,
             example = json!({"status": "fail", "data": {"message": "no such file", "reason": "media_not_found"}})),
         (status = 503, description = "Media storage unavailable", body = crate::web::JSendError),
@@ -60,10 +73,35 @@ pub struct MediaBytes(Vec<u8>);
 pub async fn get_media(
     State(app): State<AppState>,
     Path(key): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let not_found = || AppError::not_found("media_not_found", "no such file");
     let path = object_store::path::Path::parse(&key).map_err(|_| not_found())?;
+    // Only avatars are public. An attachment opens through a link Parlor signed, still valid.
+    let private = if !key.starts_with(AVATARS) {
+        let query: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or_default())
+            .map_err(|_| AppError::forbidden("media_link_invalid", "this link is not valid"))?;
+        let field = |name: &str| query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
+        let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+        match app.media.links().check(path.as_ref(), field("expires"), field("signature"), now) {
+            Ok(left) => Some(app.media.attachment_cache_control(left)),
+            Err(LinkError::Invalid) => {
+                return Err(AppError::forbidden(
+                    "media_link_invalid",
+                    "attachments open only through the link in their message",
+                ));
+            }
+            Err(LinkError::Expired) => {
+                return Err(AppError::forbidden(
+                    "media_link_expired",
+                    "this link has expired: read the message again for a new one",
+                ));
+            }
+        }
+    } else {
+        None
+    };
     let tag = etag(&key);
     let storage_error = |err: object_store::Error| match err {
         object_store::Error::NotFound { .. } => not_found(),
@@ -96,7 +134,11 @@ pub async fn get_media(
         response
     };
     let out = response.headers_mut();
-    out.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    let cache = match private {
+        Some(cache) => HeaderValue::from_str(&cache).unwrap_or_else(|_| HeaderValue::from_static("private, no-cache")),
+        None => HeaderValue::from_static(IMMUTABLE),
+    };
+    out.insert(header::CACHE_CONTROL, cache);
     out.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     out.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
     if let Ok(value) = HeaderValue::from_str(&tag) {

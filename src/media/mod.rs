@@ -3,9 +3,11 @@
 //! Storage is any `object_store` backend: the local file system by default, S3-compatible by
 //! configuration, in memory for tests. Keys are versioned (`avatars/<user>/<uuid v7>/400x400.jpg`),
 //! so a URL always names the same bytes and can be cached forever; a new avatar gets new keys.
+//! Avatars are public; attachments are read through short-lived signed links ([`links`]).
 
 mod garbage;
 pub mod image;
+pub mod links;
 
 pub use garbage::Collector;
 
@@ -15,21 +17,29 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::Bytes;
 use futures::StreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::signer::{Method, SignedUrlOptions, Signer};
 use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
 use secrecy::ExposeSecret;
 use serde::Serialize;
+use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 
 use self::image::{ImageError, PipelineLimits, Variant};
+use self::links::Links;
 use crate::config::Config;
 
 /// `Cache-Control` of stored media: keys are versioned, so their bytes never change.
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// Where avatars live: the only public media. Anything else (attachments) opens only through a
+/// signed link, so no spelling of another prefix (`ATTACHMENTS/` on a case-insensitive file
+/// system, say) can reach it without one.
+pub const AVATARS: &str = "avatars/";
 
 /// Where media are stored, how they are processed, and the URLs they are served at.
 pub struct Media {
@@ -37,9 +47,21 @@ pub struct Media {
     /// Whether the backend keeps per-object attributes (S3 does; the file system does not).
     keeps_attributes: bool,
     base_url: String,
+    /// Where Parlor's own attachment links point: its `/media` route, whatever serves avatars.
+    link_base_url: String,
     limits: PipelineLimits,
     /// Images being processed at once: each holds a decoded canvas in memory.
     permits: Arc<Semaphore>,
+    links: Links,
+    /// Set when attachment links are presigned bucket URLs (`media.presigned_attachments`).
+    presigner: Option<Arc<AmazonS3>>,
+}
+
+/// The links to one attachment's files, for a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentLinks {
+    pub url: String,
+    pub preview_url: Option<String>,
 }
 
 /// The avatar's URLs: the original and the squares.
@@ -78,8 +100,12 @@ impl Media {
             if let Some(secret) = &s3.secret_access_key {
                 builder = builder.with_secret_access_key(secret.expose_secret());
             }
-            let store = builder.build().context("configuring S3 storage (`s3.*`)")?;
-            return Ok(Self::new(Arc::new(store), true, config));
+            let store = Arc::new(builder.build().context("configuring S3 storage (`s3.*`)")?);
+            let mut media = Self::new(store.clone(), true, config);
+            if config.media.presigned_attachments {
+                media.presigner = Some(store);
+            }
+            return Ok(media);
         }
         let dir = config.media_dir();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating media directory {}", dir.display()))?;
@@ -102,9 +128,26 @@ impl Media {
             store,
             keeps_attributes,
             base_url: config.media_base_url(),
+            link_base_url: format!("{}/media", config.public_url()),
             limits: PipelineLimits { max_pixels: config.media.max_pixels, jpeg_quality: config.media.jpeg_quality },
             permits: Arc::new(Semaphore::new(workers)),
+            links: Links::of_this_process(config.media.attachment_link_secs),
+            presigner: None,
         }
+    }
+
+    /// Signs attachment links with `secret`, the one every instance shares.
+    pub fn set_link_secret(&mut self, secret: Vec<u8>) {
+        self.links = Links::new(secret, self.links.lifetime_secs());
+    }
+
+    pub fn links(&self) -> &Links {
+        &self.links
+    }
+
+    /// `Cache-Control` of an attachment file: for the member's own cache, no longer than a link.
+    pub fn attachment_cache_control(&self, max_age: u64) -> String {
+        format!("private, max-age={max_age}")
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
@@ -132,13 +175,18 @@ impl Media {
             .map_err(|err| ImageError::Corrupt(format!("the image worker failed: {err}")))?
     }
 
-    /// Stores one file as `key` with its type, for immutable serving.
-    pub async fn put_file(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<(), object_store::Error> {
+    /// Stores one attachment file as `key` with its type, for members only.
+    pub async fn put_attachment_file(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> Result<(), object_store::Error> {
         let mut options = PutOptions::default();
         if self.keeps_attributes {
             options.attributes = Attributes::from_iter([
                 (Attribute::ContentType, content_type.to_owned()),
-                (Attribute::CacheControl, IMMUTABLE.to_owned()),
+                (Attribute::CacheControl, self.attachment_cache_control(self.links.lifetime_secs())),
             ]);
         }
         self.store.put_opts(&Path::from(key), PutPayload::from(bytes), options).await?;
@@ -156,6 +204,38 @@ impl Media {
     /// The public URL of a stored object.
     pub fn url(&self, key: &str) -> String {
         format!("{}/{key}", self.base_url)
+    }
+
+    /// Links to the attachment stored under `prefix` (`original.jpg` and `preview.jpg` for an
+    /// image, `file` for a file), valid for about `media.attachment_link_secs`.
+    pub async fn attachment_links(&self, prefix: &str, image: bool) -> AttachmentLinks {
+        let (main, preview) = if image { ("original.jpg", Some("preview.jpg")) } else { ("file", None) };
+        let url = self.attachment_link(&format!("{prefix}/{main}"), !image).await;
+        let preview_url = match preview {
+            Some(name) => Some(self.attachment_link(&format!("{prefix}/{name}"), false).await),
+            None => None,
+        };
+        AttachmentLinks { url, preview_url }
+    }
+
+    async fn attachment_link(&self, key: &str, download: bool) -> String {
+        let now = OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+        if let Some(s3) = &self.presigner {
+            let left = self.links.expiry(now) - now;
+            // The bucket answers with these headers instead of the stored ones.
+            let mut query = vec![("response-cache-control".to_owned(), self.attachment_cache_control(left))];
+            if download {
+                query.push(("response-content-disposition".to_owned(), "attachment".to_owned()));
+            }
+            let options = SignedUrlOptions::new().with_query(query);
+            match s3.signed_url_opts(Method::GET, &Path::from(key), Duration::from_secs(left), &options).await {
+                Ok(url) => return url.to_string(),
+                Err(err) => {
+                    tracing::error!(%key, error = %err, "presigning an attachment link failed; Parlor's own link instead")
+                }
+            }
+        }
+        format!("{}/{key}?{}", self.link_base_url, self.links.query(key, now))
     }
 
     /// Writes every variant under `prefix`. On failure, whatever was written is deleted again

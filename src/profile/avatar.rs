@@ -54,7 +54,7 @@ impl super::Profiles {
     /// Replaces the avatar with the image in `bytes`.
     pub async fn set_avatar(&self, user_id: UserId, bytes: Bytes) -> Result<User, AppError> {
         let variants = self.media.process_image(bytes).await.map_err(image_error)?;
-        let prefix = format!("avatars/{user_id}/{}", Uuid::now_v7().simple());
+        let prefix = format!("{}{user_id}/{}", crate::media::AVATARS, Uuid::now_v7().simple());
         self.store.discard_media(&prefix, now() + UPLOAD_GRACE).await?;
         if let Err(err) = self.media.put_variants(&prefix, variants).await {
             tracing::error!(%prefix, error = %err, "storing the avatar failed");

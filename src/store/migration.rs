@@ -23,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0011SearchAndMentions),
             Box::new(M0012OwnReactions),
             Box::new(M0013UnsentUploads),
+            Box::new(M0014ServerSecrets),
         ]
     }
 }
@@ -821,6 +822,31 @@ impl MigrationTrait for M0013UnsentUploads {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// Secrets every instance shares, such as the key that signs attachment links.
+struct M0014ServerSecrets;
+
+impl MigrationName for M0014ServerSecrets {
+    fn name(&self) -> &str {
+        "m0014_server_secrets"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0014ServerSecrets {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("server_secrets")
+                    .col(ColumnDef::new("name").string().not_null().primary_key())
+                    .col(ColumnDef::new("value").text().not_null())
+                    .col(timestamp("created_at"))
+                    .to_owned(),
+            )
+            .await
     }
 }
 

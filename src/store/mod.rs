@@ -20,6 +20,7 @@ mod reactions;
 mod resets;
 mod roster;
 mod search;
+mod secrets;
 mod sessions;
 mod users;
 

@@ -6,9 +6,16 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, png};
 
-/// The storage key of a media URL.
+/// The storage key of a media URL (without a link's query).
 fn key_of(url: &Value) -> String {
-    url.as_str().unwrap().split("/media/").nth(1).unwrap().to_owned()
+    let path = url.as_str().unwrap().split("/media/").nth(1).unwrap();
+    path.split('?').next().unwrap().to_owned()
+}
+
+/// The path and query of a media URL, to GET it from the app.
+fn link_of(url: &Value) -> String {
+    let url = url.as_str().unwrap();
+    url[url.find("/media/").unwrap()..].to_owned()
 }
 
 #[tokio::test]
@@ -27,7 +34,7 @@ async fn an_image_upload_gets_a_preview_and_is_attached_once_by_its_uploader() {
         "sniffed, not taken from the claimed type; the name loses its directories"
     );
     assert_eq!((attachment["width"].as_u64(), attachment["height"].as_u64()), (Some(800), Some(600)));
-    let preview = app.get(&format!("/media/{}", key_of(&attachment["preview_url"])), None).await;
+    let preview = app.get(&link_of(&attachment["preview_url"]), None).await;
     assert_eq!(preview.status, StatusCode::OK);
     let decoded = image::load_from_memory(&preview_bytes(&app, &attachment["preview_url"]).await).unwrap();
     assert_eq!((decoded.width(), decoded.height()), (400, 300), "fits 400 with its aspect kept");
@@ -41,12 +48,12 @@ async fn an_image_upload_gets_a_preview_and_is_attached_once_by_its_uploader() {
     assert!(stolen.data()["attachment_id"].is_string());
     let sent = send(&alice, json!({"type": "image", "attachment_id": attachment["id"], "text": "the beach"})).await;
     assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
-    assert_eq!(sent.data()["message"]["attachment"]["url"], attachment["url"]);
+    assert_eq!(key_of(&sent.data()["message"]["attachment"]["url"]), key_of(&attachment["url"]));
     assert_eq!(sent.data()["message"]["text"], "the beach", "a caption");
     let again = send(&alice, json!({"type": "image", "attachment_id": attachment["id"]})).await;
     again.assert_fail(StatusCode::UNPROCESSABLE_ENTITY);
     let history = app.history(&bob, &chat, "").await;
-    assert_eq!(history.data()["messages"][0]["attachment"]["preview_url"], attachment["preview_url"]);
+    assert_eq!(key_of(&history.data()["messages"][0]["attachment"]["preview_url"]), key_of(&attachment["preview_url"]));
 }
 
 async fn preview_bytes(app: &TestApp, url: &Value) -> Vec<u8> {
@@ -70,7 +77,7 @@ async fn anything_else_is_a_file_of_its_sniffed_type_kept_byte_for_byte() {
     );
     assert_eq!((attachment["preview_url"].clone(), attachment["size"].as_u64()), (Value::Null, Some(pdf.len() as u64)));
     assert_eq!(preview_bytes(&app, &attachment["url"]).await, pdf, "stored as uploaded");
-    let served = app.get(&format!("/media/{}", key_of(&attachment["url"])), None).await;
+    let served = app.get(&link_of(&attachment["url"]), None).await;
     assert_eq!((served.status, served.header("content-type")), (StatusCode::OK, "application/octet-stream"));
     assert_eq!(served.header("x-content-type-options"), "nosniff");
     assert_eq!(served.header("content-disposition"), "attachment", "downloaded, never rendered");
@@ -242,4 +249,68 @@ async fn an_upload_that_expired_unsent_is_forgotten_with_its_objects() {
     assert!(keys[0].contains(&ids[1].as_str().unwrap().replace('-', "")), "{keys:?}");
     let history = app.history(&alice, &chat, "").await;
     assert_eq!(history.data()["messages"].as_array().map(Vec::len), Some(1), "the sent file is still there");
+}
+
+#[tokio::test]
+async fn an_attachment_opens_only_through_a_valid_link_and_is_cached_privately() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.person("alice").await, app.person("bob").await);
+    let chat = app.direct(&alice, &bob).await;
+    let uploaded = app.upload_attachment(&alice.token, "beach.png", "image/png", &png(64, 48, [9, 9, 9])).await;
+    let attachment = uploaded.data()["attachment"].clone();
+    let sent = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/chats/{chat}/messages"),
+            json!({"type": "image", "attachment_id": attachment["id"]}),
+            Some(&alice.token),
+        )
+        .await;
+    sent.assert_status(StatusCode::CREATED);
+    let history = app.history(&bob, &chat, "").await;
+    let shown = history.data()["messages"][0]["attachment"].clone();
+
+    for url in [&shown["url"], &shown["preview_url"]] {
+        let served = app.get(&link_of(url), None).await;
+        served.assert_status(StatusCode::OK);
+        let cache = served.header("cache-control");
+        let max_age: u64 = cache.strip_prefix("private, max-age=").expect(cache).parse().unwrap();
+        assert!((1800..=3600).contains(&max_age), "no longer than the link lives: {cache}");
+    }
+
+    let (original, preview) = (key_of(&shown["url"]), key_of(&shown["preview_url"]));
+    let query = |url: &Value| link_of(url).split_once('?').unwrap().1.to_owned();
+    let expired = {
+        let long_ago = time::OffsetDateTime::now_utc().unix_timestamp() as u64 - 7200;
+        app.state.media.links().query(&original, long_ago)
+    };
+    for (path, reason) in [
+        (format!("/media/{original}"), "media_link_invalid"),
+        (format!("/media/{original}?{}", query(&shown["preview_url"])), "media_link_invalid"),
+        (format!("/media/{original}?expires=99999999999&signature=AAAA"), "media_link_invalid"),
+        (format!("/media/{original}?expires=%ZZ&signature"), "media_link_invalid"),
+        (format!("/media/{}?{}", original.to_uppercase(), query(&shown["url"])), "media_link_invalid"),
+        (format!("/media/{original}?{expired}"), "media_link_expired"),
+    ] {
+        let refused = app.get(&path, None).await;
+        refused.assert_fail(StatusCode::FORBIDDEN);
+        assert_eq!(refused.reason(), reason, "{path}");
+    }
+    // The preview's own link still opens it; avatars need no link at all.
+    app.get(&format!("/media/{preview}?{}", query(&shown["preview_url"])), None).await.assert_status(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn instances_on_one_database_sign_links_with_one_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::helpers::shared_database_url(dir.path()).await;
+    let (a, b) =
+        (parlor::store::Store::connect(&url).await.unwrap(), parlor::store::Store::connect(&url).await.unwrap());
+    a.migrate().await.unwrap();
+    let (first, second) = tokio::join!(a.shared_secret("attachment_links"), b.shared_secret("attachment_links"));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first.len(), 32);
+    assert_eq!(first, second, "two instances starting at once agree on one secret");
+    assert_eq!(b.shared_secret("attachment_links").await.unwrap(), first, "and keep it");
+    assert_ne!(a.shared_secret("another").await.unwrap(), first);
 }

@@ -12,6 +12,7 @@ pub mod message_reaction;
 pub mod message_search;
 pub mod password_reset;
 pub mod refresh_token;
+pub mod server_secret;
 pub mod session;
 pub mod signing_key;
 pub mod user;
