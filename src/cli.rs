@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `openapi`, `create-admin`,
-//! `rotate-keys` and `export-static`.
+//! `rotate-keys`, `export-static`, `backup` and `restore`.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -44,6 +44,12 @@ pub enum Command {
     /// Write the site's static files, under the content-hashed names pages link to, into DIR for
     /// a web server in front of Parlor to serve (deploy/nginx/parlor.conf).
     ExportStatic { dir: PathBuf },
+    /// Write a consistent backup (database, media, key files) into DIR, a new directory, while
+    /// the server runs. On PostgreSQL it runs `pg_dump`. docs/operations.md says how to restore.
+    Backup { dir: PathBuf },
+    /// Put a backup made by `parlor backup` into this configuration's empty database and new
+    /// media storage, with no instance running. On PostgreSQL it runs `pg_restore`.
+    Restore { dir: PathBuf },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -72,6 +78,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             let kid = crate::auth::keyring::rotate(&config, &store).await?;
             writeln!(std::io::stderr(), "new signing key {kid}: verifying now, signing in two minutes")?;
+            Ok(())
+        }
+        Command::Backup { dir } => {
+            let config = Config::load(&cli.config)?;
+            let store = Store::connect(&config.database_url()).await?;
+            store.migrate().await?;
+            let media = crate::media::Media::from_config(&config)?;
+            let manifest = crate::backup::backup(&config, &store, &media, &dir).await?;
+            writeln!(
+                std::io::stderr(),
+                "backup of the {} database, {} media objects ({} bytes) and {} key files in {}",
+                manifest.database,
+                manifest.objects,
+                manifest.object_bytes,
+                manifest.key_files,
+                dir.display()
+            )?;
+            Ok(())
+        }
+        Command::Restore { dir } => {
+            let config = Config::load(&cli.config)?;
+            let manifest = crate::backup::restore(&config, &dir).await?;
+            writeln!(
+                std::io::stderr(),
+                "restored the backup of {} ({} database, {} media objects); start parlor to use it",
+                manifest.created_at.format(&time::format_description::well_known::Rfc3339)?,
+                manifest.database,
+                manifest.objects
+            )?;
             Ok(())
         }
         Command::ExportStatic { dir } => {

@@ -22,8 +22,24 @@ impl Collector {
     }
 
     /// Deletes the objects under a queued prefix and unqueues it; on failure, schedules a retry.
-    /// Never fails the caller: the queue entry is what guarantees the deletion.
+    /// Never fails the caller: the queue entry is what guarantees the deletion. While a backup
+    /// holds media (`media_holds`), the deletion waits for the hold's end instead.
     pub async fn collect(&self, prefix: &str, attempts: u32) {
+        match self.store.media_held_until().await {
+            Ok(None) => {}
+            Ok(Some(until)) => {
+                tracing::debug!(%prefix, %until, "media held by a backup; deleting later");
+                if let Err(err) = self.store.media_retry_at(prefix, attempts, until).await {
+                    tracing::warn!(%prefix, error = %err, "updating the media garbage list failed");
+                }
+                return;
+            }
+            // Left queued and due: the sweeper tries again.
+            Err(err) => {
+                tracing::warn!(%prefix, error = %err, "reading media holds failed; deleting later");
+                return;
+            }
+        }
         let result = match self.media.delete_prefix(prefix).await {
             Ok(()) => self.store.media_collected(prefix).await,
             Err(err) => {

@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Que
 use time::OffsetDateTime;
 
 use super::StoreError;
-use super::entity::media_garbage;
+use super::entity::{media_garbage, media_hold};
 use super::{Store, now};
 
 /// A queued prefix and how often deleting it has failed.
@@ -92,6 +92,49 @@ impl Store {
             .filter(media_garbage::Column::Prefix.eq(prefix))
             .exec(&self.db)
             .await?;
+        Ok(())
+    }
+}
+
+/// Holds on deleting media: a backup sets one while it copies the objects its snapshot names.
+impl Store {
+    /// Holds deletions until `until` (or moves the hold `name` there).
+    pub async fn hold_media(&self, name: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+        let row = media_hold::ActiveModel { name: Set(name.to_owned()), until: Set(until) };
+        media_hold::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(media_hold::Column::Name).update_column(media_hold::Column::Until).to_owned(),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn release_media_hold(&self, name: &str) -> Result<(), StoreError> {
+        media_hold::Entity::delete_by_id(name.to_owned()).exec(&self.db).await?;
+        Ok(())
+    }
+
+    /// The end of the latest hold still ahead, if any.
+    pub async fn media_held_until(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        let holds = media_hold::Entity::find().filter(media_hold::Column::Until.gt(now())).all(&self.db).await?;
+        Ok(holds.into_iter().map(|hold| hold.until).max())
+    }
+
+    /// A consistent copy of a SQLite database, taken while it is in use (`VACUUM INTO`).
+    pub async fn sqlite_snapshot(&self, file: &std::path::Path) -> Result<(), StoreError> {
+        let path = file.to_str().ok_or_else(|| DbErr::Custom(format!("{} is not UTF-8", file.display())))?;
+        self.db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Sqlite,
+                "VACUUM INTO ?",
+                [path.into()],
+            ))
+            .await?;
+        // An in-memory database "vacuums into" memory too.
+        if !file.exists() {
+            return Err(DbErr::Custom("an in-memory SQLite database cannot be backed up".to_owned()).into());
+        }
         Ok(())
     }
 }

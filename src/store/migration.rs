@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0012OwnReactions),
             Box::new(M0013UnsentUploads),
             Box::new(M0014ServerSecrets),
+            Box::new(M0015MediaHolds),
         ]
     }
 }
@@ -844,6 +845,30 @@ impl MigrationTrait for M0014ServerSecrets {
                     .col(ColumnDef::new("name").string().not_null().primary_key())
                     .col(ColumnDef::new("value").text().not_null())
                     .col(timestamp("created_at"))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Holds on deleting media, set by a backup while it copies objects.
+struct M0015MediaHolds;
+
+impl MigrationName for M0015MediaHolds {
+    fn name(&self) -> &str {
+        "m0015_media_holds"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0015MediaHolds {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("media_holds")
+                    .col(ColumnDef::new("name").string().not_null().primary_key())
+                    .col(timestamp("until"))
                     .to_owned(),
             )
             .await

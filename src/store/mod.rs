@@ -244,6 +244,21 @@ impl Store {
         &self.db
     }
 
+    /// Whether the database has any table of its own (PostgreSQL's `public` schema, or SQLite's
+    /// main database): a restore goes only into an empty one.
+    pub async fn has_tables(&self) -> Result<bool, StoreError> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let backend = self.db.get_database_backend();
+        let sql = match backend {
+            sea_orm::DatabaseBackend::Postgres => {
+                "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'public'"
+            }
+            _ => "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'",
+        };
+        let row = self.db.query_one_raw(Statement::from_string(backend, sql)).await?;
+        Ok(row.map(|row| row.try_get::<i64>("", "n")).transpose()?.unwrap_or(0) > 0)
+    }
+
     pub fn backend(&self) -> &'static str {
         match self.db.get_database_backend() {
             sea_orm::DatabaseBackend::Postgres => "postgres",

@@ -107,6 +107,13 @@ impl TestApp {
         Self::build(adjust, None).await
     }
 
+    /// On a database in files, as `parlor serve` runs: a SQLite file in `dir`, or a new
+    /// PostgreSQL database.
+    pub async fn on_file_database(dir: &std::path::Path, adjust: impl FnOnce(&mut Config)) -> Self {
+        let url = shared_database_url(dir).await;
+        Self::build_on(adjust, None, Some(url)).await
+    }
+
     /// On PostgreSQL, the application reaches its database through a proxy that holds every
     /// answer of the server back by `delay`, so each round trip is a window a test can hit;
     /// on SQLite the same as [`Self::with_config`].
@@ -115,6 +122,14 @@ impl TestApp {
     }
 
     async fn build(adjust: impl FnOnce(&mut Config), database_delay: Option<std::time::Duration>) -> Self {
+        Self::build_on(adjust, database_delay, None).await
+    }
+
+    async fn build_on(
+        adjust: impl FnOnce(&mut Config),
+        database_delay: Option<std::time::Duration>,
+        database_url: Option<String>,
+    ) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config =
             Config { data_dir: data_dir.path().to_owned(), trust_forwarded_for: true, ..Config::default() };
@@ -124,9 +139,15 @@ impl TestApp {
             config.redis_url = Some(url.into());
             config.redis_prefix = format!("parlor-t-{}", uuid::Uuid::now_v7().simple());
         }
+        if let Some(url) = &database_url {
+            config.database_url = Some(url.clone().into());
+        }
         adjust(&mut config);
         config.validate().expect("test config is valid");
-        let mut url = test_database_url().await;
+        let mut url = match database_url {
+            Some(url) => url,
+            None => test_database_url().await,
+        };
         if let (Some(delay), true) = (database_delay, url.starts_with("postgres")) {
             url = DelayingProxy::in_front_of(&url, delay).await;
         }

@@ -8,6 +8,7 @@ mod admin;
 mod attachments;
 mod audit;
 mod avatars;
+mod backup;
 mod bad_input;
 mod chat_events;
 mod chats;

@@ -5,6 +5,7 @@ pub mod audit_log;
 pub mod chat;
 pub mod chat_member;
 pub mod media_garbage;
+pub mod media_hold;
 pub mod message;
 pub mod message_like;
 pub mod message_mention;
