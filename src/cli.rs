@@ -132,10 +132,31 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(sweep_media_garbage(state.collector.clone(), state.store.clone()));
     let router = crate::http::router(state.clone()).await?;
     let cap_per_address = !state.config.trust_forwarded_for;
-    crate::http::listener::serve(listener, router, &state.config.server, cap_per_address, shutdown_signal()).await;
+    let stopping = {
+        let state = state.clone();
+        async move {
+            shutdown_signal().await;
+            tell_sockets_to_reconnect(&state).await;
+        }
+    };
+    crate::http::listener::serve(listener, router, &state.config.server, cap_per_address, stopping).await;
     state.presence.leave().await;
     tracing::info!("parlor stopped");
     Ok(())
+}
+
+/// On SIGTERM or Ctrl-C, before the listener stops: every socket is told the server restarts
+/// (WebSocket close 1012; Socket.IO's transport closed, which its clients answer by
+/// reconnecting), and their tasks get a moment to send that.
+async fn tell_sockets_to_reconnect(state: &AppState) {
+    let open = state.realtime.hub.ws_count() + state.realtime.hub.sio_count();
+    tracing::info!(sockets = open, "stopping: telling sockets to reconnect");
+    state.realtime.hub.close_everything().await;
+    let websockets = state.metrics.sockets.get_or_create(&crate::telemetry::WEBSOCKET).clone();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while websockets.get() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// Once a minute: retries deletions of stored media that failed or were interrupted, and

@@ -36,10 +36,20 @@ use crate::telemetry::SOCKET_IO;
 /// Where Socket.IO is served.
 const PATH: &str = "/socket.io";
 
+/// The root namespace's sockets on this instance; none once the server is closed (socketioxide's
+/// `local()` would panic then).
+fn local_sockets<A: Adapter>(io: &SocketIo<A>, room: Option<&str>) -> Vec<socketioxide::extract::SocketRef<A>> {
+    let Some(root) = io.of("/") else { return Vec::new() };
+    match room {
+        Some(room) => root.local().to(room.to_owned()).sockets(),
+        None => root.local().sockets(),
+    }
+}
+
 impl<A: Adapter> SocketIoRooms for SocketIo<A> {
     fn emit(&self, room: &str, event: &str, data: &RawValue) -> usize {
         let mut dropped = 0;
-        for socket in self.local().to(room.to_owned()).sockets() {
+        for socket in local_sockets(self, Some(room)) {
             if let Err(SendError::Socket(SocketError::InternalChannelFull)) = socket.emit(event, data) {
                 tracing::info!(socket = %socket.id, "Socket.IO client too slow; disconnecting it");
                 let _ = socket.disconnect();
@@ -50,13 +60,17 @@ impl<A: Adapter> SocketIoRooms for SocketIo<A> {
     }
 
     fn disconnect(&self, room: &str) {
-        for socket in self.local().to(room.to_owned()).sockets() {
+        for socket in local_sockets(self, Some(room)) {
             let _ = socket.disconnect();
         }
     }
 
     fn count(&self) -> usize {
-        self.local().sockets().len()
+        local_sockets(self, None).len()
+    }
+
+    fn close_all(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(self.close())
     }
 }
 

@@ -32,6 +32,8 @@ pub enum CloseReason {
     UserDeleted = 2,
     /// Its queue filled up: the client does not read.
     TooSlow = 3,
+    /// The server is stopping: reconnect (to another instance, or to this one once it is back).
+    Restarting = 4,
 }
 
 impl CloseReason {
@@ -40,6 +42,7 @@ impl CloseReason {
             1 => Some(Self::SessionRevoked),
             2 => Some(Self::UserDeleted),
             3 => Some(Self::TooSlow),
+            4 => Some(Self::Restarting),
             _ => None,
         }
     }
@@ -50,6 +53,8 @@ impl CloseReason {
             Self::SessionRevoked => (4001, "session_revoked"),
             Self::UserDeleted => (4001, "account_deleted"),
             Self::TooSlow => (1008, "too_slow"),
+            // RFC 6455's "service restart": clients should reconnect.
+            Self::Restarting => (1012, "restarting"),
         }
     }
 }
@@ -93,6 +98,8 @@ pub trait SocketIoRooms: Send + Sync {
     fn disconnect(&self, room: &str);
     /// Sockets connected to this instance.
     fn count(&self) -> usize;
+    /// Closes the transport of every socket of this instance, so that clients reconnect.
+    fn close_all(&self) -> futures::future::BoxFuture<'_, ()>;
 }
 
 pub struct Hub {
@@ -140,6 +147,11 @@ impl Hub {
         self.read().values().map(Vec::len).sum()
     }
 
+    /// Open Socket.IO sockets on this instance.
+    pub fn sio_count(&self) -> usize {
+        self.io().map_or(0, |io| io.count())
+    }
+
     /// Enqueues an event for every connection of `to` on this instance.
     pub fn deliver(&self, to: &Audience, event: &str, data: &RawValue) {
         let (users, session) = match to {
@@ -178,7 +190,7 @@ impl Hub {
             self.slow.get_or_create(&WEBSOCKET).inc();
             self.remove_ws(user_id, |h| h.id == id, CloseReason::TooSlow);
         }
-        if let Some(io) = self.sio.get() {
+        if let Some(io) = self.io() {
             let dropped: usize = match session {
                 None => users.iter().map(|user_id| io.emit(&user_room(*user_id), event, data)).sum(),
                 Some(session_id) => io.emit(&session_room(session_id), event, data),
@@ -201,7 +213,7 @@ impl Hub {
             }
         }
         self.remove_ws(user_id, matches, notice.close_reason());
-        if let Some(io) = self.sio.get() {
+        if let Some(io) = self.io() {
             let room = match session {
                 Some(session_id) => session_room(session_id),
                 None => user_room(user_id),
@@ -210,6 +222,19 @@ impl Hub {
                 io.emit(&room, event, data);
             }
             io.disconnect(&room);
+        }
+    }
+
+    /// For a stopping server: every WebSocket connection is closed with 1012 (service restart)
+    /// and every Socket.IO transport is closed, which Socket.IO clients answer by reconnecting
+    /// (a Socket.IO `disconnect` packet would tell them not to).
+    pub async fn close_everything(&self) {
+        let users: Vec<UserId> = self.read().keys().copied().collect();
+        for user_id in users {
+            self.remove_ws(user_id, |_| true, CloseReason::Restarting);
+        }
+        if let Some(io) = self.io() {
+            io.close_all().await;
         }
     }
 
@@ -230,6 +255,10 @@ impl Hub {
         if handles.is_empty() {
             ws.remove(&user_id);
         }
+    }
+
+    fn io(&self) -> Option<&dyn SocketIoRooms> {
+        self.sio.get().map(AsRef::as_ref)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<UserId, Vec<WsHandle>>> {

@@ -313,3 +313,20 @@ async fn open_sockets_are_counted_in_the_metrics() {
     assert!(metrics.contains(&format!("{}0", gauge("websocket"))), "{metrics}");
     assert!(metrics.contains(&format!("{}0", gauge("socket.io"))), "{metrics}");
 }
+
+#[tokio::test]
+async fn a_stopping_server_tells_every_socket_to_reconnect() {
+    let app = TestApp::spawn().await;
+    let addr = app.listen().await;
+    let t = token(&app.register("alice@example.org").await, "access_token");
+    let mut ws = ws_connect(addr, Some(&t), None).await.unwrap();
+    let mut sio = sio_connect(addr, &t).await.unwrap();
+    assert_eq!((app.state.realtime.hub.ws_count(), app.state.realtime.hub.sio_count()), (1, 1));
+
+    app.state.realtime.hub.close_everything().await;
+    let closed = tokio::time::timeout(WITHIN_A_SECOND, ws_next(&mut ws)).await.expect("in time");
+    assert_eq!(closed, Seen::Closed(Some((1012, "restarting".into()))), "RFC 6455's service restart");
+    let closed = tokio::time::timeout(WITHIN_A_SECOND, sio.next()).await.expect("in time");
+    assert_eq!(closed, Seen::Closed(None), "the transport closes; no disconnect packet, so the client reconnects");
+    assert_eq!((app.state.realtime.hub.ws_count(), app.state.realtime.hub.sio_count()), (0, 0));
+}
