@@ -59,6 +59,12 @@ async fn a_backup_under_write_load_restores_every_acknowledged_message_and_avata
     };
     let ((), (), (before, manifest)) = tokio::join!(sending, replacing, backing_up);
     assert!(manifest.objects >= 4, "{manifest:?}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&backup_dir), 0o700, "a backup holds every secret: its owner's only");
+        assert_eq!(mode(&backup_dir.join("manifest.json")), 0o600);
+    }
     assert!(acked.lock().unwrap().len() > before.len(), "the sends went on during the backup");
 
     let fresh = tempfile::tempdir().unwrap();
