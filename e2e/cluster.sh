@@ -3,8 +3,10 @@
 # behind a real nginx running the repository's deploy/nginx/parlor.conf (its service addresses
 # pointed at these processes): events, revocations, socket closes and rate limits must cross from
 # one instance to the other (e2e/cluster/test_cluster.py), nginx must serve media and static
-# files itself and carry both sockets to the instances (e2e/cluster/test_nginx.py), and when A is
-# killed outright its users must go offline on B within the presence expiry (e2e/cluster/crash.py).
+# files itself and carry both sockets to the instances (e2e/cluster/test_nginx.py), a rolling
+# restart (SIGTERM, start again; A then B) under load must lose no request, message or socket
+# (e2e/cluster/restart.py), and when A is killed outright its users must go offline on B within
+# the presence expiry (e2e/cluster/crash.py).
 #
 #   PARLOR_TEST_DATABASE_URL  PostgreSQL server (default postgres://postgres@127.0.0.1:5432/test)
 #   PARLOR_TEST_REDIS_URL     Redis server (default redis://127.0.0.1:6379)
@@ -87,6 +89,37 @@ if ! PARLOR_E2E_A=http://127.0.0.1:$port_a PARLOR_E2E_B=http://127.0.0.1:$port_b
     exit 1
 fi
 
+# A rolling restart while clients send and listen through nginx: A, then B, each stopped with
+# SIGTERM and started again on its port by this helper (their pids move to $work/pid_a and _b).
+echo "$pid_a" >"$work/pid_a"
+echo "$pid_b" >"$work/pid_b"
+{
+    echo 'set -euo pipefail'
+    echo "cd $(printf '%q' "$PWD")"
+    echo 'source scripts/lib.sh'
+    declare -p shared
+    printf 'bin=%q; work=%q; dir_a=%q; dir_b=%q; port_a=%q; port_b=%q\n' \
+        "$target_dir/debug/parlor" "$work" "$dir_a" "$dir_b" "$port_a" "$port_b"
+    cat <<'HELPER'
+name=$1
+pid=$(cat "$work/pid_$name")
+dir_var=dir_$name port_var=port_$name
+kill -TERM "$pid"
+# Gone, or a zombie of its parent: either way it has exited.
+while [[ -e /proc/$pid && $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]; do sleep 0.05; done
+mv "${!dir_var}/server.log" "${!dir_var}/server.log.$(date +%s%N)"
+start_parlor "$bin" "${!dir_var}" "${!port_var}" "${shared[@]}"
+echo "$PARLOR_PID" >"$work/pid_$name"
+HELPER
+} >"$work/restart.sh"
+if ! PARLOR_E2E_NGINX=$nginx_url PARLOR_E2E_RESTART="bash $work/restart.sh" "$venv/bin/python" e2e/cluster/restart.py; then
+    echo "--- instance A log"; tail -n 40 "$dir_a/server.log"
+    echo "--- instance B log"; tail -n 40 "$dir_b/server.log"
+    echo "--- nginx"; tail -n 20 "$work/nginx/error.log"
+    exit 1
+fi
+pid_a=$(cat "$work/pid_a") pid_b=$(cat "$work/pid_b")
+
 # A crash: A is killed without a chance to withdraw its users' presence; B must find them
 # offline within the expiry.
 if ! PARLOR_E2E_A=http://127.0.0.1:$port_a PARLOR_E2E_B=http://127.0.0.1:$port_b PARLOR_E2E_A_PID=$pid_a \
@@ -98,7 +131,12 @@ fi
 pid_a=""
 
 # With no instance up, nginx answers in JSend, as an instance would, and asks to retry.
-for pid in $pid_a $pid_b; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
+# (B was restarted by the helper, so it is not this shell's child: wait until it is gone.)
+for pid in $pid_a $pid_b; do
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    while [[ -e /proc/$pid && $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]; do sleep 0.05; done
+done
 pid_a="" pid_b=""
 answer=$(curl -s -D "$work/headers" "$nginx_url/api/v1/me")
 status=$(head -1 "$work/headers" | awk '{print $2}')
