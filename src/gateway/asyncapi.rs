@@ -113,7 +113,10 @@ pub fn document(config: &Config) -> Value {
                 **Closing.** When a session ends, its connections get `session.revoked` and are closed \
                 (WebSocket close code 4001, reason `session_revoked`); a deleted account's get `user.deleted` \
                 (4001, `account_deleted`). A client that stops reading until its queue is full is closed \
-                (1008, `too_slow`; on Socket.IO a server disconnect) and should reconnect and refetch.",
+                (1008, `too_slow`; on Socket.IO a server disconnect) and should reconnect and refetch. \
+                A stopping server closes every WebSocket with 1012 (`restarting`) and closes every Socket.IO \
+                transport (socket.io-client sees `transport close`): reconnect with backoff, to another \
+                instance or to this one once it is back, and refetch.",
         },
         "defaultContentType": "application/json",
         "servers": {
