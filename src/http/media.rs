@@ -1,5 +1,6 @@
-//! `/media/…`: stored media served by Parlor itself, for the embedded default. Behind a CDN or
-//! nginx, set `public_media_url` and this route is simply not used.
+//! `/media/…`: stored media served by Parlor itself. Avatars are served here in the embedded
+//! default (behind a CDN or nginx, `public_media_url` points their URLs elsewhere); attachments
+//! are served here always, through signed links, unless their links are presigned bucket URLs.
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};

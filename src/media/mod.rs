@@ -201,11 +201,6 @@ impl Media {
         Ok(self.store.get(&Path::from(key)).await?.into_stream())
     }
 
-    /// The public URL of a stored object.
-    pub fn url(&self, key: &str) -> String {
-        format!("{}/{key}", self.base_url)
-    }
-
     /// Links to the attachment stored under `prefix` (`original.jpg` and `preview.jpg` for an
     /// image, `file` for a file), valid for about `media.attachment_link_secs`.
     pub async fn attachment_links(&self, prefix: &str, image: bool) -> AttachmentLinks {

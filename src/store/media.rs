@@ -120,21 +120,4 @@ impl Store {
         let holds = media_hold::Entity::find().filter(media_hold::Column::Until.gt(now())).all(&self.db).await?;
         Ok(holds.into_iter().map(|hold| hold.until).max())
     }
-
-    /// A consistent copy of a SQLite database, taken while it is in use (`VACUUM INTO`).
-    pub async fn sqlite_snapshot(&self, file: &std::path::Path) -> Result<(), StoreError> {
-        let path = file.to_str().ok_or_else(|| DbErr::Custom(format!("{} is not UTF-8", file.display())))?;
-        self.db
-            .execute_raw(sea_orm::Statement::from_sql_and_values(
-                sea_orm::DatabaseBackend::Sqlite,
-                "VACUUM INTO ?",
-                [path.into()],
-            ))
-            .await?;
-        // An in-memory database "vacuums into" memory too.
-        if !file.exists() {
-            return Err(DbErr::Custom("an in-memory SQLite database cannot be backed up".to_owned()).into());
-        }
-        Ok(())
-    }
 }

@@ -259,6 +259,24 @@ impl Store {
         Ok(row.map(|row| row.try_get::<i64>("", "n")).transpose()?.unwrap_or(0) > 0)
     }
 
+    /// A consistent copy of a SQLite database, taken while it is in use (`VACUUM INTO`).
+    pub async fn sqlite_snapshot(&self, file: &std::path::Path) -> Result<(), StoreError> {
+        use sea_orm::ConnectionTrait;
+        let path = file.to_str().ok_or_else(|| sea_orm::DbErr::Custom(format!("{} is not UTF-8", file.display())))?;
+        self.db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Sqlite,
+                "VACUUM INTO ?",
+                [path.into()],
+            ))
+            .await?;
+        // An in-memory database "vacuums into" memory too.
+        if !file.exists() {
+            return Err(sea_orm::DbErr::Custom("an in-memory SQLite database cannot be backed up".to_owned()).into());
+        }
+        Ok(())
+    }
+
     pub fn backend(&self) -> &'static str {
         match self.db.get_database_backend() {
             sea_orm::DatabaseBackend::Postgres => "postgres",
