@@ -105,8 +105,7 @@ name=$1
 pid=$(cat "$work/pid_$name")
 dir_var=dir_$name port_var=port_$name
 kill -TERM "$pid"
-# Gone, or a zombie of its parent: either way it has exited.
-while [[ -e /proc/$pid && $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]; do sleep 0.05; done
+wait_gone "$pid"
 mv "${!dir_var}/server.log" "${!dir_var}/server.log.$(date +%s%N)"
 start_parlor "$bin" "${!dir_var}" "${!port_var}" "${shared[@]}"
 echo "$PARLOR_PID" >"$work/pid_$name"
@@ -135,7 +134,7 @@ pid_a=""
 for pid in $pid_a $pid_b; do
     kill "$pid"
     wait "$pid" 2>/dev/null || true
-    while [[ -e /proc/$pid && $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]; do sleep 0.05; done
+    wait_gone "$pid"
 done
 pid_a="" pid_b=""
 answer=$(curl -s -D "$work/headers" "$nginx_url/api/v1/me")

@@ -37,6 +37,12 @@ stop_parlor() {
     wait "$PARLOR_PID" 2>/dev/null || true
 }
 
+# wait_gone PID: returns once the process has exited (gone, or a zombie its parent has yet to
+# reap), whoever its parent is.
+wait_gone() {
+    while [[ -e /proc/$1 && $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; do sleep 0.05; done
+}
+
 # ensure_e2e_venv TARGET_DIR: prints the path of the end-to-end tests' Python virtualenv,
 # (re)installing it beside the build when e2e/requirements.txt changes.
 ensure_e2e_venv() {

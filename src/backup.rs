@@ -18,6 +18,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::auth::tokens::write_private;
 use crate::config::Config;
 use crate::media::Media;
 use crate::store::Store;
@@ -191,15 +192,6 @@ fn copy_key_files(from: &Path, to: &Path) -> anyhow::Result<u64> {
         write_private(&to.join(file.file_name().unwrap_or_default()), &bytes)?;
     }
     Ok(files.len() as u64)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    std::io::Write::write_all(&mut options.open(path).with_context(|| format!("writing {}", path.display()))?, bytes)?;
-    Ok(())
 }
 
 /// `url` without its password, and the password: given to `pg_dump`/`pg_restore` in

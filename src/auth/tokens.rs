@@ -221,8 +221,8 @@ fn generate_key_file(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     Ok(path)
 }
 
-/// Writes a secret file readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Writes a new secret file, readable by its owner only (keys, backups).
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
