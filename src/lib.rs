@@ -14,6 +14,7 @@ pub mod config;
 pub mod digest;
 pub mod domain;
 pub mod error;
+pub mod fuzzing;
 pub mod gateway;
 pub mod http;
 pub mod json;

@@ -183,24 +183,31 @@ async fn close(socket: &mut WebSocket, (code, reason): (u16, &'static str)) {
 
 /// A client frame: `{"event": …, "data": …, "id": …}`.
 #[derive(Debug, Deserialize)]
-struct ClientFrame {
-    event: String,
+pub struct ClientFrame {
+    pub event: String,
     #[serde(default)]
-    data: serde_json::Value,
+    pub data: serde_json::Value,
     /// Asks for an `ack` frame that repeats it: a string or a number.
-    id: Option<serde_json::Value>,
+    pub id: Option<serde_json::Value>,
+}
+
+/// A client's text frame as a command, or the `error` frame that refuses it.
+pub fn read_frame(text: &str) -> Result<ClientFrame, Utf8Bytes> {
+    let frame = serde_json::from_str::<ClientFrame>(text)
+        .map_err(|err| error_frame("bad_frame", format!("expected {{\"event\": …, \"data\": …}}: {err}")))?;
+    if frame.id.as_ref().is_some_and(|id| !(id.is_string() || id.is_number())) {
+        return Err(error_frame("bad_frame", "`id` must be a string or a number".into()));
+    }
+    Ok(frame)
 }
 
 /// The reply to a client's text frame: a command's `ack` (if it carried an `id`), or an `error`
 /// event for a frame that is not a command.
 async fn answer(app: &AppState, me: Principal, allowance: &mut Allowance, text: &str) -> Option<Utf8Bytes> {
-    let frame = match serde_json::from_str::<ClientFrame>(text) {
+    let frame = match read_frame(text) {
         Ok(frame) => frame,
-        Err(err) => return Some(error_frame("bad_frame", format!("expected {{\"event\": …, \"data\": …}}: {err}"))),
+        Err(refusal) => return Some(refusal),
     };
-    if frame.id.as_ref().is_some_and(|id| !(id.is_string() || id.is_number())) {
-        return Some(error_frame("bad_frame", "`id` must be a string or a number".into()));
-    }
     let event = truncate(&frame.event, 64);
     if !commands::NAMES.contains(&frame.event.as_str()) {
         let message = format!("no such event: `{event}`");
