@@ -24,7 +24,7 @@ for kind in ws sio; do
     port=$(free_port)
     trap 'stop_parlor; rm -rf "$data_dir"' EXIT
     start_parlor "$target_dir/release/parlor" "$data_dir" "$port" PARLOR_LOG=warn \
-        PARLOR_SERVER__CONNECTIONS_PER_ADDRESS=0
+        PARLOR_SERVER__CONNECTIONS_PER_ADDRESS=0 PARLOR_SERVER__MAX_CONNECTIONS=$((count + 10))
     "$target_dir/release/examples/sockets_load" "http://127.0.0.1:$port" "$PARLOR_PID" "$kind" "$count" "$events"
     stop_parlor
     rm -rf "$data_dir"

@@ -69,6 +69,10 @@ pub struct ServerConfig {
     /// cap. Not applied with `trust_forwarded_for`, where every connection is the proxy's: cap
     /// there (the nginx configuration does).
     pub connections_per_address: u32,
+    /// Open connections the server holds in all (sockets and HTTP); past that a connection is
+    /// answered 503 `server_full` and closed. 0 (the default): the process's descriptor limit
+    /// less [`DESCRIPTOR_RESERVE`] for the database, files, and the refusals themselves.
+    pub max_connections: u32,
     /// Seconds a stopping server gives requests in flight to finish.
     pub shutdown_grace_secs: u64,
 }
@@ -224,6 +228,32 @@ impl Default for Config {
     }
 }
 
+/// Descriptors the automatic `server.max_connections` leaves for everything but connections.
+pub const DESCRIPTOR_RESERVE: u64 = 1000;
+
+impl ServerConfig {
+    /// The server-wide connection cap in force: `max_connections`, or when 0 the descriptor
+    /// limit less [`DESCRIPTOR_RESERVE`] (no cap if the limit cannot be read or is unlimited).
+    pub fn connection_limit(&self) -> u32 {
+        if self.max_connections > 0 {
+            return self.max_connections;
+        }
+        descriptor_limit()
+            .map(|limit| u32::try_from(limit.saturating_sub(DESCRIPTOR_RESERVE).max(1)).unwrap_or(0))
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(unix)]
+fn descriptor_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
+#[cfg(not(unix))]
+fn descriptor_limit() -> Option<u64> {
+    None
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
@@ -231,6 +261,7 @@ impl Default for ServerConfig {
             body_idle_secs: 30,
             body_timeout_secs: 300,
             connections_per_address: 256,
+            max_connections: 0,
             shutdown_grace_secs: 30,
         }
     }

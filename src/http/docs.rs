@@ -16,7 +16,8 @@ use utoipa::{Modify, OpenApi};
             Any request may be refused before its route sees it, in JSend too: 408 `body_timeout` \
             (its body stalled or took too long), 414 `uri_too_long` (a target over 8 KiB), 431 \
             `headers_too_large` (over 32 KiB of headers), 429 `too_many_connections` (one address \
-            holds too many connections).\n\n\
+            holds too many connections), 503 `server_full` (the server holds as many connections as \
+            it can; both with `Retry-After`).\n\n\
             Authenticate with `Authorization: Bearer <access_token>`. Access tokens are EdDSA JWTs \
             (15 minutes), verifiable with `/.well-known/jwks.json`; refresh tokens are single-use.\n\n\
             **Live events** arrive over Socket.IO (`/socket.io/`) or a plain WebSocket (`/api/v1/ws`); \

@@ -2,7 +2,9 @@
 //! the public needs and `axum::serve` leaves out. A request's head must arrive within
 //! `server.header_timeout_secs` (a half-sent header cannot hold a connection, nor can an idle
 //! kept-alive one), one client address holds at most `server.connections_per_address`
-//! connections (past that it is answered 429 and closed), and a stopping server gives requests
+//! connections (past that it is answered 429 and closed), the whole server at most
+//! `server.max_connections` (past that 503: a server out of descriptors could not even accept,
+//! and a client would wait in the listen queue for nothing), and a stopping server gives requests
 //! in flight `server.shutdown_grace_secs` to finish. Bodies have their own timeouts, as layers
 //! of the router ([`super::router`]).
 //!
@@ -14,6 +16,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr};
 use std::pin::pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,7 +46,7 @@ pub async fn serve(
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(config.header_timeout_secs));
     let cap = if cap_per_address { config.connections_per_address } else { 0 };
-    let open = Connections::new(cap);
+    let open = Connections::new(cap, config.connection_limit());
     let (stop, stopping) = watch::channel(());
     let tasks = TaskTracker::new();
     let mut shutdown = pin!(shutdown);
@@ -58,9 +61,12 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(slot) = open.take(peer.ip()) else {
-            tasks.spawn(refuse(stream));
-            continue;
+        let slot = match open.take(peer.ip()) {
+            Ok(slot) => slot,
+            Err(over) => {
+                tasks.spawn(refuse(stream, over));
+                continue;
+            }
         };
         let router = router.clone();
         let service =
@@ -96,16 +102,28 @@ async fn accept_failed(err: std::io::Error) {
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
-/// The answer to a connection over its address's cap: a JSend 429 written without reading the
-/// request, then a short drain of what the client sent so that closing does not reset the
-/// connection before the client has read the answer.
-async fn refuse(mut stream: TcpStream) {
-    const BODY: &str = r#"{"status":"fail","data":{"reason":"too_many_connections","message":"this address has too many open connections; close some and try again"}}"#;
+/// The answer to a connection over a cap: a JSend 429 (its address's cap) or 503 (the server's)
+/// written without reading the request, then a short drain of what the client sent so that
+/// closing does not reset the connection before the client has read the answer.
+async fn refuse(mut stream: TcpStream, over: Over) {
+    let (status, body, drain) = match over {
+        Over::Address => (
+            "429 Too Many Requests",
+            r#"{"status":"fail","data":{"reason":"too_many_connections","message":"this address has too many open connections; close some and try again"}}"#,
+            Duration::from_secs(5),
+        ),
+        // Refusals hold descriptors from the reserve while they drain: keep them short.
+        Over::Server => (
+            "503 Service Unavailable",
+            r#"{"status":"fail","data":{"reason":"server_full","message":"the server holds as many connections as it can; try again shortly"}}"#,
+            Duration::from_secs(1),
+        ),
+    };
     let answer = format!(
-        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 5\r\nconnection: close\r\n\r\n{BODY}",
-        BODY.len()
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 5\r\nconnection: close\r\n\r\n{body}",
+        body.len()
     );
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+    let _ = tokio::time::timeout(drain, async {
         stream.write_all(answer.as_bytes()).await?;
         stream.shutdown().await?;
         let mut sink = [0u8; 4096];
@@ -115,32 +133,53 @@ async fn refuse(mut stream: TcpStream) {
     .await;
 }
 
-/// Open connections per client address, for the cap.
+/// Which cap a refused connection is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Over {
+    Address,
+    Server,
+}
+
+/// Open connections, in all and per client address, for the caps.
 #[derive(Clone)]
 struct Connections {
     cap: u32,
     open: Arc<Mutex<HashMap<IpAddr, u32>>>,
+    max_total: u32,
+    total: Arc<AtomicU32>,
 }
 
 impl Connections {
-    fn new(cap: u32) -> Self {
-        Self { cap, open: Arc::default() }
+    fn new(cap: u32, max_total: u32) -> Self {
+        Self { cap, open: Arc::default(), max_total, total: Arc::default() }
     }
 
-    /// A slot for a new connection from `ip`, released when dropped; `None` when the address
-    /// already holds its cap. No cap (0): always a slot, nothing counted.
-    fn take(&self, ip: IpAddr) -> Option<Slot> {
+    /// A slot for a new connection from `ip`, released when dropped; refused when the server or
+    /// the address already holds its cap. A cap of 0 counts nothing.
+    fn take(&self, ip: IpAddr) -> Result<Slot, Over> {
+        let total = if self.max_total == 0 {
+            None
+        } else if self.total.fetch_add(1, Ordering::AcqRel) >= self.max_total {
+            self.total.fetch_sub(1, Ordering::AcqRel);
+            return Err(Over::Server);
+        } else {
+            Some(self.total.clone())
+        };
+        // From here `slot` holds the server-wide count, given back if the address is refused.
+        let mut slot = Slot { open: None, key: ip, total };
         if self.cap == 0 {
-            return Some(Slot { open: None, key: ip });
+            return Ok(slot);
         }
         let key = address_key(ip);
         let mut open = self.open.lock().expect("connection counts");
         let count = open.entry(key).or_default();
         if *count >= self.cap {
-            return None;
+            return Err(Over::Address);
         }
         *count += 1;
-        Some(Slot { open: Some(self.open.clone()), key })
+        slot.open = Some(self.open.clone());
+        slot.key = key;
+        Ok(slot)
     }
 }
 
@@ -148,10 +187,14 @@ impl Connections {
 struct Slot {
     open: Option<Arc<Mutex<HashMap<IpAddr, u32>>>>,
     key: IpAddr,
+    total: Option<Arc<AtomicU32>>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        if let Some(total) = &self.total {
+            total.fetch_sub(1, Ordering::AcqRel);
+        }
         let Some(open) = &self.open else { return };
         let mut open = open.lock().expect("connection counts");
         if let Some(count) = open.get_mut(&self.key) {
@@ -195,13 +238,29 @@ mod tests {
 
     #[test]
     fn an_address_holds_its_cap_and_a_closed_connection_frees_its_slot() {
-        let open = Connections::new(2);
+        let open = Connections::new(2, 0);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let first = open.take(ip).expect("first");
         let _second = open.take(ip).expect("second");
-        assert!(open.take(ip).is_none(), "a third is over the cap");
-        assert!(open.take("192.0.2.2".parse().unwrap()).is_some(), "another address has its own");
+        assert_eq!(open.take(ip).err(), Some(Over::Address), "a third is over the cap");
+        assert!(open.take("192.0.2.2".parse().unwrap()).is_ok(), "another address has its own");
         drop(first);
-        assert!(open.take(ip).is_some(), "a closed connection's slot is free again");
+        assert!(open.take(ip).is_ok(), "a closed connection's slot is free again");
+    }
+
+    #[test]
+    fn the_server_holds_its_cap_in_all_and_an_address_refused_gives_its_slot_back() {
+        let open = Connections::new(1, 2);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let first = open.take(a).expect("first");
+        assert_eq!(open.take(a).err(), Some(Over::Address));
+        let second = open.take("192.0.2.2".parse().unwrap()).expect("the address refusal gave its count back");
+        assert_eq!(open.take("192.0.2.3".parse().unwrap()).err(), Some(Over::Server), "a third in all is over");
+        drop(second);
+        let third = open.take("192.0.2.3".parse().unwrap()).expect("a closed connection frees a slot in all");
+        drop(first);
+        assert_eq!(open.total.load(Ordering::Acquire), 1);
+        drop(third);
+        assert_eq!(open.total.load(Ordering::Acquire), 0);
     }
 }

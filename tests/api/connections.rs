@@ -157,6 +157,59 @@ async fn an_address_over_its_connection_cap_is_refused_in_jsend_until_one_closes
 }
 
 #[tokio::test]
+async fn a_server_at_its_connection_cap_refuses_at_once_in_jsend_instead_of_leaving_clients_waiting() {
+    let app = TestApp::with_config(|c| c.server.max_connections = 2).await;
+    let addr = app.listen().await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect(addr).await;
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: parlor\r\n\r\n").await.unwrap();
+        let mut first = [0u8; 12];
+        stream.read_exact(&mut first).await.unwrap();
+        assert_eq!(&first, b"HTTP/1.1 200");
+        held.push(stream);
+    }
+    let mut third = connect(addr).await;
+    third.write_all(b"GET /healthz HTTP/1.1\r\nHost: parlor\r\n\r\n").await.unwrap();
+    let (raw, _) = until_closed(&mut third, Duration::from_secs(10)).await.expect("refused and closed");
+    let (status, body) = answer(&raw);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["data"]["reason"], "server_full");
+    assert!(String::from_utf8_lossy(&raw).to_ascii_lowercase().contains("retry-after: "), "says when to retry");
+
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut again = connect(addr).await;
+        again.write_all(b"GET /healthz HTTP/1.1\r\nHost: parlor\r\nConnection: close\r\n\r\n").await.unwrap();
+        let (raw, _) = until_closed(&mut again, Duration::from_secs(10)).await.expect("answered");
+        if raw.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the closed connection's place never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn the_automatic_connection_cap_leaves_descriptors_for_everything_else() {
+    let config = parlor::config::ServerConfig::default();
+    let limit = config.connection_limit();
+    // This process's own limit, read independently of the code under test.
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    if let Some(soft) = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        assert_eq!(u64::from(limit), soft.saturating_sub(parlor::config::DESCRIPTOR_RESERVE).max(1));
+    }
+    let set = parlor::config::ServerConfig { max_connections: 7, ..config };
+    assert_eq!(set.connection_limit(), 7);
+}
+
+#[tokio::test]
 async fn an_oversized_target_or_header_section_is_a_jsend_refusal_through_the_listener() {
     let app = TestApp::spawn().await;
     let addr = app.listen().await;
