@@ -109,10 +109,14 @@ impl WebUser {
 
     /// Whether a submitted form's token is this session's (compared in constant time).
     pub fn csrf_ok(&self, submitted: &str) -> bool {
-        let expected = self.csrf_token();
-        expected.len() == submitted.len()
-            && expected.bytes().zip(submitted.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        tokens_match(&self.csrf_token(), submitted)
     }
+}
+
+/// Whether a submitted CSRF token is the expected one, compared in constant time.
+fn tokens_match(expected: &str, submitted: &str) -> bool {
+    expected.len() == submitted.len()
+        && expected.bytes().zip(submitted.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 impl FromRequestParts<AppState> for WebUser {

@@ -7,14 +7,14 @@ use axum::extract::{Query, RawForm, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum_extra::extract::cookie::{Cookie, CookieJar};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{SESSION_COOKIE, SignedForm, Templates, WebUser, local_path, session_cookie};
+use super::{SESSION_COOKIE, SignedForm, Templates, WebUser, local_path, session_cookie, tokens_match};
 use crate::app::AppState;
-use crate::auth::ClientInfo;
 use crate::auth::accounts::Registration;
+use crate::auth::{ClientInfo, csrf_token};
 use crate::error::AppError;
 
 pub fn router() -> Router<AppState> {
@@ -40,12 +40,64 @@ struct NextQuery {
     next: Option<String>,
 }
 
-async fn login_page(me: Option<WebUser>, templates: Templates, Query(query): Query<NextQuery>) -> Response {
+/// The cookie that ties a sign-in or registration form to the browser that loaded it, against
+/// login CSRF (another site signing a visitor into an account of its choosing): the form carries
+/// the token of the cookie's secret. Another site can neither read the cookie nor, as it is
+/// `SameSite=Strict`, have the browser send it with a post from its pages.
+pub const FORM_COOKIE: &str = "parlor_form";
+
+/// The browser's form secret, made (and set as a cookie on `jar`) if it has none yet.
+fn form_secret(app: &AppState, jar: CookieJar) -> Result<(CookieJar, String), AppError> {
+    if let Some(secret) = jar.get(FORM_COOKIE).map(|c| c.value().to_owned()).filter(|v| v.len() >= 32) {
+        return Ok((jar, secret));
+    }
+    let secret = crate::auth::tokens::new_refresh_token()?;
+    let cookie = Cookie::build((FORM_COOKIE, secret.clone()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(app.config.public_url().starts_with("https://"))
+        .path("/")
+        .build();
+    Ok((jar.add(cookie), secret))
+}
+
+/// Whether a posted sign-in or registration form carries the token of this browser's form cookie.
+fn form_token_ok(jar: &CookieJar, submitted: &str) -> bool {
+    jar.get(FORM_COOKIE).is_some_and(|secret| tokens_match(&csrf_token(secret.value()), submitted))
+}
+
+/// The words for a sign-in or registration form that came without its token.
+const FORM_EXPIRED: &str = "this form has expired or did not come from Parlor; please try again";
+
+async fn login_page(
+    State(app): State<AppState>,
+    me: Option<WebUser>,
+    templates: Templates,
+    jar: CookieJar,
+    Query(query): Query<NextQuery>,
+) -> Response {
     let next = local_path(query.next.as_deref().unwrap_or("/chats")).to_owned();
     if me.is_some() {
         return Redirect::to(&next).into_response();
     }
-    templates.page(StatusCode::OK, "login.html", context! { next, identifier => "" })
+    login_form(&app, &templates, jar, StatusCode::OK, context! { next, identifier => "" })
+}
+
+/// The sign-in page with `context`, its form tied to the browser.
+fn login_form(
+    app: &AppState,
+    templates: &Templates,
+    jar: CookieJar,
+    status: StatusCode,
+    context: minijinja::Value,
+) -> Response {
+    match form_secret(app, jar) {
+        Ok((jar, secret)) => {
+            let context = context! { csrf_token => csrf_token(&secret), ..context };
+            (jar, templates.page(status, "login.html", context)).into_response()
+        }
+        Err(err) => error_page(err),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -53,6 +105,7 @@ struct LoginForm {
     identifier: String,
     password: String,
     next: Option<String>,
+    csrf_token: String,
 }
 
 async fn login(
@@ -64,6 +117,10 @@ async fn login(
 ) -> Response {
     let form: LoginForm = form(raw);
     let next = local_path(form.next.as_deref().unwrap_or("/chats")).to_owned();
+    if !form_token_ok(&jar, &form.csrf_token) {
+        let context = context! { next, identifier => form.identifier, error => FORM_EXPIRED };
+        return login_form(&app, &templates, jar, StatusCode::FORBIDDEN, context);
+    }
     let err = match app.accounts.login_web(&form.identifier, &form.password, &client).await {
         Ok((_, session)) => {
             let jar = jar.add(session_cookie(&app.config, session.secret));
@@ -72,7 +129,7 @@ async fn login(
         Err(err) => AppError::from(err),
     };
     let (status, _, error) = page_error(err);
-    templates.page(status, "login.html", context! { next, identifier => form.identifier, error })
+    login_form(&app, &templates, jar, status, context! { next, identifier => form.identifier, error })
 }
 
 /// The fields of the registration form, in order, with their labels.
@@ -97,6 +154,7 @@ struct RegisterForm {
     first_name: Option<String>,
     last_name: Option<String>,
     gender: Option<String>,
+    csrf_token: String,
 }
 
 impl RegisterForm {
@@ -123,12 +181,34 @@ fn register_fields(form: &RegisterForm, errors: &crate::error::FieldErrors) -> V
         .collect()
 }
 
-async fn register_page(me: Option<WebUser>, templates: Templates) -> Response {
+async fn register_page(
+    State(app): State<AppState>,
+    me: Option<WebUser>,
+    templates: Templates,
+    jar: CookieJar,
+) -> Response {
     if me.is_some() {
         return Redirect::to("/chats").into_response();
     }
     let fields = register_fields(&RegisterForm::default(), &Default::default());
-    templates.page(StatusCode::OK, "register.html", context! { fields })
+    register_form(&app, &templates, jar, StatusCode::OK, context! { fields })
+}
+
+/// The registration page with `context`, its form tied to the browser.
+fn register_form(
+    app: &AppState,
+    templates: &Templates,
+    jar: CookieJar,
+    status: StatusCode,
+    context: minijinja::Value,
+) -> Response {
+    match form_secret(app, jar) {
+        Ok((jar, secret)) => {
+            let context = context! { csrf_token => csrf_token(&secret), ..context };
+            (jar, templates.page(status, "register.html", context)).into_response()
+        }
+        Err(err) => error_page(err),
+    }
 }
 
 async fn register(
@@ -139,6 +219,10 @@ async fn register(
     raw: RawForm,
 ) -> Response {
     let form: RegisterForm = form(raw);
+    if !form_token_ok(&jar, &form.csrf_token) {
+        let fields = register_fields(&form, &Default::default());
+        return register_form(&app, &templates, jar, StatusCode::FORBIDDEN, context! { fields, error => FORM_EXPIRED });
+    }
     // Blank optional fields are not given.
     let given = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
     let input = Registration {
@@ -160,7 +244,7 @@ async fn register(
     };
     let (status, errors, error) = page_error(err);
     let fields = register_fields(&form, &errors);
-    templates.page(status, "register.html", context! { fields, error })
+    register_form(&app, &templates, jar, status, context! { fields, error })
 }
 
 /// A service's refusal as a page shows it: field messages beside their fields, anything else

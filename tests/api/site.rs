@@ -35,10 +35,32 @@ pub fn csrf(response: &TestResponse) -> String {
     response.text[start..].split('"').next().unwrap().to_owned()
 }
 
+/// A signed-out form post as a browser makes it: the page (`/login` or `/register`) is loaded
+/// first, and its form cookie and token go with the form.
+pub async fn signed_out_post(app: &TestApp, path: &str, form: &str) -> TestResponse {
+    let (cookie, token) = form_cookie(app, path).await;
+    let request = TestApp::request(Method::POST, path)
+        .header(header::COOKIE, format!("parlor_form={cookie}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    app.send(request.body(Body::from(format!("csrf_token={token}&{form}"))).unwrap()).await
+}
+
+/// The form cookie a signed-out page sets, and the token its form carries.
+pub async fn form_cookie(app: &TestApp, path: &str) -> (String, String) {
+    let response = page(app, Method::GET, path, None, None).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+    let set = response.header("set-cookie").to_owned();
+    let cookie = set.strip_prefix("parlor_form=").expect("a form cookie").split(';').next().unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attribute), "{attribute} missing: {set}");
+    }
+    (cookie, csrf(&response))
+}
+
 pub async fn signed_in(app: &TestApp, identifier: &str) -> String {
     app.register(identifier).await;
     let form = format!("identifier={identifier}&password={}", PASSWORD.replace(' ', "+"));
-    let response = page(app, Method::POST, "/login", None, Some(&form)).await;
+    let response = signed_out_post(app, "/login", &form).await;
     assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.text);
     session_cookie(&response).0
 }
@@ -48,7 +70,7 @@ async fn signing_in_sets_a_strict_session_cookie_and_goes_where_it_was_asked() {
     let app = TestApp::spawn().await;
     app.register("alice").await;
     let form = format!("identifier=alice&password={}&next=%2Fchats%3Fx%3D1", PASSWORD.replace(' ', "+"));
-    let response = page(&app, Method::POST, "/login", None, Some(&form)).await;
+    let response = signed_out_post(&app, "/login", &form).await;
     assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.text);
     assert_eq!(response.header("location"), "/chats?x=1");
     let (secret, set_cookie) = session_cookie(&response);
@@ -74,14 +96,60 @@ async fn a_next_elsewhere_is_ignored_and_wrong_credentials_say_so_beside_the_for
     let app = TestApp::spawn().await;
     app.register("bob").await;
     let form = format!("identifier=bob&password={}&next=https%3A%2F%2Fevil.example%2F", PASSWORD.replace(' ', "+"));
-    let response = page(&app, Method::POST, "/login", None, Some(&form)).await;
+    let response = signed_out_post(&app, "/login", &form).await;
     assert_eq!(response.header("location"), "/chats");
 
-    let wrong = page(&app, Method::POST, "/login", None, Some("identifier=bob&password=nope")).await;
+    let wrong = signed_out_post(&app, "/login", "identifier=bob&password=nope").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.header("set-cookie").is_empty());
     assert!(wrong.text.contains("identifier or password is incorrect"), "{}", wrong.text);
     assert!(wrong.text.contains(r#"value="bob""#), "the identifier is kept: {}", wrong.text);
+}
+
+#[tokio::test]
+async fn signing_in_or_registering_needs_the_form_cookie_and_its_token_so_no_other_site_can_sign_a_visitor_in() {
+    let app = TestApp::spawn().await;
+    app.register("mallory").await;
+    let login = format!("identifier=mallory&password={}", PASSWORD.replace(' ', "+"));
+    let register = format!("identifier=victim&password={}", PASSWORD.replace(' ', "+"));
+    let (cookie, token) = form_cookie(&app, "/login").await;
+    let (_, other_token) = form_cookie(&app, "/register").await;
+    for (path, form) in [("/login", &login), ("/register", &register)] {
+        // Another site's post: no form cookie (SameSite=Strict), a token of its own browser, or none.
+        for (with_cookie, with_token) in [
+            (None, None),
+            (None, Some(token.as_str())),
+            (Some(cookie.as_str()), None),
+            (Some(cookie.as_str()), Some(other_token.as_str())),
+        ] {
+            let mut request =
+                TestApp::request(Method::POST, path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            if let Some(cookie) = with_cookie {
+                request = request.header(header::COOKIE, format!("parlor_form={cookie}"));
+            }
+            let body = match with_token {
+                Some(token) => format!("csrf_token={token}&{form}"),
+                None => form.clone(),
+            };
+            let response = app.send(request.body(Body::from(body)).unwrap()).await;
+            assert_eq!(
+                response.status,
+                StatusCode::FORBIDDEN,
+                "{path} {with_cookie:?} {with_token:?}: {}",
+                response.text
+            );
+            assert!(response.text.contains("this form has expired"), "{}", response.text);
+            assert!(!response.header("set-cookie").starts_with("parlor_session="), "no session was made");
+        }
+    }
+    assert_eq!(app.login("victim", PASSWORD).await.status, StatusCode::UNAUTHORIZED, "no account was registered");
+    // The same browser's cookie and token sign in.
+    let request = TestApp::request(Method::POST, "/login")
+        .header(header::COOKIE, format!("parlor_form={cookie}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    let response = app.send(request.body(Body::from(format!("csrf_token={token}&{login}"))).unwrap()).await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.text);
+    assert!(response.header("set-cookie").starts_with("parlor_session="));
 }
 
 #[tokio::test]
@@ -119,14 +187,14 @@ async fn signed_out_pages_redirect_to_login_with_the_way_back() {
 #[tokio::test]
 async fn registration_shows_the_apis_messages_beside_their_fields_and_keeps_nothing_half_done() {
     let app = TestApp::spawn().await;
-    let bad = page(&app, Method::POST, "/register", None, Some("identifier=carol&password=short&email=nope")).await;
+    let bad = signed_out_post(&app, "/register", "identifier=carol&password=short&email=nope").await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
     assert!(bad.text.contains(r#"id="password-error""#) && bad.text.contains(r#"id="email-error""#), "{}", bad.text);
     assert!(bad.header("set-cookie").is_empty());
     assert_eq!(app.login("carol", "short").await.status, StatusCode::UNAUTHORIZED, "no account was made");
 
     let form = format!("identifier=carol&password={}&first_name=Carol", PASSWORD.replace(' ', "+"));
-    let good = page(&app, Method::POST, "/register", None, Some(&form)).await;
+    let good = signed_out_post(&app, "/register", &form).await;
     assert_eq!((good.status, good.header("location")), (StatusCode::SEE_OTHER, "/chats"), "{}", good.text);
     let (secret, _) = session_cookie(&good);
     assert_eq!(page(&app, Method::GET, "/chats", Some(&secret), None).await.status, StatusCode::OK);

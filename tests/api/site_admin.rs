@@ -5,7 +5,7 @@ use axum::http::{Method, StatusCode};
 use parlor::domain::{NewPassword, Username};
 
 use crate::helpers::{PASSWORD, TestApp, TestResponse};
-use crate::site::{csrf, location, page, session_cookie, signed_in};
+use crate::site::{csrf, location, page, session_cookie, signed_in, signed_out_post};
 
 /// An administrator's page session.
 async fn operator(app: &TestApp) -> String {
@@ -13,7 +13,7 @@ async fn operator(app: &TestApp) -> String {
     let password = NewPassword::parse(PASSWORD, &["operator"]).unwrap();
     app.state.accounts.create_admin(username, None, password).await.unwrap();
     let form = format!("identifier=operator&password={}", PASSWORD.replace(' ', "+"));
-    let response = page(app, Method::POST, "/login", None, Some(&form)).await;
+    let response = signed_out_post(app, "/login", &form).await;
     session_cookie(&response).0
 }
 
