@@ -219,6 +219,24 @@ mod tests {
     }
 
     #[test]
+    fn an_address_with_a_line_break_or_display_text_never_becomes_one_that_adds_mail_headers() {
+        for bad in [
+            "bob@example.org\r\nBcc: eve@evil.example",
+            "bob@example.org\nBcc: eve@evil.example",
+            "bob\r\n@example.org",
+            "bob@exam\rple.org",
+            "Bob <bob@example.org>",
+            "bob@example.org, eve@evil.example",
+            "\"bob\r\nBcc: eve\"@example.org",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+            assert!(Email::parse_new(bad).is_err(), "{bad:?} should be refused for a new account");
+        }
+        // Line breaks around an address are trimmed away, not carried into a header.
+        assert_eq!(Email::parse("bob@example.org\r\n").unwrap().as_str(), "bob@example.org");
+    }
+
+    #[test]
     fn phones_are_normalised_to_e164() {
         assert_eq!(Phone::parse("+1 (415) 555-2671").unwrap().as_str(), "+14155552671");
         assert_eq!(Phone::parse("+44 20 7946 0958").unwrap().as_str(), "+442079460958");

@@ -112,6 +112,7 @@ async fn login(
     State(app): State<AppState>,
     templates: Templates,
     client: ClientInfo,
+    earlier: Option<WebUser>,
     jar: CookieJar,
     raw: RawForm,
 ) -> Response {
@@ -123,6 +124,7 @@ async fn login(
     }
     let err = match app.accounts.login_web(&form.identifier, &form.password, &client).await {
         Ok((_, session)) => {
+            end_earlier_session(&app, earlier).await;
             let jar = jar.add(session_cookie(&app.config, session.secret));
             return (jar, Redirect::to(&next)).into_response();
         }
@@ -130,6 +132,17 @@ async fn login(
     };
     let (status, _, error) = page_error(err);
     login_form(&app, &templates, jar, status, context! { next, identifier => form.identifier, error })
+}
+
+/// A browser that signs in (or registers) while it still holds a live page session leaves that
+/// session behind: it is ended, so the cookie it replaces, if someone else knows it, opens nothing.
+async fn end_earlier_session(app: &AppState, earlier: Option<WebUser>) {
+    if let Some(earlier) = earlier
+        && let Err(err) = app.accounts.logout(earlier.principal).await
+    {
+        // The new session stands; the old one ends when it expires. Logged by `jsend`.
+        let _ = err.jsend();
+    }
 }
 
 /// The fields of the registration form, in order, with their labels.
@@ -215,6 +228,7 @@ async fn register(
     State(app): State<AppState>,
     templates: Templates,
     client: ClientInfo,
+    earlier: Option<WebUser>,
     jar: CookieJar,
     raw: RawForm,
 ) -> Response {
@@ -237,6 +251,7 @@ async fn register(
     };
     let err = match app.accounts.register_web(input, &client).await {
         Ok((_, session)) => {
+            end_earlier_session(&app, earlier).await;
             let jar = jar.add(session_cookie(&app.config, session.secret));
             return (jar, Redirect::to("/chats")).into_response();
         }

@@ -260,3 +260,27 @@ async fn answers_that_carry_tokens_are_never_cached() {
         assert_eq!(response.header("cache-control"), "no-store", "{what}");
     }
 }
+
+#[tokio::test]
+async fn fields_a_client_may_not_set_are_ignored_at_registration() {
+    let app = TestApp::spawn().await;
+    let chosen_id = "01936b31-2c4d-7e5f-8a9b-0c1d2e3f4a5b";
+    let body = json!({
+        "identifier": "mona", "password": PASSWORD,
+        "is_admin": true, "is_active": false, "id": chosen_id, "created_at": "2000-01-01T00:00:00Z",
+        "password_hash": "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA",
+    });
+    let response = app.post_json("/api/v1/auth/register", body).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+    let user = &response.data()["user"];
+    assert_ne!(user["id"], chosen_id);
+    assert_ne!(user["created_at"].as_str().unwrap_or_default().get(..4), Some("2000"), "{user}");
+
+    // Not an administrator, still active, and the password is the one given.
+    let token = token(response.data(), "access_token");
+    assert_eq!(app.call(axum::http::Method::GET, "/api/v1/admin/users", &token).await.status, StatusCode::NOT_FOUND);
+    let id: parlor::domain::UserId = user["id"].as_str().unwrap().parse().unwrap();
+    let stored = app.state.store.user(id).await.unwrap().expect("the account");
+    assert!(!stored.is_admin && stored.is_active, "{stored:?}");
+    assert_eq!(app.login("mona", PASSWORD).await.status, StatusCode::OK);
+}

@@ -129,3 +129,58 @@ async fn refreshes_past_the_hourly_limit_get_429() {
     let limited = app.post_json("/api/v1/auth/refresh", json!({"refresh_token": token(&data, "refresh_token")})).await;
     limited.assert_fail(StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn failures_across_many_accounts_from_one_address_hit_the_address_limit() {
+    let app = TestApp::with_config(|config| config.limits.login_failures_per_address = 5).await;
+    app.register("zelda").await;
+    // One wrong password each for five names, taken and unknown: under every account's limit.
+    for name in ["zelda", "nobody1", "nobody2", "nobody3", "nobody4"] {
+        let response = login_from(&app, name, "wrong password", "198.51.100.20").await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{name}");
+    }
+    let limited = login_from(&app, "zelda", PASSWORD, "198.51.100.20").await;
+    limited.assert_fail(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.reason(), "rate_limited");
+    assert_eq!(login_from(&app, "zelda", PASSWORD, "198.51.100.21").await.status, StatusCode::OK);
+}
+
+/// A wrong-password login for yusuf with `X-Forwarded-For: forwarded`.
+async fn login_forwarded(app: &TestApp, forwarded: String) -> crate::helpers::TestResponse {
+    let request = TestApp::request(axum::http::Method::POST, "/api/v1/auth/login")
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", forwarded)
+        .body(axum::body::Body::from(json!({"identifier": "yusuf", "password": "wrong password"}).to_string()))
+        .unwrap();
+    app.send(request).await
+}
+
+#[tokio::test]
+async fn x_forwarded_for_is_ignored_unless_trusted_and_then_only_its_last_entry_counts() {
+    // Not trusted: a new forged address each time, and still the 11th attempt is limited.
+    let untrusting = TestApp::with_config(|config| config.trust_forwarded_for = false).await;
+    untrusting.register("yusuf").await;
+    for i in 1..=10 {
+        assert_eq!(
+            login_forwarded(&untrusting, format!("203.0.113.{i}")).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{i}"
+        );
+    }
+    assert_eq!(login_forwarded(&untrusting, "203.0.113.99".to_owned()).await.status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Trusted (behind nginx, which appends the peer): entries a client puts in front change nothing.
+    let trusting = TestApp::spawn().await;
+    trusting.register("yusuf").await;
+    for i in 1..=10 {
+        let forwarded = format!("203.0.113.{i}, 198.51.100.30");
+        assert_eq!(login_forwarded(&trusting, forwarded).await.status, StatusCode::UNAUTHORIZED, "{i}");
+    }
+    let limited = login_forwarded(&trusting, "203.0.113.99, 198.51.100.30".to_owned()).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        login_forwarded(&trusting, "198.51.100.31".to_owned()).await.status,
+        StatusCode::UNAUTHORIZED,
+        "another peer"
+    );
+}

@@ -531,3 +531,38 @@ async fn history_of_a_small_chat_beside_a_huge_one_uses_the_chat_index() {
     let page = app.get(&format!("/api/v1/chats/{small}/messages"), Some(&bob.token)).await;
     assert_eq!(texts(&page).first().map(String::as_str), Some("hello"));
 }
+
+#[tokio::test]
+async fn a_message_of_one_of_my_chats_is_not_found_under_another_of_my_chats() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, carol) = (app.person("alice").await, app.person("bob").await, app.person("carol").await);
+    let with_bob = app.direct(&alice, &bob).await;
+    let with_carol = app.direct(&alice, &carol).await;
+    let bobs = app.say(&bob, &with_bob, "for alice only").await["id"].as_str().unwrap().to_owned();
+    app.say(&carol, &with_carol, "hi").await;
+
+    // Alice is a member of both chats; the message id belongs to one, the path names the other.
+    let wrong = format!("/api/v1/chats/{with_carol}/messages/{bobs}");
+    for (method, path, body) in [
+        (Method::PATCH, wrong.clone(), json!({"text": "edited"})),
+        (Method::DELETE, wrong.clone(), json!({})),
+        (Method::PUT, format!("{wrong}/like"), json!({})),
+        (Method::PUT, format!("{wrong}/reactions/%F0%9F%91%8D"), json!({})),
+        (Method::POST, format!("{wrong}/forward"), json!({"to_chat_id": with_carol})),
+    ] {
+        let response = app.send_json(method.clone(), &path, body, Some(&alice.token)).await;
+        response.assert_fail(StatusCode::NOT_FOUND);
+        assert_eq!(response.reason(), "message_not_found", "{method} {path}: {}", response.text);
+    }
+    let read = format!("/api/v1/chats/{with_carol}/read");
+    let marker = app.send_json(Method::POST, &read, json!({"message_id": bobs}), Some(&alice.token)).await;
+    marker.assert_fail(StatusCode::NOT_FOUND);
+    assert_eq!(marker.reason(), "message_not_found", "{}", marker.text);
+
+    // Nothing happened to the message, and nothing arrived in the other chat.
+    let history = app.history(&bob, &with_bob, "").await;
+    let message = &history.data()["messages"][0];
+    assert_eq!(message["text"], "for alice only");
+    assert_eq!(message["like_count"], 0, "{message}");
+    assert_eq!(texts(&app.history(&carol, &with_carol, "").await), ["hi"]);
+}

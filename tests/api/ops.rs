@@ -116,3 +116,45 @@ async fn every_answer_forbids_sniffing_and_framing_and_behind_tls_asks_for_https
     let response = tls.get("/api/v1/me", None).await;
     assert_eq!(response.header("strict-transport-security"), "max-age=31536000; includeSubDomains");
 }
+
+#[tokio::test]
+async fn no_answer_lets_another_origin_read_it_preflights_included() {
+    let app = TestApp::spawn().await;
+    let data = app.register("ursula").await;
+    let token = crate::helpers::token(&data, "access_token");
+    let from_elsewhere = |method: axum::http::Method, path: &str| {
+        TestApp::request(method, path)
+            .header("origin", "https://evil.example")
+            .header("authorization", format!("Bearer {token}"))
+    };
+    let preflight = from_elsewhere(axum::http::Method::OPTIONS, "/api/v1/me")
+        .header("access-control-request-method", "PATCH")
+        .header("access-control-request-headers", "authorization, content-type")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let login = TestApp::request(axum::http::Method::POST, "/api/v1/auth/login")
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(format!(r#"{{"identifier":"ursula","password":"{PASSWORD}"}}"#)))
+        .unwrap();
+    let answers = [
+        app.send(preflight).await,
+        app.send(from_elsewhere(axum::http::Method::GET, "/api/v1/me").body(axum::body::Body::empty()).unwrap()).await,
+        app.send(login).await,
+        app.send(
+            from_elsewhere(axum::http::Method::GET, "/api/v1/openapi.json").body(axum::body::Body::empty()).unwrap(),
+        )
+        .await,
+    ];
+    assert!(answers[0].status.is_client_error(), "a preflight is not granted: {}", answers[0].status);
+    assert_eq!(
+        answers[1].status,
+        StatusCode::OK,
+        "the request itself is served; only reading it is the browser's to refuse"
+    );
+    for answer in &answers {
+        let granted: Vec<_> =
+            answer.headers.keys().filter(|name| name.as_str().starts_with("access-control-")).collect();
+        assert!(granted.is_empty(), "{granted:?} on {}", answer.status);
+    }
+}

@@ -2,6 +2,7 @@
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode, header};
+use serde_json::json;
 
 use crate::helpers::{PASSWORD, TestApp, TestResponse};
 
@@ -752,4 +753,82 @@ async fn signing_this_browser_out_from_the_sessions_list_ends_its_page_session()
         .await;
     }
     assert_eq!(page(&app, Method::GET, "/profile", Some(&pete), None).await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn signing_in_over_a_live_page_session_ends_it_so_a_planted_cookie_opens_nothing_afterwards() {
+    let app = TestApp::spawn().await;
+    let planted = signed_in(&app, "mallory").await;
+    app.register("olivia").await;
+
+    // The browser still holds the earlier cookie when Olivia signs in.
+    let (form_secret, token) = form_cookie(&app, "/login").await;
+    let request = TestApp::request(Method::POST, "/login")
+        .header(header::COOKIE, format!("parlor_session={planted}; parlor_form={form_secret}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    let form = format!("csrf_token={token}&identifier=olivia&password={}", PASSWORD.replace(' ', "+"));
+    let response = app.send(request.body(Body::from(form)).unwrap()).await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.text);
+    let (fresh, _) = session_cookie(&response);
+    assert_ne!(fresh, planted, "a fresh secret, never the one the browser brought");
+
+    let chats = page(&app, Method::GET, "/chats", Some(&fresh), None).await;
+    assert!(chats.text.contains("olivia") && !chats.text.contains("mallory"), "{}", chats.text);
+    let old = page(&app, Method::GET, "/chats", Some(&planted), None).await;
+    assert_eq!(old.status, StatusCode::SEE_OTHER, "the earlier session is over: {}", old.text);
+    let token = crate::helpers::token(&app.login("mallory", PASSWORD).await.body["data"], "access_token");
+    let sessions = app.get("/api/v1/me/sessions", Some(&token)).await;
+    assert_eq!(
+        sessions.data()["sessions"].as_array().unwrap().len(),
+        2,
+        "registration's and this login's: {}",
+        sessions.text
+    );
+}
+
+#[tokio::test]
+async fn behind_tls_the_session_and_form_cookies_are_secure() {
+    let app = TestApp::with_config(|config| config.public_url = Some("https://chat.example.org".to_owned())).await;
+    let login = page(&app, Method::GET, "/login", None, None).await;
+    assert!(login.header("set-cookie").starts_with("parlor_form="), "{}", login.header("set-cookie"));
+    assert!(login.header("set-cookie").contains("; Secure"), "{}", login.header("set-cookie"));
+
+    app.register("petra").await;
+    let form = format!("identifier=petra&password={}", PASSWORD.replace(' ', "+"));
+    let response = signed_out_post(&app, "/login", &form).await;
+    let (_, set_cookie) = session_cookie(&response);
+    for attribute in ["HttpOnly", "SameSite=Lax", "Secure"] {
+        assert!(set_cookie.contains(attribute), "{attribute} missing: {set_cookie}");
+    }
+}
+
+#[tokio::test]
+async fn markup_in_messages_titles_and_names_is_shown_as_text_never_run() {
+    let app = TestApp::spawn().await;
+    let quentin = signed_in(&app, "quentin").await;
+    let token = crate::helpers::token(&app.login("quentin", PASSWORD).await.body["data"], "access_token");
+    let me = crate::helpers::Person {
+        id: app.get("/api/v1/me", Some(&token)).await.data()["user"]["id"].as_str().unwrap().to_owned(),
+        token,
+    };
+    let chat = app.group(&me, "<b onmouseover=alert(1)>Club</b>", &[]).await;
+    app.say(&me, &chat, "<img src=x onerror=alert(2)><script>alert(3)</script>").await;
+    let name = json!({"first_name": "\"><script>alert(4)</script>"});
+    let edited = app.send_json(Method::PATCH, "/api/v1/me", name, Some(&me.token)).await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.text);
+
+    let pages = [
+        page(&app, Method::GET, "/chats", Some(&quentin), None).await,
+        page(&app, Method::GET, &format!("/chats/{chat}"), Some(&quentin), None).await,
+        page(&app, Method::GET, "/profile", Some(&quentin), None).await,
+    ];
+    for shown in &pages {
+        assert_eq!(shown.status, StatusCode::OK, "{}", shown.text);
+        for markup in ["<b onmouseover", "<img src=x", "<script>alert", "\"><script"] {
+            assert!(!shown.text.contains(markup), "{markup} reached the page unescaped: {}", shown.text);
+        }
+    }
+    assert!(pages[0].text.contains("&lt;b onmouseover=alert(1)&gt;Club"), "{}", pages[0].text);
+    assert!(pages[1].text.contains("&lt;img src=x onerror=alert(2)&gt;&lt;script&gt;"), "{}", pages[1].text);
+    assert!(pages[2].text.contains("&quot;&gt;&lt;script&gt;alert(4)"), "{}", pages[2].text);
 }
