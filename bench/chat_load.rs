@@ -300,7 +300,7 @@ async fn main() -> anyhow::Result<()> {
     // The server's own listener, without its per-address cap: every reader is on loopback.
     let (router, server) = (bench.router.clone(), bench.app.config.server.clone());
     tokio::spawn(async move {
-        parlor::http::listener::serve(listener, router, &server, false, std::future::pending()).await
+        parlor::http::listener::serve(listener, router, &server, false, std::future::pending(), async {}).await
     });
     const MESSAGES: usize = 200;
     let received = Arc::new(AtomicUsize::new(0));

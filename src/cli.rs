@@ -132,20 +132,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(sweep_media_garbage(state.collector.clone(), state.store.clone()));
     let router = crate::http::router(state.clone()).await?;
     let cap_per_address = !state.config.trust_forwarded_for;
-    let stopping = {
-        let state = state.clone();
-        async move {
-            shutdown_signal().await;
-            tell_sockets_to_reconnect(&state).await;
-        }
-    };
-    crate::http::listener::serve(listener, router, &state.config.server, cap_per_address, stopping).await;
+    let farewell = tell_sockets_to_reconnect(&state);
+    crate::http::listener::serve(listener, router, &state.config.server, cap_per_address, shutdown_signal(), farewell)
+        .await;
     state.presence.leave().await;
     tracing::info!("parlor stopped");
     Ok(())
 }
 
-/// On SIGTERM or Ctrl-C, before the listener stops: every socket is told the server restarts
+/// On SIGTERM or Ctrl-C, once the listener is closed: every socket is told the server restarts
 /// (WebSocket close 1012; Socket.IO's transport closed, which its clients answer by
 /// reconnecting), and their tasks get a moment to send that.
 async fn tell_sockets_to_reconnect(state: &AppState) {

@@ -33,15 +33,22 @@ use tower::ServiceExt;
 
 use crate::config::ServerConfig;
 
-/// Serves `router` on `listener` until `shutdown` completes, then stops accepting, lets the
-/// connections finish their requests (up to the grace time) and returns. `cap_per_address`:
-/// whether `server.connections_per_address` applies (not behind a trusted proxy).
+/// Serves `router` on `listener` until `shutdown` completes, then stops accepting, runs
+/// `farewell` (telling long-lived connections to go elsewhere), lets the connections finish their
+/// requests (up to the grace time) and returns. `cap_per_address`: whether
+/// `server.connections_per_address` applies (not behind a trusted proxy).
+///
+/// The listener closes before the farewell: a client told to reconnect must not reach this
+/// process again, where it would meet a server already closing (a Socket.IO client would be
+/// refused its namespace and, like socket.io-client, stop trying). A refused connection sends
+/// it, or the proxy, to another instance.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     config: &ServerConfig,
     cap_per_address: bool,
     shutdown: impl Future<Output = ()>,
+    farewell: impl Future<Output = ()>,
 ) {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(config.header_timeout_secs));
@@ -87,6 +94,7 @@ pub async fn serve(
         });
     }
     drop(listener);
+    farewell.await;
     drop(stop);
     tasks.close();
     let grace = Duration::from_secs(config.shutdown_grace_secs);

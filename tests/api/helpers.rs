@@ -168,7 +168,7 @@ impl TestApp {
         let addr = listener.local_addr().expect("local addr");
         let (router, config) = (self.router.clone(), self.state.config.server.clone());
         tokio::spawn(async move {
-            parlor::http::listener::serve(listener, router, &config, true, std::future::pending()).await
+            parlor::http::listener::serve(listener, router, &config, true, std::future::pending(), async {}).await
         });
         addr
     }

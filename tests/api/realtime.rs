@@ -330,3 +330,40 @@ async fn a_stopping_server_tells_every_socket_to_reconnect() {
     assert_eq!(closed, Seen::Closed(None), "the transport closes; no disconnect packet, so the client reconnects");
     assert_eq!((app.state.realtime.hub.ws_count(), app.state.realtime.hub.sio_count()), (0, 0));
 }
+
+#[tokio::test]
+async fn a_stopping_server_closes_its_listener_before_telling_sockets_to_reconnect_so_none_comes_back_to_it() {
+    let app = TestApp::spawn().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (router, config, state) = (app.router.clone(), app.state.config.server.clone(), app.state.clone());
+    // The farewell as `parlor serve` runs it, held open until the test has tried to come back.
+    let farewell = async move {
+        state.realtime.hub.close_everything().await;
+        let _ = released.await;
+    };
+    let server = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        parlor::http::listener::serve(listener, router, &config, true, shutdown, farewell).await
+    });
+    let t = token(&app.register("alice@example.org").await, "access_token");
+    let mut ws = ws_connect(addr, Some(&t), None).await.unwrap();
+    let mut sio = sio_connect(addr, &t).await.unwrap();
+
+    stop.send(()).unwrap();
+    let closed = tokio::time::timeout(WITHIN_A_SECOND, ws_next(&mut ws)).await.expect("in time");
+    assert_eq!(closed, Seen::Closed(Some((1012, "restarting".into()))));
+    let closed = tokio::time::timeout(WITHIN_A_SECOND, sio.next()).await.expect("in time");
+    assert_eq!(closed, Seen::Closed(None));
+    // A client coming straight back is refused at connect (and tries another instance), rather
+    // than reaching a server whose Socket.IO namespaces are already gone.
+    let again = tokio::net::TcpStream::connect(addr).await.expect_err("the listener is closed by now");
+    assert_eq!(again.kind(), std::io::ErrorKind::ConnectionRefused, "{again}");
+
+    release.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server).await.expect("serve returns once the farewell ends").unwrap();
+}
