@@ -191,6 +191,41 @@ async fn a_server_at_its_connection_cap_refuses_at_once_in_jsend_instead_of_leav
     }
 }
 
+#[tokio::test]
+async fn websockets_count_against_the_caps_for_as_long_as_they_are_open() {
+    let app = TestApp::with_config(|c| {
+        c.server.max_connections = 2;
+        c.server.connections_per_address = 2;
+    })
+    .await;
+    let addr = app.listen().await;
+    let token = crate::helpers::token(&app.register("wanda").await, "access_token");
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(crate::sockets::ws_connect(addr, Some(&token), None).await.expect("a socket"));
+    }
+    // Upgraded connections are no longer hyper's, but they still hold their places.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = connect(addr).await;
+    third.write_all(b"GET /healthz HTTP/1.1\r\nHost: parlor\r\n\r\n").await.unwrap();
+    let (raw, _) = until_closed(&mut third, Duration::from_secs(10)).await.expect("refused and closed");
+    let (status, body) = answer(&raw);
+    assert!(status == 503 || status == 429, "{status} {body}");
+
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut again = connect(addr).await;
+        again.write_all(b"GET /healthz HTTP/1.1\r\nHost: parlor\r\nConnection: close\r\n\r\n").await.unwrap();
+        let (raw, _) = until_closed(&mut again, Duration::from_secs(10)).await.expect("answered");
+        if raw.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a closed socket's place never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[test]
 fn the_automatic_connection_cap_leaves_descriptors_for_everything_else() {
     let config = parlor::config::ServerConfig::default();
