@@ -1,9 +1,11 @@
 //! What the socket load clients share: opening a socket from a chosen loopback address (so
-//! ephemeral ports never run out), and reading a process's CPU time and memory from `/proc`.
+//! ephemeral ports never run out), a bare HTTP request, and reading a process's CPU time and
+//! memory from `/proc`.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -51,6 +53,7 @@ pub async fn open(addr: SocketAddr, source: Ipv4Addr, kind: Kind, token: &str) -
 }
 
 /// User + system CPU time of a process so far (clock ticks of 10 ms).
+#[allow(dead_code)] // not every client reads CPU time
 pub fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
@@ -63,4 +66,27 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or_else(|| anyhow::anyhow!("no VmRSS"))?;
     Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
+}
+
+/// One HTTP/1.1 request with `Connection: close`; enough for the few calls a load client makes.
+#[allow(dead_code)] // not every client makes requests
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let status = response.split_whitespace().nth(1).unwrap_or("0").parse()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
 }

@@ -24,12 +24,10 @@ use base64::Engine;
 use futures::{SinkExt, StreamExt};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
-use load_client::{Kind, cpu_secs, open, rss_kib};
+use load_client::{Kind, cpu_secs, http, open, rss_kib};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -148,28 +146,6 @@ fn event_time(frame: &str) -> Option<OffsetDateTime> {
     let (_, rest) = frame.split_once(r#""at":""#)?;
     let (at, _) = rest.split_once('"')?;
     OffsetDateTime::parse(at, &Rfc3339).ok()
-}
-
-/// One HTTP/1.1 request with `Connection: close`; enough for the two calls this client makes.
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &str,
-) -> anyhow::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(addr).await?;
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    let status = response.split_whitespace().nth(1).unwrap_or("0").parse()?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
 }
 
 /// A 1×1 PNG.

@@ -21,7 +21,8 @@ start_parlor() {
         "$bin" serve >"$data_dir/server.log" 2>&1 &
     PARLOR_PID=$!
     for _ in $(seq 1 100); do
-        curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
+        # Up once it answers at all: a full server (503 server_full) has started too.
+        [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz" 2>/dev/null) != 000 ]] && return 0
         kill -0 "$PARLOR_PID" 2>/dev/null || break
         sleep 0.1
     done
