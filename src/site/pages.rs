@@ -83,7 +83,26 @@ async fn login_page(
     login_form(&app, &templates, jar, StatusCode::OK, context! { next, identifier => "" })
 }
 
-/// The sign-in page with `context`, its form tied to the browser.
+/// A signed-out form page (`login.html`, `register.html`) with `context`, its form tied to the
+/// browser by the form cookie.
+fn signed_out_form(
+    app: &AppState,
+    templates: &Templates,
+    jar: CookieJar,
+    status: StatusCode,
+    template: &str,
+    context: minijinja::Value,
+) -> Response {
+    match form_secret(app, jar) {
+        Ok((jar, secret)) => {
+            let context = context! { csrf_token => csrf_token(&secret), ..context };
+            (jar, templates.page(status, template, context)).into_response()
+        }
+        Err(err) => error_page(err),
+    }
+}
+
+/// The sign-in page with `context`.
 fn login_form(
     app: &AppState,
     templates: &Templates,
@@ -91,13 +110,7 @@ fn login_form(
     status: StatusCode,
     context: minijinja::Value,
 ) -> Response {
-    match form_secret(app, jar) {
-        Ok((jar, secret)) => {
-            let context = context! { csrf_token => csrf_token(&secret), ..context };
-            (jar, templates.page(status, "login.html", context)).into_response()
-        }
-        Err(err) => error_page(err),
-    }
+    signed_out_form(app, templates, jar, status, "login.html", context)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -207,7 +220,7 @@ async fn register_page(
     register_form(&app, &templates, jar, StatusCode::OK, context! { fields })
 }
 
-/// The registration page with `context`, its form tied to the browser.
+/// The registration page with `context`.
 fn register_form(
     app: &AppState,
     templates: &Templates,
@@ -215,13 +228,7 @@ fn register_form(
     status: StatusCode,
     context: minijinja::Value,
 ) -> Response {
-    match form_secret(app, jar) {
-        Ok((jar, secret)) => {
-            let context = context! { csrf_token => csrf_token(&secret), ..context };
-            (jar, templates.page(status, "register.html", context)).into_response()
-        }
-        Err(err) => error_page(err),
-    }
+    signed_out_form(app, templates, jar, status, "register.html", context)
 }
 
 async fn register(

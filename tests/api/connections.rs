@@ -143,17 +143,7 @@ async fn an_address_over_its_connection_cap_is_refused_in_jsend_until_one_closes
 
     // One of the three closes: the address may connect again.
     drop(held.pop());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let mut again = connect(addr).await;
-        again.write_all(b"GET /healthz HTTP/1.1\r\nHost: parlor\r\nConnection: close\r\n\r\n").await.unwrap();
-        let (raw, _) = until_closed(&mut again, Duration::from_secs(10)).await.expect("answered");
-        if raw.starts_with(b"HTTP/1.1 200") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the closed connection's slot never came back");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_served_again(addr, "the closed connection's slot never came back").await;
 }
 
 #[tokio::test]
@@ -178,17 +168,7 @@ async fn a_server_at_its_connection_cap_refuses_at_once_in_jsend_instead_of_leav
     assert!(String::from_utf8_lossy(&raw).to_ascii_lowercase().contains("retry-after: "), "says when to retry");
 
     drop(held.pop());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let mut again = connect(addr).await;
-        again.write_all(b"GET /healthz HTTP/1.1\r\nHost: parlor\r\nConnection: close\r\n\r\n").await.unwrap();
-        let (raw, _) = until_closed(&mut again, Duration::from_secs(10)).await.expect("answered");
-        if raw.starts_with(b"HTTP/1.1 200") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the closed connection's place never came back");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_served_again(addr, "the closed connection's place never came back").await;
 }
 
 #[tokio::test]
@@ -213,17 +193,7 @@ async fn websockets_count_against_the_caps_for_as_long_as_they_are_open() {
     assert!(status == 503 || status == 429, "{status} {body}");
 
     drop(held.pop());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let mut again = connect(addr).await;
-        again.write_all(b"GET /healthz HTTP/1.1\r\nHost: parlor\r\nConnection: close\r\n\r\n").await.unwrap();
-        let (raw, _) = until_closed(&mut again, Duration::from_secs(10)).await.expect("answered");
-        if raw.starts_with(b"HTTP/1.1 200") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "a closed socket's place never came back");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_served_again(addr, "a closed socket's place never came back").await;
 }
 
 #[test]
@@ -274,5 +244,20 @@ async fn the_api_documentation_page_has_a_content_security_policy() {
     let policy = page.header("content-security-policy");
     for directive in ["default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"] {
         assert!(policy.contains(directive), "{directive} in {policy}");
+    }
+}
+
+/// Waits (up to 5 s) until a new connection to `addr` is served again, once a held one closed.
+async fn until_served_again(addr: SocketAddr, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut again = connect(addr).await;
+        again.write_all(b"GET /healthz HTTP/1.1\r\nHost: parlor\r\nConnection: close\r\n\r\n").await.unwrap();
+        let (raw, _) = until_closed(&mut again, Duration::from_secs(10)).await.expect("answered");
+        if raw.starts_with(b"HTTP/1.1 200") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
