@@ -70,7 +70,8 @@ pub struct ServerConfig {
     /// there (the nginx configuration does).
     pub connections_per_address: u32,
     /// Open connections the server holds in all (sockets and HTTP); past that a connection is
-    /// answered 503 `server_full` and closed. 0 (the default): the process's descriptor limit
+    /// answered 503 `server_full` and closed, except `/healthz` and `/readyz`, answered from a small
+    /// reserve so a full instance is not taken for dead. 0 (the default): the process's descriptor limit
     /// less [`DESCRIPTOR_RESERVE`] for the database, files, and the refusals themselves.
     pub max_connections: u32,
     /// Seconds a stopping server gives requests in flight to finish.

@@ -4,7 +4,9 @@
 //! kept-alive one), one client address holds at most `server.connections_per_address`
 //! connections (past that it is answered 429 and closed), the whole server at most
 //! `server.max_connections` (past that 503: a server out of descriptors could not even accept,
-//! and a client would wait in the listen queue for nothing), and a stopping server gives requests
+//! and a client would wait in the listen queue for nothing; `/healthz` and `/readyz` are still
+//! answered past it, on a small reserve, so that a full instance is taken out of rotation rather
+//! than killed as dead), and a stopping server gives requests
 //! in flight `server.shutdown_grace_secs` to finish. Bodies have their own timeouts, as layers
 //! of the router ([`super::router`]).
 //!
@@ -70,6 +72,13 @@ pub async fn serve(
         };
         let slot = match open.take(peer.ip()) {
             Ok(slot) => slot,
+            Err(Over::Server) => {
+                match open.take_probe() {
+                    Some(probe) => tasks.spawn(serve_full(stream, peer, router.clone(), probe)),
+                    None => tasks.spawn(refuse(stream, Over::Server)),
+                };
+                continue;
+            }
             Err(over) => {
                 tasks.spawn(refuse(stream, over));
                 continue;
@@ -112,6 +121,53 @@ async fn accept_failed(err: std::io::Error) {
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
+/// A request marked as reaching a server at its connection cap: `/readyz` then answers 503.
+#[derive(Debug, Clone, Copy)]
+pub struct AtCapacity;
+
+/// The paths a full server still answers: the orchestrator's probes.
+const PROBES: [&str; 2] = ["/healthz", "/readyz"];
+
+/// How many connections past `server.max_connections` may be read at once for a probe; the
+/// rest are refused without reading. Taken from the descriptors the cap leaves in reserve.
+const PROBE_RESERVE: u32 = 32;
+
+/// How long a connection past the cap has to send its request head.
+const PROBE_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Serves one request on a connection past the server's cap: a probe reaches the router,
+/// marked [`AtCapacity`] (liveness answers 200, readiness 503: a full instance is alive, and
+/// should get no new clients); anything else is the same 503 `server_full` as [`refuse`].
+async fn serve_full(stream: TcpStream, peer: std::net::SocketAddr, router: Router, probe: Slot) {
+    let service = TowerToHyperService::new(tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+        let router = router.clone();
+        async move {
+            if !PROBES.contains(&request.uri().path()) {
+                return Ok::<_, std::convert::Infallible>(full_answer());
+            }
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(AtCapacity);
+            router.oneshot(request.map(axum::body::Body::new)).await
+        }
+    }));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(PROBE_HEADER_TIMEOUT).keep_alive(false);
+    let stream = Counted { stream, _slot: probe };
+    let _ = tokio::time::timeout(Duration::from_secs(5), http.serve_connection(TokioIo::new(stream), service)).await;
+}
+
+const SERVER_FULL: &str = r#"{"status":"fail","data":{"reason":"server_full","message":"the server holds as many connections as it can; try again shortly"}}"#;
+
+fn full_answer() -> axum::response::Response {
+    axum::response::Response::builder()
+        .status(hyper::StatusCode::SERVICE_UNAVAILABLE)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(hyper::header::RETRY_AFTER, "5")
+        .header(hyper::header::CONNECTION, "close")
+        .body(axum::body::Body::from(SERVER_FULL))
+        .expect("a static answer")
+}
+
 /// The answer to a connection over a cap: a JSend 429 (its address's cap) or 503 (the server's)
 /// written without reading the request, then a short drain of what the client sent so that
 /// closing does not reset the connection before the client has read the answer.
@@ -123,11 +179,7 @@ async fn refuse(mut stream: TcpStream, over: Over) {
             Duration::from_secs(5),
         ),
         // Refusals hold descriptors from the reserve while they drain: keep them short.
-        Over::Server => (
-            "503 Service Unavailable",
-            r#"{"status":"fail","data":{"reason":"server_full","message":"the server holds as many connections as it can; try again shortly"}}"#,
-            Duration::from_secs(1),
-        ),
+        Over::Server => ("503 Service Unavailable", SERVER_FULL, Duration::from_secs(1)),
     };
     let answer = format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 5\r\nconnection: close\r\n\r\n{body}",
@@ -157,11 +209,21 @@ struct Connections {
     open: Arc<Mutex<HashMap<IpAddr, u32>>>,
     max_total: u32,
     total: Arc<AtomicU32>,
+    probes: Arc<AtomicU32>,
 }
 
 impl Connections {
     fn new(cap: u32, max_total: u32) -> Self {
-        Self { cap, open: Arc::default(), max_total, total: Arc::default() }
+        Self { cap, open: Arc::default(), max_total, total: Arc::default(), probes: Arc::default() }
+    }
+
+    /// A place on the probe reserve past the server's cap, if one is free.
+    fn take_probe(&self) -> Option<Slot> {
+        if self.probes.fetch_add(1, Ordering::AcqRel) >= PROBE_RESERVE {
+            self.probes.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot { open: None, key: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), total: Some(self.probes.clone()) })
     }
 
     /// A slot for a new connection from `ip`, released when dropped; refused when the server or
@@ -308,6 +370,16 @@ mod tests {
         assert!(open.take("192.0.2.2".parse().unwrap()).is_ok(), "another address has its own");
         drop(first);
         assert!(open.take(ip).is_ok(), "a closed connection's slot is free again");
+    }
+
+    #[test]
+    fn the_probe_reserve_holds_its_size_and_a_finished_probe_gives_its_place_back() {
+        let open = Connections::new(0, 1);
+        let held: Vec<Slot> = (0..PROBE_RESERVE).map(|_| open.take_probe().expect("a place on the reserve")).collect();
+        assert!(open.take_probe().is_none(), "the reserve is full");
+        drop(held);
+        assert!(open.take_probe().is_some(), "finished probes free their places");
+        assert_eq!(open.total.load(Ordering::Acquire), 0, "probes do not count against the cap itself");
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Operations endpoints: liveness, readiness, Prometheus metrics and the JWKS document.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::listener::AtCapacity;
 use crate::app::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -21,13 +22,17 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the database (and, when configured, bus and storage) answer.
+/// Readiness: the database (and, when configured, the bus) answer, and the server has room for
+/// another connection. A server at `server.max_connections` still answers this and `/healthz`
+/// (from a small reserve), so that an orchestrator stops sending it clients instead of taking it
+/// for dead.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", example = json!({"status": "ok", "checks": {"database": "ok"}})),
-        (status = 503, description = "A dependency is down", example = json!({"status": "unavailable", "checks": {"database": "unavailable"}})),
+        (status = 503, description = "A dependency is down, or the server is at its connection cap",
+            example = json!({"status": "unavailable", "checks": {"database": "ok", "connections": "full"}})),
     ))]
-async fn readyz(State(app): State<AppState>) -> Response {
+async fn readyz(State(app): State<AppState>, full: Option<Extension<AtCapacity>>) -> Response {
     let database = match app.store.ping().await {
         Ok(()) => "ok",
         Err(err) => {
@@ -44,6 +49,9 @@ async fn readyz(State(app): State<AppState>) -> Response {
                 "unavailable"
             }
         });
+    }
+    if full.is_some() {
+        checks["connections"] = json!("full");
     }
     let ready = checks.as_object().is_some_and(|c| c.values().all(|v| v == "ok"));
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

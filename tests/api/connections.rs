@@ -38,6 +38,20 @@ fn answer(raw: &[u8]) -> (u16, Value) {
     (status, serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body:?}")))
 }
 
+/// A request that is not one of the probes a full server still answers.
+const PLAIN_REQUEST: &[u8] = b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: parlor\r\nConnection: close\r\n\r\n";
+
+/// One probe request on a connection of its own: its status and body.
+async fn probe(addr: SocketAddr, path: &str) -> (u16, Value) {
+    let mut stream = connect(addr).await;
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: parlor\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let (raw, _) = until_closed(&mut stream, Duration::from_secs(10)).await.expect("answered and closed");
+    answer(&raw)
+}
+
 async fn connect(addr: SocketAddr) -> TcpStream {
     TcpStream::connect(addr).await.expect("connect")
 }
@@ -147,7 +161,7 @@ async fn an_address_over_its_connection_cap_is_refused_in_jsend_until_one_closes
 }
 
 #[tokio::test]
-async fn a_server_at_its_connection_cap_refuses_at_once_in_jsend_instead_of_leaving_clients_waiting() {
+async fn a_server_at_its_connection_cap_refuses_at_once_in_jsend_yet_answers_its_probes() {
     let app = TestApp::with_config(|c| c.server.max_connections = 2).await;
     let addr = app.listen().await;
     let mut held = Vec::new();
@@ -160,12 +174,20 @@ async fn a_server_at_its_connection_cap_refuses_at_once_in_jsend_instead_of_leav
         held.push(stream);
     }
     let mut third = connect(addr).await;
-    third.write_all(b"GET /healthz HTTP/1.1\r\nHost: parlor\r\n\r\n").await.unwrap();
+    third.write_all(PLAIN_REQUEST).await.unwrap();
     let (raw, _) = until_closed(&mut third, Duration::from_secs(10)).await.expect("refused and closed");
     let (status, body) = answer(&raw);
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["data"]["reason"], "server_full");
     assert!(String::from_utf8_lossy(&raw).to_ascii_lowercase().contains("retry-after: "), "says when to retry");
+
+    // The orchestrator's probes are still answered: alive, and not ready for more clients.
+    let (status, body) = probe(addr, "/healthz").await;
+    assert_eq!((status, &body["status"]), (200, &Value::from("ok")), "{body}");
+    let (status, body) = probe(addr, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["checks"]["connections"], "full", "{body}");
+    assert_eq!(body["checks"]["database"], "ok", "{body}");
 
     drop(held.pop());
     until_served_again(addr, "the closed connection's place never came back").await;
@@ -187,7 +209,7 @@ async fn websockets_count_against_the_caps_for_as_long_as_they_are_open() {
     // Upgraded connections are no longer hyper's, but they still hold their places.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut third = connect(addr).await;
-    third.write_all(b"GET /healthz HTTP/1.1\r\nHost: parlor\r\n\r\n").await.unwrap();
+    third.write_all(PLAIN_REQUEST).await.unwrap();
     let (raw, _) = until_closed(&mut third, Duration::from_secs(10)).await.expect("refused and closed");
     let (status, body) = answer(&raw);
     assert!(status == 503 || status == 429, "{status} {body}");
@@ -252,7 +274,7 @@ async fn until_served_again(addr: SocketAddr, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let mut again = connect(addr).await;
-        again.write_all(b"GET /healthz HTTP/1.1\r\nHost: parlor\r\nConnection: close\r\n\r\n").await.unwrap();
+        again.write_all(PLAIN_REQUEST).await.unwrap();
         let (raw, _) = until_closed(&mut again, Duration::from_secs(10)).await.expect("answered");
         if raw.starts_with(b"HTTP/1.1 200") {
             return;
