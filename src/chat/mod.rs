@@ -750,9 +750,9 @@ impl Chats {
     /// own devices with my unread count, the others without it.
     pub async fn mark_read(&self, me: UserId, chat_id: ChatId, message_id: MessageId) -> Result<ReadView, AppError> {
         self.message_in(me, chat_id, message_id).await?;
-        let (moved, member) = self.store.mark_read(me, chat_id, message_id).await?.ok_or_else(chat_not_found)?;
-        let (last_read_id, unread_count, mention_count) =
-            (member.last_read_id, member.unread_count, member.mention_count);
+        let (moved, member, unread_count) =
+            self.store.mark_read(me, chat_id, message_id).await?.ok_or_else(chat_not_found)?;
+        let (last_read_id, mention_count) = (member.last_read_id, member.mention_count);
         if moved {
             let receipt = |counts: Option<(u64, u64)>| {
                 ChatEvent::Read(ChatRead {

@@ -331,7 +331,7 @@ impl super::Chats {
 
     /// Chats as `reader` sees them, pinned first in pin order, then by last activity, newest
     /// first. A fixed number of queries however many chats: members, last messages, people and
-    /// likes, each fetched for all chats at once; unread counts come with my memberships.
+    /// likes and my unread counts, each fetched for all chats at once.
     pub async fn render_chats(
         &self,
         reader: UserId,
@@ -339,6 +339,7 @@ impl super::Chats {
     ) -> Result<Vec<ChatView>, crate::store::StoreError> {
         let ids: Vec<ChatId> = chats.iter().map(|(chat, _)| chat.id).collect();
         let mut members = self.store.members_of_chats(&ids).await?;
+        let mut unread = self.store.unread_counts(reader, &ids).await?;
         let last_ids: Vec<MessageId> = chats.iter().filter_map(|(chat, _)| chat.last_message_id).collect();
         let mut last: HashMap<ChatId, Message> =
             self.store.messages_by_ids(&last_ids).await?.into_iter().map(|m| (m.chat_id, m)).collect();
@@ -360,7 +361,7 @@ impl super::Chats {
                 title: chat.title,
                 members: members.remove(&chat.id).unwrap_or_default().iter().map(|m| lookup.member(m)).collect(),
                 pinned: me.pin_order.is_some(),
-                unread_count: me.unread_count,
+                unread_count: unread.remove(&chat.id).unwrap_or(0),
                 mention_count: me.mention_count,
                 last_message: last.remove(&chat.id).map(|m| lookup.message(m)),
                 created_at: chat.created_at,

@@ -123,6 +123,7 @@ impl Store {
             created_at: Set(at),
             last_activity_at: Set(at),
             last_message_id: Set(None),
+            message_total: Set(0),
         };
         let row = match row.insert(&txn).await {
             Ok(row) => row,
@@ -135,7 +136,7 @@ impl Store {
         };
         let mut members = Vec::new();
         for user_id in [me, other] {
-            members.push(insert_member(&txn, row.id, user_id, Role::Member, at, None).await?);
+            members.push(insert_member(&txn, &row, user_id, Role::Member, at).await?);
         }
         audit::record(&txn, Some(me), "create", None, Some(&row)).await?;
         txn.commit().await?;
@@ -168,12 +169,13 @@ impl Store {
             created_at: Set(at),
             last_activity_at: Set(at),
             last_message_id: Set(None),
+            message_total: Set(0),
         }
         .insert(&txn)
         .await?;
-        let mut members = vec![insert_member(&txn, row.id, owner, Role::Owner, at, None).await?];
+        let mut members = vec![insert_member(&txn, &row, owner, Role::Owner, at).await?];
         for user_id in others.iter().filter(|id| **id != owner) {
-            members.push(insert_member(&txn, row.id, *user_id, Role::Member, at, None).await?);
+            members.push(insert_member(&txn, &row, *user_id, Role::Member, at).await?);
         }
         audit::record(&txn, Some(owner), "create", None, Some(&row)).await?;
         let event = SystemEvent::Created { title: title.into_inner() };

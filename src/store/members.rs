@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set,
@@ -14,7 +14,7 @@ use sea_orm::{
 use time::OffsetDateTime;
 
 use super::audit::Audited;
-use super::entity::{chat, chat_member, user};
+use super::entity::{chat, chat_member, message, user};
 use super::{Chat, Store, StoreError, audit};
 use crate::domain::Role;
 use crate::domain::chat::{Action, allowed, refusal};
@@ -29,7 +29,6 @@ pub struct Member {
     pub joined_at: OffsetDateTime,
     pub last_read_id: Option<MessageId>,
     pub pin_order: Option<i64>,
-    pub unread_count: u64,
     /// Unread messages that mention the member.
     pub mention_count: u64,
 }
@@ -43,7 +42,6 @@ impl From<chat_member::Model> for Member {
             joined_at: row.joined_at,
             last_read_id: row.last_read_id,
             pin_order: row.pin_order,
-            unread_count: u64::try_from(row.unread_count).unwrap_or(0),
             mention_count: u64::try_from(row.mention_count).unwrap_or(0),
         }
     }
@@ -120,6 +118,54 @@ pub(super) async fn lock_chat(txn: &DatabaseTransaction, chat_id: ChatId) -> Res
     chat::Entity::find_by_id(chat_id).one(txn).await
 }
 
+/// `user_id`'s unread counts in `chat_ids`, in one statement, so
+/// each is read from one snapshot of its chat and membership however they are being written:
+/// the chat's `message_total` less the member's `read_total` and `own_since_read`, less the
+/// others' tombstones after the marker (a range of the partial index `idx_messages_tombstones`,
+/// which holds deleted messages only). Constant work per send and per read marker; the cost
+/// here grows only with deletions after the marker.
+pub(super) async fn unread_counts(
+    conn: &impl ConnectionTrait,
+    user_id: UserId,
+    chat_ids: &[ChatId],
+) -> Result<HashMap<ChatId, u64>, DbErr> {
+    let (cm, t) = (chat_member::Entity, Alias::new("tombstone"));
+    let tombstones = Query::select()
+        .expr(Expr::col((t.clone(), message::Column::Id)).count())
+        .from_as(message::Entity, t.clone())
+        .and_where(Expr::col((t.clone(), message::Column::ChatId)).equals((cm, chat_member::Column::ChatId)))
+        .and_where(Expr::col((t.clone(), message::Column::DeletedAt)).is_not_null())
+        .and_where(
+            Expr::col((cm, chat_member::Column::LastReadId))
+                .is_null()
+                .or(Expr::col((t.clone(), message::Column::Id)).gt(Expr::col((cm, chat_member::Column::LastReadId)))),
+        )
+        .and_where(
+            Expr::col((t.clone(), message::Column::AuthorId))
+                .is_null()
+                .or(Expr::col((t, message::Column::AuthorId)).ne(Expr::col((cm, chat_member::Column::UserId)))),
+        )
+        .to_owned();
+    let unread = Expr::col((chat::Entity, chat::Column::MessageTotal))
+        .sub(Expr::col((cm, chat_member::Column::ReadTotal)))
+        .sub(Expr::col((cm, chat_member::Column::OwnSinceRead)))
+        .sub(Expr::SubQuery(None, Box::new(tombstones.into())));
+    let query = Query::select()
+        .column((cm, chat_member::Column::ChatId))
+        .expr_as(unread, Alias::new("unread"))
+        .from(cm)
+        .inner_join(chat::Entity, Expr::col((chat::Entity, chat::Column::Id)).equals((cm, chat_member::Column::ChatId)))
+        .and_where(Expr::col((cm, chat_member::Column::UserId)).eq(user_id))
+        .and_where(Expr::col((cm, chat_member::Column::ChatId)).is_in(chat_ids.iter().copied()))
+        .to_owned();
+    let mut counts = HashMap::new();
+    for row in conn.query_all(&query).await? {
+        let unread: i64 = row.try_get("", "unread")?;
+        counts.insert(row.try_get("", "chat_id")?, u64::try_from(unread).unwrap_or(0));
+    }
+    Ok(counts)
+}
+
 impl Audited for Member {
     const ENTITY: &'static str = "chat_member";
 
@@ -140,6 +186,19 @@ impl Store {
         };
         let chat = chat::Entity::find_by_id(chat_id).one(&self.db).await?;
         Ok(chat.map(|chat| (chat.into(), member.into())))
+    }
+
+    /// `user_id`'s unread counts in `chat_ids` (see [`unread_counts`]); chats they are not in
+    /// are left out.
+    pub async fn unread_counts(
+        &self,
+        user_id: UserId,
+        chat_ids: &[ChatId],
+    ) -> Result<HashMap<ChatId, u64>, StoreError> {
+        if chat_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(unread_counts(&self.db, user_id, chat_ids).await?)
     }
 
     /// A chat's members, oldest first.
@@ -194,22 +253,24 @@ impl Store {
     }
 }
 
+/// Adds a member to a chat locked by this transaction (or new in it). What was said before they
+/// joined is read: their marker is the chat's newest message, their read total the chat's.
 pub(super) async fn insert_member(
     conn: &impl ConnectionTrait,
-    chat_id: ChatId,
+    chat: &chat::Model,
     user_id: UserId,
     role: Role,
     at: OffsetDateTime,
-    last_read: Option<MessageId>,
 ) -> Result<Member, DbErr> {
     let row = chat_member::ActiveModel {
-        chat_id: Set(chat_id),
+        chat_id: Set(chat.id),
         user_id: Set(user_id),
         role: Set(role),
         joined_at: Set(at),
-        last_read_id: Set(last_read),
+        last_read_id: Set(chat.last_message_id),
         pin_order: Set(None),
-        unread_count: Set(0),
+        read_total: Set(chat.message_total),
+        own_since_read: Set(0),
         mention_count: Set(0),
     }
     .insert(conn)

@@ -1,6 +1,6 @@
 //! Mentions: which members a message names, and each member's count of unread ones, kept in
-//! the transaction that writes the message, like `unread_count`. Every write here touches the
-//! rows of the people mentioned, never the chat's other members.
+//! the transaction that writes the message. Every write here touches the rows of the people
+//! mentioned, never the chat's other members.
 
 use std::collections::{HashMap, HashSet};
 

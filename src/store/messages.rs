@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::audit::Audited;
 use super::entity::{attachment, chat, chat_member, message, message_like, message_reaction};
-use super::members::{Actor, Member, authorize_actor, lock_chat};
+use super::members::{Actor, Member, authorize_actor, lock_chat, unread_counts};
 use super::{Store, StoreError, audit, media, mentions, now, search};
 use crate::domain::chat::Action;
 use crate::domain::{AttachmentId, ChatId, MessageId, MessageKind, SystemEvent, UserId};
@@ -171,17 +171,20 @@ pub(super) async fn insert_message_in(
         .table(chat::Entity)
         .value(chat::Column::LastActivityAt, at)
         .value(chat::Column::LastMessageId, id)
+        .value(chat::Column::MessageTotal, Expr::col(chat::Column::MessageTotal).add(1))
         .and_where(chat::Column::Id.eq(new.chat_id))
         .to_owned();
     txn.execute(&touch).await?;
-    // Unread for everyone but its author: newer than any read marker, since ids only rise.
-    let unread = Query::update()
+    // Unread for everyone but its author, by the chat's total alone (newer than any read marker,
+    // since ids only rise); the author's own count keeps it off theirs. One row, whatever the
+    // chat's size (none for an operator's system message: not a member).
+    let own = Query::update()
         .table(chat_member::Entity)
-        .value(chat_member::Column::UnreadCount, Expr::col(chat_member::Column::UnreadCount).add(1))
+        .value(chat_member::Column::OwnSinceRead, Expr::col(chat_member::Column::OwnSinceRead).add(1))
         .and_where(chat_member::Column::ChatId.eq(new.chat_id))
-        .and_where(chat_member::Column::UserId.ne(new.author_id))
+        .and_where(chat_member::Column::UserId.eq(new.author_id))
         .to_owned();
-    txn.execute(&unread).await?;
+    txn.execute(&own).await?;
     search::index_in(txn, &row).await?;
     if let (Some(text), None, false) = (&row.text, forwarded, row.kind == MessageKind::System) {
         mentions::mention_in(txn, row.chat_id, id, row.author_id, text).await?;
@@ -312,18 +315,8 @@ impl Store {
             return Ok(Some((row.into(), None)));
         }
         let before = row.clone();
-        // No longer unread for those who had not read it yet.
-        let mut unread = Query::update()
-            .table(chat_member::Entity)
-            .value(chat_member::Column::UnreadCount, Expr::col(chat_member::Column::UnreadCount).sub(1))
-            .and_where(chat_member::Column::ChatId.eq(chat_id))
-            .and_where(chat_member::Column::UnreadCount.gt(0))
-            .and_where(chat_member::Column::LastReadId.is_null().or(chat_member::Column::LastReadId.lt(message_id)))
-            .to_owned();
-        if let Some(author) = row.author_id {
-            unread.and_where(chat_member::Column::UserId.ne(author));
-        }
-        txn.execute(&unread).await?;
+        // No longer unread for those who had not read it: the tombstone itself says so (see
+        // `members::unread_counts`), no membership is written.
         mentions::unmention_in(&txn, chat_id, message_id).await?;
         search::unindex_in(&txn, message_id).await?;
         let attachment_id = row.attachment_id;
@@ -404,35 +397,37 @@ impl Store {
         Ok(likes)
     }
 
-    /// Moves a member's read marker forward to `message_id` (never back) and recounts what is
-    /// unread after it, and which of that mentions them. Returns whether it moved and the membership as it now is; `None` if
-    /// `user_id` is not a member.
+    /// Moves a member's read marker forward to `message_id` (never back) and sets the totals
+    /// their unread count is derived from: the chat's messages up to the marker, and their own
+    /// after it; and recounts their unread mentions. Returns whether it moved, the membership
+    /// as it now is and its unread count; `None` if `user_id` is not a member.
     ///
-    /// Under the chat's lock, so a message committed meanwhile is either counted here or added
-    /// by its own transaction, never lost between the two. The count is a range of `(chat_id, id)`
-    /// above the new marker: what arrived after the message just read, usually nothing.
+    /// Under the chat's lock, so a message committed meanwhile is either counted here or by the
+    /// chat's total, never lost between the two. The counts are ranges of `(chat_id, id)` above
+    /// the new marker: what arrived after the message just read, usually nothing.
     pub async fn mark_read(
         &self,
         user_id: UserId,
         chat_id: ChatId,
         message_id: MessageId,
-    ) -> Result<Option<(bool, Member)>, StoreError> {
+    ) -> Result<Option<(bool, Member, u64)>, StoreError> {
         let txn = self.begin_write().await?;
-        if lock_chat(&txn, chat_id).await?.is_none() {
-            return Ok(None);
-        }
-        let unread = Query::select()
-            .expr(Expr::col(message::Column::Id).count())
-            .from(message::Entity)
-            .and_where(message::Column::ChatId.eq(chat_id))
-            .and_where(message::Column::Id.gt(message_id))
-            .and_where(message::Column::DeletedAt.is_null())
-            .and_where(message::Column::AuthorId.is_null().or(message::Column::AuthorId.ne(user_id)))
-            .to_owned();
+        let Some(chat_row) = lock_chat(&txn, chat_id).await? else { return Ok(None) };
+        let after = || {
+            Query::select()
+                .expr(Expr::col(message::Column::Id).count())
+                .from(message::Entity)
+                .and_where(message::Column::ChatId.eq(chat_id))
+                .and_where(message::Column::Id.gt(message_id))
+                .to_owned()
+        };
+        let read_total = Expr::val(chat_row.message_total).sub(Expr::SubQuery(None, Box::new(after().into())));
+        let own = after().and_where(message::Column::AuthorId.eq(user_id)).to_owned();
         let update = Query::update()
             .table(chat_member::Entity)
             .value(chat_member::Column::LastReadId, message_id)
-            .value(chat_member::Column::UnreadCount, Expr::SubQuery(None, Box::new(unread.into())))
+            .value(chat_member::Column::ReadTotal, read_total)
+            .value(chat_member::Column::OwnSinceRead, Expr::SubQuery(None, Box::new(own.into())))
             .value(
                 chat_member::Column::MentionCount,
                 Expr::SubQuery(None, Box::new(mentions::unread_mentions(chat_id, user_id, message_id).into())),
@@ -445,8 +440,9 @@ impl Store {
         let Some(member) = chat_member::Entity::find_by_id((chat_id, user_id)).one(&txn).await? else {
             return Ok(None);
         };
+        let unread = unread_counts(&txn, user_id, &[chat_id]).await?.remove(&chat_id).unwrap_or(0);
         txn.commit().await?;
-        Ok(Some((moved, member.into())))
+        Ok(Some((moved, member.into(), unread)))
     }
 }
 

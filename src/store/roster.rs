@@ -59,8 +59,7 @@ impl Store {
         let mut added = Vec::new();
         for user_id in user_ids {
             if !present.contains(user_id) && !added.iter().any(|m: &Member| m.user_id == *user_id) {
-                // What was said before they joined does not count as unread.
-                added.push(insert_member(&txn, chat_id, *user_id, Role::Member, at, row.last_message_id).await?);
+                added.push(insert_member(&txn, &row, *user_id, Role::Member, at).await?);
             }
         }
         for member in &added {

@@ -35,3 +35,4 @@ mod sessions;
 mod site;
 mod site_admin;
 mod sockets;
+mod unread;

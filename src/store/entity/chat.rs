@@ -21,6 +21,11 @@ pub struct Model {
     #[serde(with = "time::serde::rfc3339")]
     pub last_activity_at: TimeDateTimeWithTimeZone,
     pub last_message_id: Option<MessageId>,
+    /// Every message the chat was ever sent, deleted ones included: a member's unread count is
+    /// this less their `read_total` and `own_since_read`, less the others' tombstones after
+    /// their marker.
+    #[serde(skip)]
+    pub message_total: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

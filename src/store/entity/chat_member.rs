@@ -1,4 +1,5 @@
-//! `chat_members`: who is in which chat, with their role, read marker, unread and mention counts and pin.
+//! `chat_members`: who is in which chat, with their role, read marker, the totals their unread count is
+//! derived from, their unread mention count and pin.
 
 use crate::domain::{ChatId, MessageId, Role, UserId};
 use sea_orm::entity::prelude::*;
@@ -17,10 +18,14 @@ pub struct Model {
     pub last_read_id: Option<MessageId>,
     /// Set while the member has the chat pinned; pins sort by it.
     pub pin_order: Option<i64>,
-    /// Live messages by others after the read marker: raised by each new message, lowered when
-    /// an unread one is deleted, recounted when the marker moves.
-    pub unread_count: i64,
-    /// Of those unread messages, the ones that mention the member: kept the same way.
+    /// The chat's messages at or before the read marker (the chat's `message_total` when the
+    /// member joined): set when the marker moves, never by anyone else's writes.
+    pub read_total: i64,
+    /// The member's own messages after the read marker, deleted ones included: raised by each
+    /// of their sends, recounted when the marker moves.
+    pub own_since_read: i64,
+    /// Unread messages that mention the member: raised by a message that names them, lowered
+    /// when it is deleted, recounted when the marker moves.
     pub mention_count: i64,
 }
 
