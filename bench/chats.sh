@@ -2,7 +2,8 @@
 # Chat benchmark (bench/chat_load.rs), release build, on SQLite and then on PostgreSQL:
 #   history page p50/p99 at the newest end and 90 % deep, 10,000 vs N messages (goal: flat, p99 <= 5 ms),
 #   and the newest page again with reactions on every message
-#   send throughput with 2 members and with a 1,000-member group online
+#   send throughput with 2 members, into 1,000- and 10,000-member groups offline (goal: >= 0.8 x
+#   the direct chat), and with a 1,000-member group online
 #   GET /api/v1/chats for a user in 500 chats, and keyset pages of 50 for one in 5,000
 #   the pages /chats/{id} (10,000 and N messages) and /chats (500 chats) on a page session
 # Usage: bench/chats.sh [messages in the big chat, default 1000000]
