@@ -311,12 +311,8 @@ async fn main() -> anyhow::Result<()> {
     // 2. Sending between two.
     let direct = bench.app.chats.open_direct_chat(alice.id, bob.id).await.unwrap().0.id;
     let path = format!("/api/v1/chats/{direct}/messages");
-    let started = Instant::now();
-    for i in 0..2000 {
-        let (status, _) = bench.call(Method::POST, &path, &alice.token, Some(json!({"text": format!("hi {i}")}))).await;
-        assert_eq!(status, StatusCode::CREATED);
-    }
-    println!("  send, 2 members, one at a time: {:.0} messages/s", 2000.0 / started.elapsed().as_secs_f64());
+    let rate = one_at_a_time(&bench, direct, &alice, SENDS).await;
+    println!("  send, 2 members, one at a time: {rate:.0} messages/s");
     let started = Instant::now();
     let sends = futures::stream::iter(0..2000)
         .map(|i| {
