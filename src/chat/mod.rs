@@ -8,6 +8,7 @@
 //! more from the moment the removal commits.
 
 pub mod attachment;
+mod audience;
 pub mod events;
 pub mod search;
 pub mod view;
@@ -231,6 +232,8 @@ pub struct Chats {
     /// For members' presence in chat views.
     presence: Presence,
     collector: Collector,
+    /// The audiences of new messages.
+    rosters: audience::Rosters,
 }
 
 impl Chats {
@@ -242,7 +245,7 @@ impl Chats {
         presence: Presence,
         collector: Collector,
     ) -> Self {
-        Self { store, limits, media, realtime, presence, collector }
+        Self { store, limits, media, realtime, presence, collector, rosters: audience::Rosters::new() }
     }
 
     /// The chat and my membership, or 404 for anyone else: the one check every chat route makes.
@@ -279,11 +282,31 @@ impl Chats {
     }
 
     async fn announce_message(&self, message: Message, reader: UserId) -> Result<MessageView, AppError> {
+        self.announce_sent(message, reader, None).await
+    }
+
+    /// Renders a new message for `reader` and tells every member; with the roster version it
+    /// was sent to, from the kept member list when that is still the list.
+    async fn announce_sent(
+        &self,
+        message: Message,
+        reader: UserId,
+        roster: Option<i64>,
+    ) -> Result<MessageView, AppError> {
         let chat_id = message.chat_id;
-        let view = self.render_messages(reader, vec![message]).await?.pop().ok_or_else(message_not_found)?;
+        let view = self.render_new_message(reader, message).await?;
         let mut shared = view.clone();
         shared.liked_by_me = false;
-        self.tell_members(chat_id, ChatEvent::MessageCreated(MessageCreated { message: shared })).await?;
+        let event = ChatEvent::MessageCreated(MessageCreated { message: shared });
+        match roster {
+            Some(version) => {
+                let members = self.rosters.members(&self.store, chat_id, version).await?;
+                if !members.is_empty() {
+                    self.realtime.emit(Audience::Users(members.to_vec()), &event).await;
+                }
+            }
+            None => self.tell_members(chat_id, event).await?,
+        }
         Ok(view)
     }
 
@@ -507,7 +530,7 @@ impl Chats {
         chat_id: ChatId,
         draft: Draft,
     ) -> Result<(MessageView, bool), AppError> {
-        self.member_of(chat_id, me).await?;
+        // The store checks membership under the chat's lock; no read of it first.
         let limits = &self.limits;
         limits.acquire(limits.messages, &me.to_string()).await?;
         let new = NewMessage {
@@ -521,12 +544,12 @@ impl Chats {
             forwarded: None,
             client_id: draft.client_id.map(ClientId::into_inner),
         };
-        let (message, created) = self.store.send_message(new).await?.ok_or_else(chat_not_found)?;
-        if !created {
-            let view = self.render_messages(me, vec![message]).await?.pop().ok_or_else(message_not_found)?;
+        let sent = self.store.send_message(new).await?.ok_or_else(chat_not_found)?;
+        if !sent.created {
+            let view = self.render_messages(me, vec![sent.message]).await?.pop().ok_or_else(message_not_found)?;
             return Ok((view, false));
         }
-        Ok((self.announce_message(message, me).await?, true))
+        Ok((self.announce_sent(sent.message, me, sent.roster).await?, true))
     }
 
     /// A page of history, newest first.
@@ -742,8 +765,8 @@ impl Chats {
             forwarded: Some(origin),
             client_id: None,
         };
-        let (message, _) = self.store.send_message(new).await?.ok_or_else(chat_not_found)?;
-        self.announce_message(message, me).await
+        let sent = self.store.send_message(new).await?.ok_or_else(chat_not_found)?;
+        self.announce_sent(sent.message, me, sent.roster).await
     }
 
     /// Moves my read marker forward to `message_id` and tells every member (a read receipt): my

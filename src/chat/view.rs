@@ -282,6 +282,18 @@ impl super::Chats {
         people: impl IntoIterator<Item = UserId>,
         messages: &[Message],
     ) -> Result<Lookup<'_>, crate::store::StoreError> {
+        self.lookup_of(reader, people, messages, true).await
+    }
+
+    /// [`lookup`](Self::lookup), with likes and reactions only if `reacted`: a message just
+    /// written has none.
+    async fn lookup_of(
+        &self,
+        reader: UserId,
+        people: impl IntoIterator<Item = UserId>,
+        messages: &[Message],
+        reacted: bool,
+    ) -> Result<Lookup<'_>, crate::store::StoreError> {
         let members: HashSet<UserId> = people.into_iter().collect();
         let users = self.store.users(members.iter().copied().chain(messages.iter().flat_map(people_of))).await?;
         let presence = if members.is_empty() {
@@ -289,10 +301,20 @@ impl super::Chats {
         } else {
             self.presence.of_members(users.values().filter(|user| members.contains(&user.id))).await?
         };
-        let ids: Vec<MessageId> = messages.iter().filter(|m| m.deleted_at.is_none()).map(|m| m.id).collect();
-        let likes = self.store.likes(&ids, reader).await?;
-        let reactions = self.store.reactions(&ids, reader).await?;
-        let mentions = self.store.mentions(&ids).await?;
+        let live = messages.iter().filter(|m| m.deleted_at.is_none());
+        let (likes, reactions) = if reacted {
+            let ids: Vec<MessageId> = live.clone().map(|m| m.id).collect();
+            (self.store.likes(&ids, reader).await?, self.store.reactions(&ids, reader).await?)
+        } else {
+            (HashMap::new(), HashMap::new())
+        };
+        // Mentions are recorded from a message's text alone, so one whose text names nobody has
+        // none to look up.
+        let naming: Vec<MessageId> = live
+            .filter(|m| m.text.as_deref().is_some_and(|text| !crate::domain::mention::mentioned(text).is_empty()))
+            .map(|m| m.id)
+            .collect();
+        let mentions = self.store.mentions(&naming).await?;
         let attachment_ids: Vec<AttachmentId> = messages.iter().filter_map(|m| m.attachment_id).collect();
         let mut attachments = HashMap::new();
         for (id, attachment) in self.store.attachments(&attachment_ids).await? {
@@ -301,8 +323,8 @@ impl super::Chats {
         Ok(Lookup { media: &self.media, users, likes, reactions, mentions, attachments, presence })
     }
 
-    /// Messages as `reader` sees them: seven queries (authors, like counts, own likes, reaction
-    /// counts, own reactions, mentions, attachments) for any number of messages.
+    /// Messages as `reader` sees them: at most seven queries (authors, like counts, own likes,
+    /// reaction counts, own reactions, mentions, attachments) for any number of messages.
     pub async fn render_messages(
         &self,
         reader: UserId,
@@ -310,6 +332,17 @@ impl super::Chats {
     ) -> Result<Vec<MessageView>, crate::store::StoreError> {
         let lookup = self.lookup(reader, [], &messages).await?;
         Ok(messages.into_iter().map(|m| lookup.message(m)).collect())
+    }
+
+    /// A message just written, as `reader` sees it: its author, and its mentions and attachment
+    /// if it has them (no likes or reactions yet).
+    pub async fn render_new_message(
+        &self,
+        reader: UserId,
+        message: Message,
+    ) -> Result<MessageView, crate::store::StoreError> {
+        let lookup = self.lookup_of(reader, [], std::slice::from_ref(&message), false).await?;
+        Ok(lookup.message(message))
     }
 
     /// A chat's members as clients show them: names, avatars, roles and presence, in a fixed

@@ -197,31 +197,28 @@ async fn authenticate<A: Adapter>(
 
 async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(parlor): State<Parlor>) {
     let Some(me) = socket.extensions.get::<Principal>() else { return };
+    let Ok(app) = parlor.app() else { return };
+    // Counted before joining the rooms, uncounted when gone: the hub emits to the rooms of the
+    // users it counts.
+    app.realtime.hub.sio_joined(me.user_id);
     socket.join([user_room(me.user_id), session_room(me.session_id)]);
-    if let Ok(app) = parlor.app() {
-        socket.extensions.insert(Budget(Arc::new(Mutex::new(Allowance::new(app.config.realtime.commands_per_second)))));
-    }
+    socket.extensions.insert(Budget(Arc::new(Mutex::new(Allowance::new(app.config.realtime.commands_per_second)))));
     for name in commands::NAMES {
         socket.on(name, command);
     }
     socket.on_fallback(unknown_event);
-    if let Ok(app) = parlor.app() {
-        let open = app.metrics.sockets.get_or_create(&SOCKET_IO).clone();
-        open.inc();
-        app.realtime.presence.connected(me.user_id);
-        let (realtime, user_id) = (app.realtime.clone(), me.user_id);
-        socket.on_disconnect(async move || {
-            open.dec();
-            realtime.presence.disconnected(user_id);
-        });
-    }
+    let open = app.metrics.sockets.get_or_create(&SOCKET_IO).clone();
+    open.inc();
+    app.realtime.presence.connected(me.user_id);
+    let (realtime, user_id) = (app.realtime.clone(), me.user_id);
+    socket.on_disconnect(async move || {
+        open.dec();
+        realtime.presence.disconnected(user_id);
+        realtime.hub.sio_left(user_id);
+    });
     // A revocation that landed between the middleware's check and joining the rooms missed
     // this socket; checking again after joining closes that gap.
-    let live = match parlor.app() {
-        Ok(app) => app.auth.session_live(me).await,
-        Err(_) => false,
-    };
-    if !live {
+    if !app.auth.session_live(me).await {
         let _ = socket.disconnect();
     }
 }

@@ -105,6 +105,9 @@ pub trait SocketIoRooms: Send + Sync {
 pub struct Hub {
     ws: RwLock<HashMap<UserId, Vec<WsHandle>>>,
     sio: OnceLock<Box<dyn SocketIoRooms>>,
+    /// The users with Socket.IO sockets on this instance, and how many each: an event is
+    /// emitted to the rooms of these only, not to one empty room per member of a big chat.
+    sio_users: RwLock<HashMap<UserId, usize>>,
     next_id: AtomicU64,
     queue_len: usize,
     /// Connections closed for being too slow, by kind.
@@ -113,7 +116,14 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(queue_len: usize, slow: Family<SocketLabels, Counter>) -> Self {
-        Self { ws: RwLock::default(), sio: OnceLock::new(), next_id: AtomicU64::new(1), queue_len, slow }
+        Self {
+            ws: RwLock::default(),
+            sio: OnceLock::new(),
+            sio_users: RwLock::default(),
+            next_id: AtomicU64::new(1),
+            queue_len,
+            slow,
+        }
     }
 
     /// Connects the Socket.IO server; done once, when the router is built.
@@ -142,6 +152,40 @@ impl Hub {
         }
     }
 
+    /// A Socket.IO socket of `user_id` is about to join its rooms (counted before it joins, so
+    /// no event can miss it).
+    pub fn sio_joined(&self, user_id: UserId) {
+        *self.sio_users.write().unwrap_or_else(std::sync::PoisonError::into_inner).entry(user_id).or_default() += 1;
+    }
+
+    /// A Socket.IO socket of `user_id` is gone.
+    pub fn sio_left(&self, user_id: UserId) {
+        let mut users = self.sio_users.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = users.get_mut(&user_id) {
+            *count -= 1;
+            if *count == 0 {
+                users.remove(&user_id);
+            }
+        }
+    }
+
+    /// Of `users`, those connected to this instance: (with WebSocket connections, with Socket.IO
+    /// sockets). Walks the smaller side: the audience, or (for a sorted audience bigger than the
+    /// people connected here, as a big group's is) the connected people.
+    fn connected_among(&self, users: &[UserId]) -> (Vec<UserId>, Vec<UserId>) {
+        let ws = self.read();
+        let sio = self.sio_users.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let wanted = |user_id: &&UserId| users.binary_search(*user_id).is_ok();
+        if users.len() > ws.len() + sio.len() && users.is_sorted() {
+            (ws.keys().filter(wanted).copied().collect(), sio.keys().filter(wanted).copied().collect())
+        } else {
+            (
+                users.iter().filter(|u| ws.contains_key(u)).copied().collect(),
+                users.iter().filter(|u| sio.contains_key(u)).copied().collect(),
+            )
+        }
+    }
+
     /// Open WebSocket connections on this instance.
     pub fn ws_count(&self) -> usize {
         self.read().values().map(Vec::len).sum()
@@ -154,9 +198,9 @@ impl Hub {
 
     /// Enqueues an event for every connection of `to` on this instance.
     pub fn deliver(&self, to: &Audience, event: &str, data: &RawValue) {
-        let (users, session) = match to {
-            Audience::Users(users) => (users.as_slice(), None),
-            Audience::Session(session) => (&[][..], Some(*session)),
+        let ((ws_users, sio_users), session) = match to {
+            Audience::Users(users) => (self.connected_among(users), None),
+            Audience::Session(session) => ((vec![], vec![]), Some(*session)),
         };
         let frame = Outbound::Event(ws_frame(event, data));
         let mut slow = Vec::new();
@@ -169,7 +213,7 @@ impl Hub {
             };
             match session {
                 None => {
-                    for user_id in users {
+                    for user_id in &ws_users {
                         for handle in ws.get(user_id).into_iter().flatten() {
                             offer(user_id, handle);
                         }
@@ -192,7 +236,7 @@ impl Hub {
         }
         if let Some(io) = self.io() {
             let dropped: usize = match session {
-                None => users.iter().map(|user_id| io.emit(&user_room(*user_id), event, data)).sum(),
+                None => sio_users.iter().map(|user_id| io.emit(&user_room(*user_id), event, data)).sum(),
                 Some(session_id) => io.emit(&session_room(session_id), event, data),
             };
             if dropped > 0 {
@@ -317,6 +361,53 @@ mod tests {
         assert_eq!(a1.frames.try_recv().unwrap(), expected);
         assert_eq!(a2.frames.try_recv().unwrap(), expected);
         assert!(b.frames.try_recv().is_err());
+    }
+
+    /// Records the rooms emitted to.
+    #[derive(Default, Clone)]
+    struct Rooms(Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl SocketIoRooms for Rooms {
+        fn emit(&self, room: &str, _: &str, _: &RawValue) -> usize {
+            self.0.lock().unwrap().push(room.to_owned());
+            0
+        }
+        fn disconnect(&self, _: &str) {}
+        fn count(&self) -> usize {
+            0
+        }
+        fn close_all(&self) -> futures::future::BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    #[test]
+    fn a_big_audience_reaches_exactly_the_members_connected_here_and_empty_rooms_get_no_emit() {
+        let hub = Hub::new(8, Family::default());
+        let rooms = Rooms::default();
+        hub.attach_socketio(Box::new(rooms.clone()));
+        let (on_ws, on_sio, outsider) = (principal(), principal(), principal());
+        let mut ws = hub.register_ws(on_ws);
+        hub.sio_joined(on_sio.user_id);
+        let mut outside = hub.register_ws(outsider);
+        hub.sio_joined(outsider.user_id);
+        let mut members: Vec<UserId> = (0..10_000).map(|_| UserId::new()).collect();
+        members.extend([on_ws.user_id, on_sio.user_id]);
+        let data = raw(serde_json::json!({}));
+        // Sorted and bigger than this instance's population: the connected people are walked.
+        // Unsorted: the audience is.
+        let mut sorted = members.clone();
+        sorted.sort_unstable();
+        for audience in [sorted, members] {
+            hub.deliver(&Audience::Users(audience), "message.created", &data);
+            assert!(ws.frames.try_recv().is_ok());
+            assert!(outside.frames.try_recv().is_err());
+            assert_eq!(std::mem::take(&mut *rooms.0.lock().unwrap()), vec![user_room(on_sio.user_id)]);
+        }
+        // Gone from Socket.IO: no more emits to its room.
+        hub.sio_left(on_sio.user_id);
+        hub.deliver(&Audience::Users(vec![on_sio.user_id]), "message.created", &data);
+        assert!(rooms.0.lock().unwrap().is_empty());
     }
 
     #[test]

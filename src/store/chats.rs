@@ -124,6 +124,7 @@ impl Store {
             last_activity_at: Set(at),
             last_message_id: Set(None),
             message_total: Set(0),
+            roster_version: Set(0),
         };
         let row = match row.insert(&txn).await {
             Ok(row) => row,
@@ -170,6 +171,7 @@ impl Store {
             last_activity_at: Set(at),
             last_message_id: Set(None),
             message_total: Set(0),
+            roster_version: Set(0),
         }
         .insert(&txn)
         .await?;

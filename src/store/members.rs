@@ -235,6 +235,30 @@ impl Store {
             .await?)
     }
 
+    /// A chat's roster version and its members' ids, sorted, read together (one statement, so
+    /// one snapshot); `None` if the chat is gone.
+    pub async fn roster(&self, chat_id: ChatId) -> Result<Option<(i64, Vec<UserId>)>, StoreError> {
+        let (c, cm) = (chat::Entity, chat_member::Entity);
+        let select = Query::select()
+            .column((c, chat::Column::RosterVersion))
+            .column((cm, chat_member::Column::UserId))
+            .from(c)
+            .left_join(cm, Expr::col((cm, chat_member::Column::ChatId)).equals((c, chat::Column::Id)))
+            .and_where(Expr::col((c, chat::Column::Id)).eq(chat_id))
+            .to_owned();
+        let rows = self.db.query_all(&select).await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let version: i64 = first.try_get("", "roster_version")?;
+        let mut members = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(user_id) = row.try_get::<Option<UserId>>("", "user_id")? {
+                members.push(user_id);
+            }
+        }
+        members.sort_unstable();
+        Ok(Some((version, members)))
+    }
+
     /// Everyone who shares at least one chat with `user_id`, `user_id` included.
     pub async fn chat_partners(&self, user_id: UserId) -> Result<Vec<UserId>, StoreError> {
         let my_chats = Query::select()
@@ -253,8 +277,22 @@ impl Store {
     }
 }
 
-/// Adds a member to a chat locked by this transaction (or new in it). What was said before they
-/// joined is read: their marker is the chat's newest message, their read total the chat's.
+/// Raises a chat's roster version: every transaction that adds or removes members of an
+/// existing chat calls it once (a chat made in the transaction starts at 0, and nobody can have
+/// kept its list yet).
+pub(super) async fn bump_roster_in(txn: &DatabaseTransaction, chat_id: ChatId) -> Result<(), DbErr> {
+    let bump = Query::update()
+        .table(chat::Entity)
+        .value(chat::Column::RosterVersion, Expr::col(chat::Column::RosterVersion).add(1))
+        .and_where(chat::Column::Id.eq(chat_id))
+        .to_owned();
+    txn.execute(&bump).await?;
+    Ok(())
+}
+
+/// Adds a member to a chat locked by this transaction (or new in it); an existing chat's
+/// transaction also calls [`bump_roster_in`]. What was said before they joined is read: their
+/// marker is the chat's newest message, their read total the chat's.
 pub(super) async fn insert_member(
     conn: &impl ConnectionTrait,
     chat: &chat::Model,

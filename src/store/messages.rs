@@ -104,6 +104,17 @@ impl NewMessage {
     }
 }
 
+/// The outcome of [`Store::send_message`].
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub message: Message,
+    /// `false` for the earlier message of a repeated `client_id`.
+    pub created: bool,
+    /// The chat's roster version the message was sent to (see [`Store::roster`]); `None` when
+    /// nothing was sent.
+    pub roster: Option<i64>,
+}
+
 /// Where a history page starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cursor {
@@ -139,6 +150,76 @@ fn next_message_id(last: Option<MessageId>) -> MessageId {
     }
 }
 
+/// Makes `id` the chat's newest message (its activity, last message and message total) in one
+/// `UPDATE`, and returns the chat's roster version. With `only_above`, only if `id` is above
+/// the chat's last one; `None` if no row was changed.
+async fn touch_chat(
+    txn: &DatabaseTransaction,
+    chat_id: ChatId,
+    id: MessageId,
+    at: OffsetDateTime,
+    only_above: bool,
+) -> Result<Option<i64>, DbErr> {
+    let mut touch = Query::update()
+        .table(chat::Entity)
+        .value(chat::Column::LastActivityAt, at)
+        .value(chat::Column::LastMessageId, id)
+        .value(chat::Column::MessageTotal, Expr::col(chat::Column::MessageTotal).add(1))
+        .and_where(chat::Column::Id.eq(chat_id))
+        .returning_col(chat::Column::RosterVersion)
+        .to_owned();
+    if only_above {
+        touch.and_where(chat::Column::LastMessageId.is_null().or(chat::Column::LastMessageId.lt(id)));
+    }
+    match txn.query_one(&touch).await? {
+        Some(row) => Ok(Some(row.try_get("", "roster_version")?)),
+        None => Ok(None),
+    }
+}
+
+/// A message id a chat has taken under its lock, and the roster (member list version) the
+/// message goes to.
+#[derive(Debug, Clone, Copy)]
+struct Claim {
+    id: MessageId,
+    roster: i64,
+}
+
+/// Locks a chat and takes its next message id, making it the chat's newest; `None` if the chat
+/// is gone. Usually one statement: a fresh id is above the chat's last one, and the `UPDATE`
+/// that records it is also the lock (a row lock on PostgreSQL; on SQLite the transaction holds
+/// the write lock already). When this instance's clock is behind the one that wrote the last id
+/// (or a sender that lost the race for the lock drew a smaller one), it locks, reads the last id
+/// and goes one above it.
+async fn claim_message_id(
+    txn: &DatabaseTransaction,
+    chat_id: ChatId,
+    at: OffsetDateTime,
+) -> Result<Option<Claim>, DbErr> {
+    let id = MessageId::new();
+    if let Some(roster) = touch_chat(txn, chat_id, id, at, true).await? {
+        return Ok(Some(Claim { id, roster }));
+    }
+    let Some(chat_row) = lock_chat(txn, chat_id).await? else { return Ok(None) };
+    let id = next_message_id(chat_row.last_message_id);
+    touch_chat(txn, chat_id, id, at, false).await?;
+    Ok(Some(Claim { id, roster: chat_row.roster_version }))
+}
+
+/// Counts a message of `author`'s as read by its author: unread for everyone else by the chat's
+/// total alone (newer than any read marker, since ids only rise). One row, whatever the chat's
+/// size; `false` if `author` is not a member (an operator's system message, or a sender removed
+/// a moment ago).
+async fn count_own_in(txn: &DatabaseTransaction, chat_id: ChatId, author: UserId) -> Result<bool, DbErr> {
+    let own = Query::update()
+        .table(chat_member::Entity)
+        .value(chat_member::Column::OwnSinceRead, Expr::col(chat_member::Column::OwnSinceRead).add(1))
+        .and_where(chat_member::Column::ChatId.eq(chat_id))
+        .and_where(chat_member::Column::UserId.eq(author))
+        .to_owned();
+    Ok(txn.execute(&own).await?.rows_affected() == 1)
+}
+
 /// Inserts a message into a chat locked by this transaction and makes it the chat's newest.
 pub(super) async fn insert_message_in(
     txn: &DatabaseTransaction,
@@ -147,6 +228,18 @@ pub(super) async fn insert_message_in(
 ) -> Result<Message, DbErr> {
     let id = next_message_id(chat_row.last_message_id);
     let at = now();
+    touch_chat(txn, new.chat_id, id, at, false).await?;
+    count_own_in(txn, new.chat_id, new.author_id).await?;
+    write_message_in(txn, id, at, new).await
+}
+
+/// Writes the row of a message whose id the chat has taken, and its search entry and mentions.
+async fn write_message_in(
+    txn: &DatabaseTransaction,
+    id: MessageId,
+    at: OffsetDateTime,
+    new: NewMessage,
+) -> Result<Message, DbErr> {
     let forwarded = new.forwarded;
     let row = message::ActiveModel {
         id: Set(id),
@@ -167,24 +260,6 @@ pub(super) async fn insert_message_in(
     }
     .insert(txn)
     .await?;
-    let touch = Query::update()
-        .table(chat::Entity)
-        .value(chat::Column::LastActivityAt, at)
-        .value(chat::Column::LastMessageId, id)
-        .value(chat::Column::MessageTotal, Expr::col(chat::Column::MessageTotal).add(1))
-        .and_where(chat::Column::Id.eq(new.chat_id))
-        .to_owned();
-    txn.execute(&touch).await?;
-    // Unread for everyone but its author, by the chat's total alone (newer than any read marker,
-    // since ids only rise); the author's own count keeps it off theirs. One row, whatever the
-    // chat's size (none for an operator's system message: not a member).
-    let own = Query::update()
-        .table(chat_member::Entity)
-        .value(chat_member::Column::OwnSinceRead, Expr::col(chat_member::Column::OwnSinceRead).add(1))
-        .and_where(chat_member::Column::ChatId.eq(new.chat_id))
-        .and_where(chat_member::Column::UserId.eq(new.author_id))
-        .to_owned();
-    txn.execute(&own).await?;
     search::index_in(txn, &row).await?;
     if let (Some(text), None, false) = (&row.text, forwarded, row.kind == MessageKind::System) {
         mentions::mention_in(txn, row.chat_id, id, row.author_id, text).await?;
@@ -194,14 +269,17 @@ pub(super) async fn insert_message_in(
 
 impl Store {
     /// Sends a message as a member of its chat. With a `client_id` the author already used in
-    /// this chat, the earlier message is returned instead (`false`). `None` if the author is not
-    /// a member (any more) or the chat is gone.
-    pub async fn send_message(&self, new: NewMessage) -> Result<Option<(Message, bool)>, StoreError> {
-        let txn = self.begin_write().await?;
-        let Some(chat_row) = lock_chat(&txn, new.chat_id).await? else { return Ok(None) };
+    /// this chat, the earlier message is returned instead (`created: false`). `None` if the
+    /// author is not a member (any more) or the chat is gone.
+    pub async fn send_message(&self, new: NewMessage) -> Result<Option<Sent>, StoreError> {
+        // Writes first, checks after, the transaction rolled back on a refusal: on the usual
+        // path a send is the chat's UPDATE, the author's, the INSERT and its search entry.
+        let txn = self.begin_with_a_write().await?;
+        let at = now();
+        let Some(claim) = claim_message_id(&txn, new.chat_id, at).await? else { return Ok(None) };
         // Membership is checked under the chat's lock: a member removed a moment ago cannot slip
         // a message in after the removal committed.
-        if chat_member::Entity::find_by_id((new.chat_id, new.author_id)).one(&txn).await?.is_none() {
+        if !count_own_in(&txn, new.chat_id, new.author_id).await? {
             return Ok(None);
         }
         if let Some(client_id) = &new.client_id {
@@ -212,7 +290,7 @@ impl Store {
                 .one(&txn)
                 .await?;
             if let Some(earlier) = earlier {
-                return Ok(Some((earlier.into(), false)));
+                return Ok(Some(Sent { message: earlier.into(), created: false, roster: None }));
             }
         }
         if let Some(reply_to) = new.reply_to {
@@ -224,9 +302,9 @@ impl Store {
         if let (Some(attachment_id), None) = (new.attachment_id, new.forwarded) {
             attach_in(&txn, attachment_id, new.author_id, new.kind).await?;
         }
-        let message = insert_message_in(&txn, &chat_row, new).await?;
+        let message = write_message_in(&txn, claim.id, at, new).await?;
         txn.commit().await?;
-        Ok(Some((message, true)))
+        Ok(Some(Sent { message, created: true, roster: Some(claim.roster) }))
     }
 
     /// One message of a chat, tombstones included.

@@ -26,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0014ServerSecrets),
             Box::new(M0015MediaHolds),
             Box::new(M0016UnreadTotals),
+            Box::new(M0017RosterVersions),
         ]
     }
 }
@@ -940,6 +941,25 @@ impl MigrationTrait for M0016UnreadTotals {
         .await?;
         db.execute_unprepared("ALTER TABLE chat_members DROP COLUMN unread_count").await?;
         Ok(())
+    }
+}
+
+/// A version of each chat's member list, raised by every join and removal in the transaction
+/// that makes it: a send reads it with the chat's lock, so an instance can keep the list of a
+/// big group and know, without reading it again, whether it is still the list of that send.
+struct M0017RosterVersions;
+
+impl MigrationName for M0017RosterVersions {
+    fn name(&self) -> &str {
+        "m0017_roster_versions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0017RosterVersions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let version = ColumnDef::new("roster_version").big_integer().not_null().default(0).to_owned();
+        manager.alter_table(Table::alter().table("chats").add_column(version).to_owned()).await
     }
 }
 

@@ -41,7 +41,7 @@ pub use export::OwnReaction;
 pub use keys::StoredKey;
 pub use media::Garbage;
 pub use members::{Actor, Member};
-pub use messages::{Cursor, Forwarded, Likes, Message, NewMessage, Page};
+pub use messages::{Cursor, Forwarded, Likes, Message, NewMessage, Page, Sent};
 pub use pins::Pin;
 pub use reactions::{MAX_DISTINCT_REACTIONS, Reacted, ReactionCount};
 pub use resets::ResetOutcome;
@@ -118,6 +118,10 @@ pub enum Stale {
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Where write transactions run: on an SQLite file a pool of one connection, so writers
+    /// queue here for it, woken the moment the last one commits, instead of in SQLite's busy
+    /// handler, which polls with sleeps of up to 100 ms; otherwise `db` itself.
+    writer: DatabaseConnection,
     /// Accounts by id, read on nearly every authenticated request.
     users: moka::sync::Cache<UserId, crate::domain::User>,
     stale: std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Stale>>>,
@@ -138,43 +142,60 @@ impl Store {
         // No ping before each checkout: on SQLite that is an extra round trip to the connection's
         // worker thread for every query; a dead connection surfaces as a query error anyway.
         options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10)).test_before_acquire(false);
+        let mut writer_options = None;
         if url.starts_with("sqlite:") {
-            if url.contains(":memory:") || url.contains("mode=memory") {
-                // Each connection to `:memory:` is its own database: keep exactly one, forever.
-                options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None);
-            } else {
-                options.max_connections(8);
-            }
             options.map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true)
             });
+            if url.contains(":memory:") || url.contains("mode=memory") {
+                // Each connection to `:memory:` is its own database: keep exactly one, forever.
+                options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None);
+            } else {
+                let mut writer = options.clone();
+                writer.max_connections(1);
+                writer_options = Some(writer);
+                options.max_connections(8);
+            }
         } else {
             options.max_connections(20);
         }
         let mut db = Database::connect(options).await?;
+        let mut writer = match writer_options {
+            Some(options) => Database::connect(options).await?,
+            None => db.clone(),
+        };
         let queries = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counter = queries.clone();
-        db.set_metric_callback(move |_| {
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        });
+        for connection in [&mut db, &mut writer] {
+            let counter = queries.clone();
+            connection.set_metric_callback(move |_| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            });
+        }
         let users = moka::sync::Cache::builder().max_capacity(100_000).time_to_live(USER_CACHE_TTL).build();
-        Ok(Self { db, users, stale: Default::default(), queries })
+        Ok(Self { db, writer, users, stale: Default::default(), queries })
     }
 
-    /// A transaction that writes. On SQLite its first statement takes the database's write lock
-    /// (an `UPDATE` that matches nothing still does), so it waits its turn behind another writer
-    /// (`busy_timeout`) instead of failing with `database is locked`: a transaction that reads
-    /// first and then writes cannot wait, because the snapshot it read may be gone. On
-    /// PostgreSQL it is a plain `BEGIN`.
+    /// A transaction that writes. On SQLite it runs on the one writer connection (this process's
+    /// writers queue for it), and its first statement takes the database's write lock (an
+    /// `UPDATE` that matches nothing still does), so that against another process's writer (a
+    /// command run beside the server) it waits its turn (`busy_timeout`) instead of failing with
+    /// `database is locked`: a transaction that reads first and then writes cannot wait, because
+    /// the snapshot it read may be gone. On PostgreSQL it is a plain `BEGIN`.
     pub(crate) async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
-        let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
+        let txn = self.begin_with_a_write().await?;
         if self.db.get_database_backend() == sea_orm::DbBackend::Sqlite {
             sea_orm::ConnectionTrait::execute_unprepared(&txn, "UPDATE users SET id = id WHERE 0").await?;
         }
         Ok(txn)
+    }
+
+    /// [`begin_write`](Self::begin_write) for a transaction whose first statement is a write
+    /// (which takes SQLite's write lock itself): one statement fewer.
+    pub(crate) async fn begin_with_a_write(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+        sea_orm::TransactionTrait::begin(&self.writer).await
     }
 
     /// Applies the pending migrations. On PostgreSQL, instances starting at once take turns:

@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
 
 use super::chats::delete_chat_in;
 use super::entity::{chat, chat_member};
-use super::members::{Member, authorize, insert_member, lock_chat, update_role};
+use super::members::{Member, authorize, bump_roster_in, insert_member, lock_chat, update_role};
 use super::messages::{NewMessage, insert_message_in};
 use super::{Message, Store, StoreError, audit, now};
 use crate::domain::chat::Action;
@@ -68,6 +68,7 @@ impl Store {
         let message = if added.is_empty() {
             None
         } else {
+            bump_roster_in(&txn, chat_id).await?;
             let event = SystemEvent::MembersAdded { user_ids: added.iter().map(|m| m.user_id.uuid()).collect() };
             Some(insert_message_in(&txn, &row, NewMessage::system(chat_id, actor, event)).await?)
         };
@@ -147,6 +148,7 @@ pub(super) async fn remove_member_in(
     let Some(row) = chat_member::Entity::find_by_id((chat_id, user_id)).one(txn).await? else { return Ok(None) };
     let member = Member::from(row.clone());
     chat_member::Entity::delete_by_id((chat_id, user_id)).exec(txn).await?;
+    bump_roster_in(txn, chat_id).await?;
     audit::record(txn, Some(actor), "remove", Some(&member), None).await?;
     let mut removal = Removal::default();
     let heirs = chat_member::Entity::find()

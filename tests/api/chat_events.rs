@@ -74,6 +74,9 @@ async fn a_removed_member_hears_the_removal_and_then_nothing_more() {
     let chat = app.group(&alice, "Club", &[&bob, &carol]).await;
     let mut bob_sio = sio(addr, &bob).await;
     let mut carol_ws = ws_connect(addr, Some(&carol.token), None).await.unwrap();
+    // A send first, so that the chat's member list is kept from it.
+    app.say(&alice, &chat, "before").await;
+    assert_eq!(bob_sio.until("message.created").await["message"]["text"], "before");
 
     let removed = app.call(Method::DELETE, &format!("/api/v1/chats/{chat}/members/{}", bob.id), &alice.token).await;
     assert_eq!(removed.status, StatusCode::OK);
@@ -99,6 +102,13 @@ async fn a_removed_member_hears_the_removal_and_then_nothing_more() {
     assert_eq!(bob_sio.until("chat.created").await["chat"]["id"], chat.as_str(), "back in: he learns of the chat");
     let joined = ws_until(&mut carol_ws, "chat.member_added").await;
     assert_eq!(joined["members"][0]["id"], bob.id.as_str());
+    app.say(&alice, &chat, "welcome back").await;
+    loop {
+        let created = bob_sio.until("message.created").await;
+        if created["message"]["text"] == "welcome back" {
+            break;
+        }
+    }
 }
 
 #[tokio::test]

@@ -566,3 +566,27 @@ async fn a_message_of_one_of_my_chats_is_not_found_under_another_of_my_chats() {
     assert_eq!(message["like_count"], 0, "{message}");
     assert_eq!(texts(&app.history(&carol, &with_carol, "").await), ["hi"]);
 }
+
+#[tokio::test]
+async fn a_send_runs_a_handful_of_statements_whatever_the_size_of_its_chat() {
+    let app = TestApp::spawn().await;
+    let alice = app.person("alice").await;
+    let mut others = Vec::new();
+    for i in 0..12 {
+        others.push(app.person(&format!("member{i}")).await);
+    }
+    let direct = app.direct(&alice, &others[0]).await;
+    let group = app.group(&alice, "Many", &others.iter().collect::<Vec<_>>()).await;
+    let mut count_for = Vec::new();
+    for chat in [&direct, &group] {
+        // Warm the caches (sessions, verified tokens, users) the same way both times.
+        app.say(&alice, chat, "first").await;
+        let before = app.state.store.query_count();
+        app.say(&alice, chat, "second").await;
+        count_for.push(app.state.store.query_count() - before);
+    }
+    assert_eq!(count_for[0], count_for[1], "statements for a direct chat vs a group of 13: {count_for:?}");
+    // The chat's UPDATE (also its lock and the audience's version), the author's (also the
+    // membership check), the INSERT and its search entry; the author and the audience are kept.
+    assert!(count_for[0] <= 4, "{count_for:?}");
+}

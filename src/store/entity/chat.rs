@@ -26,6 +26,9 @@ pub struct Model {
     /// their marker.
     #[serde(skip)]
     pub message_total: i64,
+    /// Raised by every join and removal: which member list a send was made to.
+    #[serde(skip)]
+    pub roster_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
