@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockWriteGuard};
 
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
@@ -155,12 +155,12 @@ impl Hub {
     /// A Socket.IO socket of `user_id` is about to join its rooms (counted before it joins, so
     /// no event can miss it).
     pub fn sio_joined(&self, user_id: UserId) {
-        *self.sio_users.write().unwrap_or_else(std::sync::PoisonError::into_inner).entry(user_id).or_default() += 1;
+        *self.write_sio_users().entry(user_id).or_default() += 1;
     }
 
     /// A Socket.IO socket of `user_id` is gone.
     pub fn sio_left(&self, user_id: UserId) {
-        let mut users = self.sio_users.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut users = self.write_sio_users();
         if let Some(count) = users.get_mut(&user_id) {
             *count -= 1;
             if *count == 0 {
@@ -174,7 +174,7 @@ impl Hub {
     /// people connected here, as a big group's is) the connected people.
     fn connected_among(&self, users: &[UserId]) -> (Vec<UserId>, Vec<UserId>) {
         let ws = self.read();
-        let sio = self.sio_users.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let sio = self.sio_users.read().unwrap_or_else(PoisonError::into_inner);
         let wanted = |user_id: &&UserId| users.binary_search(*user_id).is_ok();
         if users.len() > ws.len() + sio.len() && users.is_sorted() {
             (ws.keys().filter(wanted).copied().collect(), sio.keys().filter(wanted).copied().collect())
@@ -307,6 +307,10 @@ impl Hub {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<UserId, Vec<WsHandle>>> {
         self.ws.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write_sio_users(&self) -> RwLockWriteGuard<'_, HashMap<UserId, usize>> {
+        self.sio_users.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<UserId, Vec<WsHandle>>> {

@@ -224,15 +224,10 @@ impl Store {
         Ok(by_chat)
     }
 
-    /// Who is in a chat: the audience of its events.
+    /// A chat's members' ids, sorted ([`roster`](Self::roster) without its version); none if
+    /// the chat is gone.
     pub async fn member_ids(&self, chat_id: ChatId) -> Result<Vec<UserId>, StoreError> {
-        Ok(chat_member::Entity::find()
-            .select_only()
-            .column(chat_member::Column::UserId)
-            .filter(chat_member::Column::ChatId.eq(chat_id))
-            .into_tuple()
-            .all(&self.db)
-            .await?)
+        Ok(self.roster(chat_id).await?.map(|(_, members)| members).unwrap_or_default())
     }
 
     /// A chat's roster version and its members' ids, sorted, read together (one statement, so
