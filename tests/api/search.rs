@@ -135,7 +135,9 @@ async fn pages_have_no_gaps_or_repeats_while_messages_arrive() {
                     .unwrap();
                 assert_eq!(router.clone().oneshot(request).await.unwrap().status(), StatusCode::CREATED);
                 sent += 1;
-                tokio::task::yield_now().await;
+                // Paced: alice may send 120 messages a minute, and a send now takes well under
+                // a millisecond, so an unpaced sender reaches the limit while the pages are read.
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
             sent
         })
