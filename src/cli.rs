@@ -130,6 +130,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let state = AppState(Arc::new(app));
     tokio::spawn(sweep_media_garbage(state.collector.clone(), state.store.clone()));
+    tokio::spawn(checkpoint_every_second(state.store.clone()));
     let router = crate::http::router(state.clone()).await?;
     let cap_per_address = !state.config.trust_forwarded_for;
     let farewell = tell_sockets_to_reconnect(&state);
@@ -171,6 +172,27 @@ async fn sweep_media_garbage(collector: crate::media::Collector, store: crate::s
             Ok(0) => {}
             Ok(n) => tracing::info!(uploads = n, "expired unsent uploads forgotten"),
             Err(err) => tracing::warn!(error = %err, "forgetting expired uploads failed"),
+        }
+    }
+}
+
+/// On an SQLite file, once a second: the write-ahead log is copied into the database beside the
+/// writers ([`Store::checkpoint`](crate::store::Store::checkpoint)) rather than in a commit.
+/// Returns at once on PostgreSQL.
+async fn checkpoint_every_second(store: crate::store::Store) {
+    use crate::store::Checkpointed;
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match store.checkpoint().await {
+            Ok(None) => return,
+            Ok(Some(Checkpointed::Busy)) => tracing::debug!("checkpoint busy: another connection checkpoints"),
+            Ok(Some(Checkpointed::Done { log, copied })) if copied < log => {
+                tracing::debug!(log_pages = log, copied_pages = copied, "checkpoint left pages a reader needs")
+            }
+            Ok(Some(Checkpointed::Done { .. })) => {}
+            Err(err) => tracing::warn!(error = %err, "checkpoint failed"),
         }
     }
 }

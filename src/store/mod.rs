@@ -100,6 +100,45 @@ pub fn now() -> OffsetDateTime {
 /// The advisory lock instances take turns on to migrate one PostgreSQL database ("parlor" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7061_726c_6f72;
 
+/// Connections that read an SQLite file, all opened at start.
+const SQLITE_READERS: u32 = 8;
+
+/// Pages of write-ahead log after which an SQLite writer copies the log into the database itself,
+/// inside the commit that crossed the mark, with every other writer waiting behind it. That is a
+/// backstop: the server checkpoints on a reader connection every second
+/// ([`Store::checkpoint`]), off the writers' path, and SQLite's default mark of 1,000 pages
+/// (4 MiB) would put the copy and its `fsync` back in a busy server's commits.
+const AUTOCHECKPOINT_PAGES: u32 = 10_000;
+
+/// The size the write-ahead log file is cut back to when a checkpoint has copied all of it and
+/// the log starts again: connections are never closed (closing the last one is what removes the
+/// file), so without a limit the file would stay as large as the largest burst ever made it.
+const JOURNAL_SIZE_LIMIT_BYTES: u32 = 16 * 1024 * 1024;
+
+/// Every SQLite connection: WAL, `synchronous = NORMAL` (a commit survives the process being
+/// killed; a power cut may lose the last commits but never corrupts the file), a 5 s busy timeout
+/// for writers of other processes, foreign keys on, and the checkpoint mark and log size above.
+fn sqlite_options(options: sea_orm::sqlx::sqlite::SqliteConnectOptions) -> sea_orm::sqlx::sqlite::SqliteConnectOptions {
+    options
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true)
+        .pragma("wal_autocheckpoint", AUTOCHECKPOINT_PAGES.to_string())
+        .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES.to_string())
+}
+
+/// What one [`Store::checkpoint`] found and did, in pages of the write-ahead log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpointed {
+    /// Another connection was checkpointing (a writer past the mark above, a command beside
+    /// the server): nothing done, try again later.
+    Busy,
+    /// `log` pages in the log, `copied` of them now in the database file; fewer than `log`
+    /// while a reader still needs the rest.
+    Done { log: i64, copied: i64 },
+}
+
 /// How long a user row may be served from memory. Every write in this module invalidates its
 /// row at once, here and (through the real-time bus) on every other instance; the lifetime
 /// bounds staleness only if that news is lost.
@@ -144,27 +183,43 @@ impl Store {
         options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10)).test_before_acquire(false);
         let mut writer_options = None;
         if url.starts_with("sqlite:") {
-            options.map_sqlx_sqlite_opts(|o| {
-                o.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(5))
-                    .foreign_keys(true)
-            });
+            options.map_sqlx_sqlite_opts(sqlite_options);
             if url.contains(":memory:") || url.contains("mode=memory") {
                 // Each connection to `:memory:` is its own database: keep exactly one, forever.
                 options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None);
             } else {
+                // A file's connections stay open for the life of the process: sqlx's default
+                // idle timeout and lifetime would only close and reopen them, each time
+                // dropping its page cache and parsing the schema again, and the descriptors
+                // would step up and down with the load.
+                options.idle_timeout(None).max_lifetime(None);
                 let mut writer = options.clone();
                 writer.max_connections(1);
                 writer_options = Some(writer);
-                options.max_connections(8);
+                options.max_connections(SQLITE_READERS);
             }
         } else {
             options.max_connections(20);
         }
         let mut db = Database::connect(options).await?;
         let mut writer = match writer_options {
-            Some(options) => Database::connect(options).await?,
+            Some(options) => {
+                // All the readers now, one after another: sqlx's `min_connections` would open
+                // them from a task of its own too, and two connections switching a new file
+                // to WAL at once fail with `database is locked`.
+                let readers = db.get_sqlite_connection_pool();
+                let mut opened = Vec::new();
+                for _ in 0..SQLITE_READERS {
+                    opened.push(
+                        readers
+                            .acquire()
+                            .await
+                            .map_err(|err| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(err.into())))?,
+                    );
+                }
+                drop(opened);
+                Database::connect(options).await?
+            }
             None => db.clone(),
         };
         let queries = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -278,6 +333,32 @@ impl Store {
         };
         let row = self.db.query_one_raw(Statement::from_string(backend, sql)).await?;
         Ok(row.map(|row| row.try_get::<i64>("", "n")).transpose()?.unwrap_or(0) > 0)
+    }
+
+    /// Copies the write-ahead log of an SQLite file into the database
+    /// (`PRAGMA wal_checkpoint(PASSIVE)`) on a reader connection: the copy and its `fsync` then
+    /// happen beside the writers, which go on appending to the log, instead of inside the commit
+    /// that happened to fill it. Once a checkpoint has copied the whole log, the next write starts
+    /// it again from the beginning (and cuts the file back to 16 MiB), so the log holds about a
+    /// second's writes. `None` on PostgreSQL and on an in-memory database, which have no such log.
+    pub async fn checkpoint(&self) -> Result<Option<Checkpointed>, StoreError> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let backend = self.db.get_database_backend();
+        if backend != sea_orm::DatabaseBackend::Sqlite {
+            return Ok(None);
+        }
+        let row = self.db.query_one_raw(Statement::from_string(backend, "PRAGMA wal_checkpoint(PASSIVE)")).await?;
+        let Some(row) = row else { return Ok(None) };
+        let busy: i64 = row.try_get("", "busy")?;
+        let log: i64 = row.try_get("", "log")?;
+        let copied: i64 = row.try_get("", "checkpointed")?;
+        Ok(match (busy, log) {
+            // A passive checkpoint does not wait for another's lock.
+            (1, _) => Some(Checkpointed::Busy),
+            // 0, -1, -1: the database is not in WAL mode (in memory).
+            (_, -1) => None,
+            _ => Some(Checkpointed::Done { log, copied }),
+        })
     }
 
     /// A consistent copy of a SQLite database, taken while it is in use (`VACUUM INTO`).

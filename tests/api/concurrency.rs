@@ -71,3 +71,42 @@ async fn transactions_that_read_then_write_wait_their_turn_on_a_sqlite_file() {
     let statuses = futures::future::join_all(last).await;
     assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
 }
+
+/// A file's eight readers are open from the start and stay open (descriptors do not step up as
+/// load arrives), commits leave the log alone well past SQLite's default mark of 1,000 pages, and
+/// a checkpoint on a reader copies all of it, after which the next write starts the log again.
+#[tokio::test]
+async fn a_sqlite_file_keeps_its_readers_open_and_checkpoints_beside_its_writers() {
+    use parlor::store::{Checkpointed, Store};
+    use sea_orm::ConnectionTrait;
+
+    let data_dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", data_dir.path().join("parlor.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(store.connection().get_sqlite_connection_pool().size(), 8);
+
+    let db = store.connection();
+    db.execute_unprepared("CREATE TABLE filler (b BLOB)").await.unwrap();
+    // Three commits of 2,048-odd pages each: with SQLite's default mark of 1,000 each would have
+    // been checkpointed in its commit and the next would have started the log again.
+    for _ in 0..3 {
+        db.execute_unprepared("INSERT INTO filler VALUES (zeroblob(8 * 1024 * 1024))").await.unwrap();
+    }
+    let Some(Checkpointed::Done { log, copied }) = store.checkpoint().await.unwrap() else { panic!("no checkpoint") };
+    assert!(log > 6_000, "three commits' pages should still be in the log: {log}");
+    assert_eq!(copied, log, "nothing reads, so all of it is copied");
+
+    db.execute_unprepared("INSERT INTO filler VALUES (x'00')").await.unwrap();
+    let after = store.checkpoint().await.unwrap();
+    assert!(
+        matches!(after, Some(Checkpointed::Done { log, .. }) if log < 10),
+        "the write after a full checkpoint starts the log again: {after:?}"
+    );
+    let wal = data_dir.path().join("parlor.db-wal");
+    let size = std::fs::metadata(&wal).unwrap().len();
+    assert!(size <= 16 * 1024 * 1024, "and cuts the file back: {size} bytes");
+    assert_eq!(store.connection().get_sqlite_connection_pool().size(), 8);
+
+    let memory = Store::connect("sqlite::memory:").await.unwrap();
+    assert_eq!(memory.checkpoint().await.unwrap(), None);
+}
