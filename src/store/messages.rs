@@ -267,11 +267,109 @@ async fn write_message_in(
     Ok(row.into())
 }
 
+/// A plain text send on PostgreSQL as one statement, so one round trip and one commit: the
+/// statements of [`Store::send_message`]'s usual path chained as data-modifying CTEs, each
+/// running only if the one before it did, so that it writes everything or nothing.
+///
+/// - `locked` locks the chat row (`FOR NO KEY UPDATE`, as an `UPDATE` of it would), first as
+///   every writer of a chat does, and only if the new id is above its last one (checked again
+///   on the row as it is once the lock is had);
+/// - `own` counts the message as read by its author, which is also the membership check: a
+///   member removed while this waited for the lock has no row left to update;
+/// - `touched` makes the message the chat's newest and returns the roster it goes to;
+/// - `written` and `indexed` insert the row and its search entry.
+///
+/// Sub-statements of one statement share a snapshot, but each `UPDATE` of a row another
+/// transaction changed meanwhile goes on from that row's newest version, as a single `UPDATE`
+/// would. A membership inserted while this waited is not in that snapshot, so a send that finds
+/// none takes the full path, whose check reads after the lock. Foreign keys are checked at the
+/// end of the statement, when the message exists.
+const SEND_TEXT_IN_ONE_STATEMENT: &str = "\
+WITH locked AS (
+    SELECT roster_version FROM chats
+    WHERE id = $1 AND (last_message_id IS NULL OR last_message_id < $2)
+    FOR NO KEY UPDATE
+), own AS (
+    UPDATE chat_members SET own_since_read = own_since_read + 1
+    WHERE chat_id = $1 AND user_id = $3 AND EXISTS (SELECT FROM locked)
+    RETURNING user_id
+), touched AS (
+    UPDATE chats SET last_activity_at = $4, last_message_id = $2, message_total = message_total + 1
+    WHERE id = $1 AND EXISTS (SELECT FROM own)
+    RETURNING roster_version
+), written AS (
+    INSERT INTO messages (id, chat_id, author_id, kind, text, client_id, created_at)
+    SELECT $2, $1, $3, $5, $6, $7, $4 FROM touched
+    RETURNING id
+), indexed AS (
+    INSERT INTO message_search (message_id, chat_id, body) SELECT id, $1, $8 FROM written
+)
+SELECT (SELECT roster_version FROM touched) AS roster";
+
+/// [`SEND_TEXT_IN_ONE_STATEMENT`] for a text message that replies to, attaches, forwards and
+/// names nobody: the usual message, whose checks are all in the statement. `None` if nothing was
+/// written: the chat is gone, its last id is above this instance's clock, the `client_id` was
+/// used before, or no membership was found (perhaps one that committed while this waited for the
+/// lock); the full path knows which.
+async fn send_text_in_one_statement(
+    db: &sea_orm::DatabaseConnection,
+    new: &NewMessage,
+    text: &str,
+) -> Result<Option<Sent>, DbErr> {
+    let (id, at) = (MessageId::new(), now());
+    let statement = sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        SEND_TEXT_IN_ONE_STATEMENT,
+        [
+            new.chat_id.into(),
+            id.into(),
+            new.author_id.into(),
+            at.into(),
+            MessageKind::Text.into(),
+            text.into(),
+            new.client_id.clone().into(),
+            crate::domain::search::fold(text).into(),
+        ],
+    );
+    let row = match db.query_one_raw(statement).await {
+        Ok(row) => row.ok_or_else(|| DbErr::RecordNotFound("the send's result row".to_owned()))?,
+        // A `client_id` used before: the full path returns that message.
+        Err(err) if matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            return Ok(None);
+        }
+        Err(err) => return Err(err),
+    };
+    let Some(roster) = row.try_get::<Option<i64>>("", "roster")? else { return Ok(None) };
+    let message = Message {
+        id,
+        chat_id: new.chat_id,
+        author_id: Some(new.author_id),
+        kind: MessageKind::Text,
+        text: Some(text.to_owned()),
+        system: None,
+        attachment_id: None,
+        reply_to: None,
+        forwarded: None,
+        client_id: new.client_id.clone(),
+        created_at: at,
+        edited_at: None,
+        deleted_at: None,
+    };
+    Ok(Some(Sent { message, created: true, roster: Some(roster) }))
+}
+
 impl Store {
     /// Sends a message as a member of its chat. With a `client_id` the author already used in
     /// this chat, the earlier message is returned instead (`created: false`). `None` if the
     /// author is not a member (any more) or the chat is gone.
     pub async fn send_message(&self, new: NewMessage) -> Result<Option<Sent>, StoreError> {
+        if let (sea_orm::DbBackend::Postgres, MessageKind::Text, Some(text), None, None, None) =
+            (self.writer.get_database_backend(), new.kind, &new.text, new.attachment_id, new.reply_to, new.forwarded)
+            && crate::domain::mention::mentioned(text).is_empty()
+            && let Some(sent) = send_text_in_one_statement(&self.writer, &new, text).await?
+        {
+            return Ok(Some(sent));
+        }
         // Writes first, checks after, the transaction rolled back on a refusal: on the usual
         // path a send is the chat's UPDATE, the author's, the INSERT and its search entry.
         let txn = self.begin_with_a_write().await?;
