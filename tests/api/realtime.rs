@@ -14,6 +14,22 @@ use crate::sockets::{Seen, sio_connect, sio_connect_with, ws_connect, ws_next, w
 /// The SPEC's bound on how long a revoked session's sockets may stay open.
 const WITHIN_A_SECOND: Duration = Duration::from_secs(1);
 
+/// The Engine.IO heartbeat: a Socket.IO client that answers every ping stays through several
+/// intervals; one that stops answering is closed after an interval and a timeout.
+#[tokio::test]
+async fn a_socket_io_client_that_answers_pings_stays_and_one_that_does_not_is_closed() {
+    let app = TestApp::with_config(|c| c.realtime.ping_interval_secs = 1).await;
+    let addr = app.listen().await;
+    let t = token(&app.register("alice@example.org").await, "access_token");
+    let mut answering = sio_connect(addr, &t).await.unwrap();
+    let mut silent = sio_connect(addr, &t).await.unwrap();
+    let (stayed, closed) =
+        tokio::join!(answering.quiet(Duration::from_secs(4)), silent.ignore_pings_until_closed(Duration::from_secs(4)));
+    assert!(stayed, "a client answering its pings was closed");
+    let pings = closed.expect("a client that never answers is still connected after 4 s");
+    assert_eq!(pings, 1, "closed after the first unanswered ping");
+}
+
 #[tokio::test]
 async fn sockets_refuse_missing_bad_and_revoked_tokens_with_reasons() {
     let app = TestApp::spawn().await;

@@ -148,6 +148,22 @@ impl Sio {
         }
     }
 
+    /// Reads without answering pings until the server closes the connection: `Some(pings)` it
+    /// sent meanwhile if that happens within `wait`, `None` if the connection is still open.
+    pub async fn ignore_pings_until_closed(&mut self, wait: Duration) -> Option<usize> {
+        let mut pings = 0;
+        let reading = async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Text(text))) if text.as_str() == "2" => pings += 1,
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                    Some(Ok(_)) => continue,
+                }
+            }
+        };
+        tokio::time::timeout(wait, reading).await.ok().map(|()| pings)
+    }
+
     /// The next event, or `Closed` when the server disconnects the socket.
     pub async fn next(&mut self) -> Seen {
         if let Some(seen) = self.pending.pop_front() {
