@@ -146,9 +146,11 @@ pub struct Auth {
     pub hasher: PasswordHasher,
     pub keys: Arc<KeyRing>,
     sessions: SessionCache,
-    /// Access tokens whose signature was already checked → their claims. Keyed by the whole
-    /// token, so only the identical token hits; expiry is checked again on every hit.
-    verified: Cache<String, tokens::Claims>,
+    /// Access tokens whose signature was already checked → their claims. Keyed by the SHA-256 of
+    /// the whole token, so only the identical token hits; expiry is checked again on every hit.
+    /// The digest rather than the token itself: each entry lives as long as its token, and a
+    /// busy server holds tens of thousands of them.
+    verified: Cache<[u8; 32], tokens::Claims>,
     refresh_ttl: Duration,
     /// How soon after a rotation presenting the old token again is a race, not a replay.
     refresh_grace: Duration,
@@ -280,11 +282,12 @@ impl Auth {
     /// [`TokenKeys::verify`], remembering good tokens: an Ed25519 verification costs more than
     /// the rest of a typical authenticated request.
     pub fn verify_access_token(&self, token: &str) -> Result<tokens::Claims, TokenError> {
-        if let Some(claims) = self.verified.get(token) {
+        let key = crate::digest::sha256(token.as_bytes());
+        if let Some(claims) = self.verified.get(&key) {
             return if self.keys.current().is_expired(&claims) { Err(TokenError::Expired) } else { Ok(claims) };
         }
         let claims = self.keys.current().verify(token)?;
-        self.verified.insert(token.to_owned(), claims.clone());
+        self.verified.insert(key, claims.clone());
         Ok(claims)
     }
 
@@ -367,6 +370,6 @@ mod tests {
         let forged = other.issue(UserId::new(), SessionId::new()).unwrap();
         assert_eq!(auth.verify_access_token(&forged), Err(TokenError::Invalid));
         assert_eq!(auth.verify_access_token(&forged), Err(TokenError::Invalid));
-        assert_eq!(auth.verified.get(&forged), None);
+        assert_eq!(auth.verified.get(&crate::digest::sha256(forged.as_bytes())), None);
     }
 }
