@@ -192,6 +192,15 @@ async fn authenticate<A: Adapter>(
     let token = token.ok_or(Refused(AuthFailure::Missing.reason(), "send the access token as auth: {token}"))?;
     let me = app.auth.authenticate(&token).await?;
     socket.extensions.insert(me);
+    // The commands are heard from here on. socketioxide sends the client its CONNECT answer
+    // when this middleware returns and only then spawns `on_connect`: a client that sends a
+    // command the moment it is connected (as every client may) would otherwise race that task,
+    // and a command arriving first found no handler and went unanswered.
+    socket.extensions.insert(Budget(Arc::new(Mutex::new(Allowance::new(app.config.realtime.commands_per_second)))));
+    for name in commands::NAMES {
+        socket.on(name, command);
+    }
+    socket.on_fallback(unknown_event);
     Ok(())
 }
 
@@ -202,11 +211,6 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(parlor): State<Parlo
     // users it counts.
     app.realtime.hub.sio_joined(me.user_id);
     socket.join([user_room(me.user_id), session_room(me.session_id)]);
-    socket.extensions.insert(Budget(Arc::new(Mutex::new(Allowance::new(app.config.realtime.commands_per_second)))));
-    for name in commands::NAMES {
-        socket.on(name, command);
-    }
-    socket.on_fallback(unknown_event);
     let open = app.metrics.sockets.get_or_create(&SOCKET_IO).clone();
     open.inc();
     app.realtime.presence.connected(me.user_id);

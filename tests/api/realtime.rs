@@ -30,6 +30,28 @@ async fn a_socket_io_client_that_answers_pings_stays_and_one_that_does_not_is_cl
     assert_eq!(pings, 1, "closed after the first unanswered ping");
 }
 
+/// A client may send a command the moment its CONNECT is answered. The commands are heard from
+/// before that answer, not from the connect handler socketioxide spawns after it, which a busy
+/// server may run later than the command arrives: that command went unanswered. Many sockets at
+/// once on two worker threads, each calling as soon as it is connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_io_command_sent_as_soon_as_the_socket_is_connected_is_answered() {
+    let app = TestApp::spawn().await;
+    let addr = app.listen().await;
+    let t = token(&app.register("alice@example.org").await, "access_token");
+    let calls = (0..64).map(|_| {
+        let t = t.clone();
+        tokio::spawn(async move {
+            let mut sio = sio_connect(addr, &t).await.unwrap();
+            sio.call("chats.list", json!({})).await
+        })
+    });
+    for answer in futures::future::join_all(calls).await {
+        let answer = answer.expect("a command sent right after connecting went unanswered");
+        assert_eq!(answer["status"], "success", "{answer}");
+    }
+}
+
 #[tokio::test]
 async fn sockets_refuse_missing_bad_and_revoked_tokens_with_reasons() {
     let app = TestApp::spawn().await;
