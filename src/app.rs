@@ -59,7 +59,9 @@ impl App {
     pub async fn from_config(config: Config) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-        let store = Store::connect(&config.database_url()).await.context("connecting to the database")?;
+        let store = Store::connect_with(&config.database_url(), config.database_max_connections)
+            .await
+            .context("connecting to the database")?;
         store.migrate().await.context("running migrations")?;
         let keys = KeyRing::open(&config, &store).await?;
         AppBuilder::with_key_ring(config, store, keys).build().await

@@ -25,6 +25,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; default: `sqlite://<data_dir>/parlor.db`.
     pub database_url: Option<SecretString>,
+    /// PostgreSQL connections this instance may hold at once (opened as needed). Every
+    /// instance's share must fit under the server's `max_connections` (100 by default) with
+    /// room for others: six instances at the default take 120. Unused on SQLite.
+    pub database_max_connections: u32,
     /// Redis for the cross-instance bus, Socket.IO adapter and shared limits; unset: in-process.
     pub redis_url: Option<SecretString>,
     /// Prefix of every Redis key and channel, so several deployments can share one server.
@@ -210,6 +214,7 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
             database_url: None,
+            database_max_connections: crate::store::DEFAULT_PG_CONNECTIONS,
             redis_url: None,
             redis_prefix: "parlor".to_owned(),
             media_dir: None,
@@ -360,6 +365,9 @@ impl Config {
             if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 return bad("database_url", "must start with sqlite: or postgres://");
             }
+        }
+        if self.database_max_connections == 0 {
+            return bad("database_max_connections", "must be at least 1");
         }
         for (key, url) in [("public_url", &self.public_url), ("public_media_url", &self.public_media_url)] {
             if let Some(url) = url
@@ -610,6 +618,14 @@ mod tests {
         let config = Config { database_url: Some("mysql://x".into()), ..Config::default() };
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("database_url"), "{err}");
+    }
+
+    #[test]
+    fn a_database_pool_of_no_connections_is_refused_naming_the_key() {
+        let config = Config { database_max_connections: 0, ..Config::default() };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("database_max_connections"), "{err}");
+        assert!(Config { database_max_connections: 1, ..Config::default() }.validate().is_ok());
     }
 
     #[test]

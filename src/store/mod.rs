@@ -102,6 +102,9 @@ const MIGRATION_LOCK: i64 = 0x7061_726c_6f72;
 
 /// Connections that read an SQLite file, all opened at start.
 const SQLITE_READERS: u32 = 8;
+/// PostgreSQL connections an instance holds at most unless configured
+/// (`database_max_connections`).
+pub const DEFAULT_PG_CONNECTIONS: u32 = 20;
 
 /// Pages of write-ahead log after which an SQLite writer copies the log into the database itself,
 /// inside the commit that crossed the mark, with every other writer waiting behind it. That is a
@@ -175,8 +178,15 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Connects by URL: `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…`.
+    /// Connects by URL: `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…` (with
+    /// at most [`DEFAULT_PG_CONNECTIONS`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, DEFAULT_PG_CONNECTIONS).await
+    }
+
+    /// [`connect`](Self::connect), holding at most `pg_connections` on PostgreSQL (SQLite keeps
+    /// its fixed writer and readers).
+    pub async fn connect_with(url: &str, pg_connections: u32) -> Result<Self, StoreError> {
         let mut options = ConnectOptions::new(url.to_owned());
         // No ping before each checkout: on SQLite that is an extra round trip to the connection's
         // worker thread for every query; a dead connection surfaces as a query error anyway.
@@ -199,7 +209,7 @@ impl Store {
                 options.max_connections(SQLITE_READERS);
             }
         } else {
-            options.max_connections(20);
+            options.max_connections(pg_connections.max(1));
         }
         let mut db = Database::connect(options).await?;
         let mut writer = match writer_options {
