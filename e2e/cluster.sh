@@ -82,6 +82,7 @@ for _ in $(seq 1 50); do curl -fs "$nginx_url/healthz" >/dev/null && break; slee
 
 echo "== two instances behind nginx $(nginx -v 2>&1 | sed 's|.*/||') (nginx :$port_n, A :$port_a, B :$port_b, PostgreSQL $database, Redis $redis_hp)"
 if ! PARLOR_E2E_A=http://127.0.0.1:$port_a PARLOR_E2E_B=http://127.0.0.1:$port_b PARLOR_E2E_NGINX=$nginx_url \
+    PARLOR_E2E_REDIS=$redis_hp PARLOR_E2E_BUS="parlor-cluster-$run_id:bus" \
     "$venv/bin/python" -m pytest -q -p no:cacheprovider e2e/cluster; then
     echo "--- instance A log"; tail -n 40 "$dir_a/server.log"
     echo "--- instance B log"; tail -n 40 "$dir_b/server.log"

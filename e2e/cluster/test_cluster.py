@@ -13,6 +13,38 @@ from accounts import PASSWORD, PNG, bearer, register
 
 A = os.environ["PARLOR_E2E_A"]
 B = os.environ["PARLOR_E2E_B"]
+REDIS = os.environ["PARLOR_E2E_REDIS"]
+BUS = os.environ["PARLOR_E2E_BUS"]
+
+
+class BusListener:
+    """What the instances publish on the bus: Redis SUBSCRIBE spoken directly (RESP)."""
+
+    async def __aenter__(self):
+        host, port = REDIS.rsplit(":", 1)
+        self.reader, self.writer = await asyncio.open_connection(host, int(port))
+        self.writer.write(f"*2\r\n$9\r\nSUBSCRIBE\r\n${len(BUS)}\r\n{BUS}\r\n".encode())
+        await self.writer.drain()
+        await self.reply()  # the subscription's confirmation
+        return self
+
+    async def __aexit__(self, *exc):
+        self.writer.close()
+
+    async def reply(self):
+        line = (await self.reader.readline()).rstrip(b"\r\n")
+        kind, rest = line[:1], line[1:]
+        if kind == b"*":
+            return [await self.reply() for _ in range(int(rest))]
+        if kind == b"$":
+            data = await self.reader.readexactly(int(rest) + 2)
+            return data[:-2]
+        return rest
+
+    async def message(self, timeout=5):
+        """The next bus message, parsed."""
+        _, _, payload = await asyncio.wait_for(self.reply(), timeout)
+        return json.loads(payload)
 
 
 async def socketio_on(base, session):
@@ -147,10 +179,17 @@ def test_a_message_sent_on_a_reaches_a_member_socket_on_b_and_a_removal_on_b_sto
         alice_on_a = socketio.AsyncClient(reconnection=False)
         await alice_on_a.connect(A, auth={"token": alice["access_token"]}, transports=["websocket"], wait_timeout=5)
 
-        ack = await alice_on_a.call("message.send", {"chat_id": chat_id, "text": "from A"}, timeout=5)
-        assert ack["status"] == "success", ack
-        name, data = await asyncio.wait_for(heard.get(), 5)
-        assert (name, data["message"]["id"], data["message"]["text"]) == ("message.created", ack["data"]["message"]["id"], "from A")
+        async with BusListener() as bus:
+            ack = await alice_on_a.call("message.send", {"chat_id": chat_id, "text": "from A"}, timeout=5)
+            assert ack["status"] == "success", ack
+            name, data = await asyncio.wait_for(heard.get(), 5)
+            assert (name, data["message"]["id"], data["message"]["text"]) == ("message.created", ack["data"]["message"]["id"], "from A")
+            # The bus carries the chat and its roster version, not its members' ids: B found
+            # bob among the members itself.
+            while (published := (await bus.message())["message"]).get("event", {}).get("event") != "message.created":
+                pass
+            audience = published["event"]["to"]
+            assert list(audience) == ["members"] and audience["members"]["chat_id"] == chat_id, audience
 
         # Removed on B, while A keeps the chat's member list from the send: B's socket hears
         # the removal, then nothing more of the chat, though the next send is made on A.

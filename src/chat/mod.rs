@@ -8,7 +8,6 @@
 //! more from the moment the removal commits.
 
 pub mod attachment;
-mod audience;
 pub mod events;
 pub mod search;
 pub mod view;
@@ -232,8 +231,6 @@ pub struct Chats {
     /// For members' presence in chat views.
     presence: Presence,
     collector: Collector,
-    /// The audiences of new messages.
-    rosters: audience::Rosters,
 }
 
 impl Chats {
@@ -245,7 +242,7 @@ impl Chats {
         presence: Presence,
         collector: Collector,
     ) -> Self {
-        Self { store, limits, media, realtime, presence, collector, rosters: audience::Rosters::new() }
+        Self { store, limits, media, realtime, presence, collector }
     }
 
     /// The chat and my membership, or 404 for anyone else: the one check every chat route makes.
@@ -286,7 +283,7 @@ impl Chats {
     }
 
     /// Renders a new message for `reader` and tells every member; with the roster version it
-    /// was sent to, from the kept member list when that is still the list.
+    /// was sent to, as that version's members (each instance finds them itself).
     async fn announce_sent(
         &self,
         message: Message,
@@ -299,12 +296,7 @@ impl Chats {
         shared.liked_by_me = false;
         let event = ChatEvent::MessageCreated(MessageCreated { message: shared });
         match roster {
-            Some(version) => {
-                let members = self.rosters.members(&self.store, chat_id, version).await?;
-                if !members.is_empty() {
-                    self.realtime.emit(Audience::Users(members.to_vec()), &event).await;
-                }
-            }
+            Some(roster) => self.realtime.emit(Audience::Members { chat_id, roster }, &event).await,
             None => self.tell_members(chat_id, event).await?,
         }
         Ok(view)

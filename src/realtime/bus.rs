@@ -104,7 +104,7 @@ impl Bus {
                             let Some(live) = app.upgrade() else { return };
                             match serde_json::from_slice::<Incoming>(msg.get_payload_bytes()) {
                                 Ok(incoming) if incoming.node == node => {}
-                                Ok(incoming) => live.apply(&incoming.message),
+                                Ok(incoming) => live.apply(&incoming.message).await,
                                 Err(err) => tracing::warn!(error = %err, "unreadable bus message skipped"),
                             }
                         }

@@ -18,7 +18,6 @@ use tokio::sync::mpsc;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
-use super::Audience;
 use super::events::{Event, Notice};
 use crate::auth::Principal;
 use crate::domain::{SessionId, UserId};
@@ -100,6 +99,15 @@ pub trait SocketIoRooms: Send + Sync {
     fn count(&self) -> usize;
     /// Closes the transport of every socket of this instance, so that clients reconnect.
     fn close_all(&self) -> futures::future::BoxFuture<'_, ()>;
+}
+
+/// Whom [`Hub::deliver`] enqueues an event for: an audience once its members are known.
+#[derive(Debug, Clone, Copy)]
+pub enum Recipients<'a> {
+    /// Every connection of these users (sorted or not).
+    Users(&'a [UserId]),
+    /// The connections of one session.
+    Session(SessionId),
 }
 
 pub struct Hub {
@@ -197,10 +205,10 @@ impl Hub {
     }
 
     /// Enqueues an event for every connection of `to` on this instance.
-    pub fn deliver(&self, to: &Audience, event: &str, data: &RawValue) {
+    pub fn deliver(&self, to: Recipients<'_>, event: &str, data: &RawValue) {
         let ((ws_users, sio_users), session) = match to {
-            Audience::Users(users) => (self.connected_among(users), None),
-            Audience::Session(session) => ((vec![], vec![]), Some(*session)),
+            Recipients::Users(users) => (self.connected_among(users), None),
+            Recipients::Session(session) => ((vec![], vec![]), Some(session)),
         };
         let frame = Outbound::Event(ws_frame(event, data));
         let mut slow = Vec::new();
@@ -359,7 +367,7 @@ mod tests {
         let mut a2 = hub.register_ws(alice_phone);
         let mut b = hub.register_ws(bob);
 
-        hub.deliver(&Audience::Users(vec![alice.user_id]), "user.avatar_updated", &raw(serde_json::json!({"x": 1})));
+        hub.deliver(Recipients::Users(&[alice.user_id]), "user.avatar_updated", &raw(serde_json::json!({"x": 1})));
 
         let expected = Outbound::Event(r#"{"event":"user.avatar_updated","data":{"x":1}}"#.into());
         assert_eq!(a1.frames.try_recv().unwrap(), expected);
@@ -403,14 +411,14 @@ mod tests {
         let mut sorted = members.clone();
         sorted.sort_unstable();
         for audience in [sorted, members] {
-            hub.deliver(&Audience::Users(audience), "message.created", &data);
+            hub.deliver(Recipients::Users(&audience), "message.created", &data);
             assert!(ws.frames.try_recv().is_ok());
             assert!(outside.frames.try_recv().is_err());
             assert_eq!(std::mem::take(&mut *rooms.0.lock().unwrap()), vec![user_room(on_sio.user_id)]);
         }
         // Gone from Socket.IO: no more emits to its room.
         hub.sio_left(on_sio.user_id);
-        hub.deliver(&Audience::Users(vec![on_sio.user_id]), "message.created", &data);
+        hub.deliver(Recipients::Users(&[on_sio.user_id]), "message.created", &data);
         assert!(rooms.0.lock().unwrap().is_empty());
     }
 
@@ -420,9 +428,9 @@ mod tests {
         let me = principal();
         let mut reader = hub.register_ws(me);
         let stalled = hub.register_ws(Principal { session_id: SessionId::new(), ..me });
-        let to = Audience::Users(vec![me.user_id]);
+        let to = [me.user_id];
         for i in 0..3 {
-            hub.deliver(&to, "tick", &raw(serde_json::json!(i)));
+            hub.deliver(Recipients::Users(&to), "tick", &raw(serde_json::json!(i)));
             assert!(reader.frames.try_recv().is_ok(), "the reader keeps up");
         }
         assert_eq!(stalled.close_reason(), Some(CloseReason::TooSlow));

@@ -4,7 +4,8 @@
 //! A send reads the chat's roster version with the chat's lock (`chats.roster_version`, raised
 //! by every join and removal in its own transaction), so a kept list is used only when it is the
 //! list of that very send, on whichever instance made the change; otherwise the list is read
-//! again, with its version, in one statement.
+//! again, with its version, in one statement. The bus carries the chat and the version
+//! ([`super::Audience::Members`]), not the list: every instance keeps its own.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,12 +23,12 @@ struct Roster {
 }
 
 #[derive(Clone)]
-pub(super) struct Rosters {
+pub struct Rosters {
     kept: moka::sync::Cache<ChatId, Arc<Roster>>,
 }
 
 impl Rosters {
-    pub(super) fn new() -> Self {
+    pub fn new() -> Self {
         let kept = moka::sync::Cache::builder()
             .weigher(|_, roster: &Arc<Roster>| u32::try_from(roster.members.len()).unwrap_or(u32::MAX).max(1))
             .max_capacity(KEPT_IDS)
@@ -39,12 +40,7 @@ impl Rosters {
     /// The members of `chat_id` at roster `version`, sorted: the kept list if it is that
     /// version's, else the list read now (the version's or a later one, as a list read after
     /// the send would be), kept for the next send.
-    pub(super) async fn members(
-        &self,
-        store: &Store,
-        chat_id: ChatId,
-        version: i64,
-    ) -> Result<Arc<[UserId]>, StoreError> {
+    pub async fn members(&self, store: &Store, chat_id: ChatId, version: i64) -> Result<Arc<[UserId]>, StoreError> {
         if let Some(kept) = self.kept.get(&chat_id).filter(|kept| kept.version == version) {
             return Ok(kept.members.clone());
         }
