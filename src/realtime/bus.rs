@@ -10,7 +10,7 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use futures::StreamExt;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -48,7 +48,7 @@ impl Bus {
 
     /// Over Redis at `client`, on the channel `<prefix>:bus`.
     pub async fn redis(client: redis::Client, prefix: &str) -> redis::RedisResult<Self> {
-        let publisher = ConnectionManager::new(client.clone()).await?;
+        let publisher = patient_connection(&client).await?;
         let channel = format!("{prefix}:bus");
         Ok(Self { node: Uuid::now_v7(), redis: Some(RedisBus { client, publisher, channel }) })
     }
@@ -120,6 +120,15 @@ impl Bus {
             }
         });
     }
+}
+
+/// A managed connection for calls whose answer must not be given up on in a busy moment:
+/// redis-rs gives up after 500 ms by default, which a saturated machine exceeds (reconnecting
+/// 100,000 sockets in `bench/fanout.sh` timed out presence scripts that Redis had in fact run,
+/// and their announcements were lost). Five seconds still ends a call to a server that is gone.
+pub(super) async fn patient_connection(client: &redis::Client) -> redis::RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new().set_response_timeout(Some(Duration::from_secs(5)));
+    ConnectionManager::new_with_config(client.clone(), config).await
 }
 
 async fn subscribe(client: &redis::Client, channel: &str) -> redis::RedisResult<redis::aio::PubSub> {

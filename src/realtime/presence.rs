@@ -229,17 +229,11 @@ impl Worker {
             if heartbeat && let Err(err) = self.heartbeat(&mut transitions, &mut dirty).await {
                 tracing::error!(error = %err, "renewing this instance's presence claim failed; retrying");
             }
-            if !dirty.is_empty() {
-                match self.apply(&dirty).await {
-                    Ok(found) => {
-                        transitions.extend(found);
-                        dirty.clear();
-                    }
-                    // Kept dirty: tried again with the next change or heartbeat.
-                    Err(err) => {
-                        tracing::error!(error = %err, users = dirty.len(), "recording presence in Redis failed; retrying")
-                    }
-                }
+            // What could not be told stays dirty: tried again with the next change or heartbeat.
+            if !dirty.is_empty()
+                && let Err(err) = self.apply(&mut dirty, &mut transitions).await
+            {
+                tracing::error!(error = %err, users = dirty.len(), "recording presence in Redis failed; retrying");
             }
             let due = self.take_due();
             let mut candidates: Vec<(UserId, bool)> = Vec::new();
@@ -293,26 +287,39 @@ impl Worker {
         due
     }
 
-    /// Tells the registry what changed here; returns who went online or offline everywhere.
-    async fn apply(&mut self, dirty: &HashSet<UserId>) -> redis::RedisResult<Vec<(UserId, bool)>> {
+    /// Tells the registry what changed here, [`CHUNK`] users a call, adding who went online or
+    /// offline everywhere to `transitions` and taking the users told off `dirty`. A reconnect
+    /// storm brings tens of thousands at once: one script over all of them would hold Redis
+    /// from every other instance meanwhile and outlast any answer timeout, and a timed-out
+    /// script that did run leaves nothing to announce when tried again. After an error the
+    /// users not yet told stay in `dirty`.
+    async fn apply(
+        &mut self,
+        dirty: &mut HashSet<UserId>,
+        transitions: &mut Vec<(UserId, bool)>,
+    ) -> redis::RedisResult<()> {
         let changes: Vec<(UserId, bool)> = dirty
             .iter()
             .map(|id| (*id, self.local.has(*id)))
             .filter(|(id, here)| *here != self.registered.contains(id))
             .collect();
-        let transitions = match &self.shared {
-            None => changes.clone(),
-            Some(_) if changes.is_empty() => Vec::new(),
-            Some(shared) => shared.redis.apply(&shared.node, &changes).await?,
-        };
-        for (user_id, here) in changes {
-            if here {
-                self.registered.insert(user_id);
-            } else {
-                self.registered.remove(&user_id);
+        for chunk in changes.chunks(CHUNK) {
+            match &self.shared {
+                None => transitions.extend_from_slice(chunk),
+                Some(shared) => transitions.extend(shared.redis.apply(&shared.node, chunk).await?),
+            }
+            for (user_id, here) in chunk {
+                if *here {
+                    self.registered.insert(*user_id);
+                } else {
+                    self.registered.remove(user_id);
+                }
+                dirty.remove(user_id);
             }
         }
-        Ok(transitions)
+        // The rest had nothing to tell.
+        dirty.clear();
+        Ok(())
     }
 
     /// Renews this instance's claim and reaps expired ones. Alone, nothing to do.
@@ -380,6 +387,10 @@ struct RedisState {
 }
 
 /// `now`, in milliseconds of the Redis server's clock, so instances with skewed clocks agree.
+/// Most users one registry script is given: each runs alone in Redis, so a big batch is cut
+/// into calls that each hold it only a moment.
+const CHUNK: usize = 500;
+
 const NOW: &str =
     "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
 
@@ -475,7 +486,7 @@ struct Beat {
 impl RedisState {
     async fn new(client: &redis::Client, prefix: &str) -> redis::RedisResult<Self> {
         Ok(Self {
-            conn: ConnectionManager::new(client.clone()).await?,
+            conn: super::bus::patient_connection(client).await?,
             prefix: format!("{prefix}:presence"),
             apply: Arc::new(Script::new(APPLY)),
             heartbeat: Arc::new(Script::new(&format!("{NOW}{REAP}{HEARTBEAT}"))),
@@ -511,30 +522,35 @@ impl RedisState {
     }
 
     async fn online(&self, user_ids: &[UserId]) -> redis::RedisResult<HashSet<UserId>> {
-        let mut call = self.online.prepare_invoke();
-        call.arg(&self.prefix);
-        for user_id in user_ids {
-            call.arg(user_id.to_string());
+        let mut online = HashSet::new();
+        for chunk in user_ids.chunks(CHUNK) {
+            let mut call = self.online.prepare_invoke();
+            call.arg(&self.prefix);
+            for user_id in chunk {
+                call.arg(user_id.to_string());
+            }
+            let flags: Vec<u8> = call.invoke_async(&mut self.conn.clone()).await?;
+            online.extend(chunk.iter().zip(flags).filter(|(_, on)| *on == 1).map(|(id, _)| *id));
         }
-        let flags: Vec<u8> = call.invoke_async(&mut self.conn.clone()).await?;
-        Ok(user_ids.iter().zip(flags).filter(|(_, on)| *on == 1).map(|(id, _)| *id).collect())
+        Ok(online)
     }
 
     async fn say(&self, candidates: &[(UserId, bool)], quiet: Duration) -> redis::RedisResult<Vec<Say>> {
-        let mut call = self.say.prepare_invoke();
-        call.arg(&self.prefix).arg(u64::try_from(quiet.as_millis()).unwrap_or(u64::MAX));
-        for (user_id, online) in candidates {
-            call.arg(user_id.to_string()).arg(u8::from(*online));
-        }
-        let answers: Vec<i64> = call.invoke_async(&mut self.conn.clone()).await?;
-        Ok(answers
-            .into_iter()
-            .map(|answer| match answer {
+        let mut says = Vec::with_capacity(candidates.len());
+        for chunk in candidates.chunks(CHUNK) {
+            let mut call = self.say.prepare_invoke();
+            call.arg(&self.prefix).arg(u64::try_from(quiet.as_millis()).unwrap_or(u64::MAX));
+            for (user_id, online) in chunk {
+                call.arg(user_id.to_string()).arg(u8::from(*online));
+            }
+            let answers: Vec<i64> = call.invoke_async(&mut self.conn.clone()).await?;
+            says.extend(answers.into_iter().map(|answer| match answer {
                 -1 => Say::Now,
                 -2 => Say::Nothing,
                 wait => Say::After(Duration::from_millis(wait.unsigned_abs())),
-            })
-            .collect())
+            }));
+        }
+        Ok(says)
     }
 }
 
