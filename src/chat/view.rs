@@ -295,29 +295,37 @@ impl super::Chats {
         reacted: bool,
     ) -> Result<Lookup<'_>, crate::store::StoreError> {
         let members: HashSet<UserId> = people.into_iter().collect();
-        let users = self.store.users(members.iter().copied().chain(messages.iter().flat_map(people_of))).await?;
-        let presence = if members.is_empty() {
-            HashMap::new()
-        } else {
-            self.presence.of_members(users.values().filter(|user| members.contains(&user.id))).await?
-        };
         let live = messages.iter().filter(|m| m.deleted_at.is_none());
-        let (likes, reactions) = if reacted {
-            let ids: Vec<MessageId> = live.clone().map(|m| m.id).collect();
-            (self.store.likes(&ids, reader).await?, self.store.reactions(&ids, reader).await?)
-        } else {
-            (HashMap::new(), HashMap::new())
-        };
+        let live_ids: Vec<MessageId> = if reacted { live.clone().map(|m| m.id).collect() } else { Vec::new() };
         // Mentions are recorded from a message's text alone, so one whose text names nobody has
         // none to look up.
         let naming: Vec<MessageId> = live
             .filter(|m| m.text.as_deref().is_some_and(|text| !crate::domain::mention::mentioned(text).is_empty()))
             .map(|m| m.id)
             .collect();
-        let mentions = self.store.mentions(&naming).await?;
         let attachment_ids: Vec<AttachmentId> = messages.iter().filter_map(|m| m.attachment_id).collect();
+        // The reads depend on the messages only, not on each other: they go out together, so a
+        // view costs the round trips of its longest chain (people, then their presence), not
+        // of every read in turn.
+        let people = async {
+            let users = self.store.users(members.iter().copied().chain(messages.iter().flat_map(people_of))).await?;
+            let presence = if members.is_empty() {
+                HashMap::new()
+            } else {
+                self.presence.of_members(users.values().filter(|user| members.contains(&user.id))).await?
+            };
+            Ok::<_, crate::store::StoreError>((users, presence))
+        };
+        let reactions = async {
+            if live_ids.is_empty() {
+                return Ok((HashMap::new(), HashMap::new()));
+            }
+            tokio::try_join!(self.store.likes(&live_ids, reader), self.store.reactions(&live_ids, reader))
+        };
+        let ((users, presence), (likes, reactions), mentions, stored) =
+            tokio::try_join!(people, reactions, self.store.mentions(&naming), self.store.attachments(&attachment_ids))?;
         let mut attachments = HashMap::new();
-        for (id, attachment) in self.store.attachments(&attachment_ids).await? {
+        for (id, attachment) in stored {
             attachments.insert(id, AttachmentView::new(&self.media, &attachment).await);
         }
         Ok(Lookup { media: &self.media, users, likes, reactions, mentions, attachments, presence })
@@ -371,11 +379,14 @@ impl super::Chats {
         chats: Vec<(Chat, Member)>,
     ) -> Result<Vec<ChatView>, crate::store::StoreError> {
         let ids: Vec<ChatId> = chats.iter().map(|(chat, _)| chat.id).collect();
-        let mut members = self.store.members_of_chats(&ids).await?;
-        let mut unread = self.store.unread_counts(reader, &ids).await?;
         let last_ids: Vec<MessageId> = chats.iter().filter_map(|(chat, _)| chat.last_message_id).collect();
-        let mut last: HashMap<ChatId, Message> =
-            self.store.messages_by_ids(&last_ids).await?.into_iter().map(|m| (m.chat_id, m)).collect();
+        // Three reads of the same chats, independent of each other: together.
+        let (mut members, mut unread, last) = tokio::try_join!(
+            self.store.members_of_chats(&ids),
+            self.store.unread_counts(reader, &ids),
+            self.store.messages_by_ids(&last_ids)
+        )?;
+        let mut last: HashMap<ChatId, Message> = last.into_iter().map(|m| (m.chat_id, m)).collect();
         let people: Vec<UserId> = members.values().flatten().map(|m| m.user_id).collect();
         let last_messages: Vec<Message> = last.values().cloned().collect();
         let lookup = self.lookup(reader, people, &last_messages).await?;
