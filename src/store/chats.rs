@@ -244,12 +244,12 @@ impl Store {
                 select.expr_as(Expr::col((m.clone(), column)), Alias::new(format!("m_{}", column.as_str())));
             }
         };
-        let mut rows: Vec<(chat::Model, chat_member::Model)> = Vec::new();
-        // Pinned first, unless the cursor is already past them.
-        if !matches!(after, Some(ChatCursor::Active { .. })) {
-            let mut pinned = Query::select();
-            whole(&mut pinned);
-            pinned
+        // My pinned or my other chats, joined to my memberships.
+        let mine = |pinned: bool| {
+            let mut select = Query::select();
+            whole(&mut select);
+            let pin = Expr::col((m.clone(), chat_member::Column::PinOrder));
+            select
                 .from_as(chat_member::Entity, m.clone())
                 .join_as(
                     JoinType::InnerJoin,
@@ -258,7 +258,13 @@ impl Store {
                     Expr::col((c.clone(), chat::Column::Id)).equals((m.clone(), chat_member::Column::ChatId)),
                 )
                 .and_where(Expr::col((m.clone(), chat_member::Column::UserId)).eq(user_id))
-                .and_where(Expr::col((m.clone(), chat_member::Column::PinOrder)).is_not_null());
+                .and_where(if pinned { pin.is_not_null() } else { pin.is_null() });
+            select
+        };
+        let mut rows: Vec<(chat::Model, chat_member::Model)> = Vec::new();
+        // Pinned first, unless the cursor is already past them.
+        if !matches!(after, Some(ChatCursor::Active { .. })) {
+            let mut pinned = mine(true);
             if let Some(ChatCursor::Pinned { order, chat_id }) = after {
                 let (pin, chat) =
                     (Expr::col((m.clone(), chat_member::Column::PinOrder)), (m.clone(), chat_member::Column::ChatId));
@@ -273,18 +279,7 @@ impl Store {
             rows = self.whole_rows(&pinned).await?;
         }
         if (rows.len() as u64) <= limit {
-            let mut active = Query::select();
-            whole(&mut active);
-            active
-                .from_as(chat_member::Entity, m.clone())
-                .join_as(
-                    JoinType::InnerJoin,
-                    chat::Entity,
-                    c.clone(),
-                    Expr::col((c.clone(), chat::Column::Id)).equals((m.clone(), chat_member::Column::ChatId)),
-                )
-                .and_where(Expr::col((m.clone(), chat_member::Column::UserId)).eq(user_id))
-                .and_where(Expr::col((m.clone(), chat_member::Column::PinOrder)).is_null());
+            let mut active = mine(false);
             if let Some(ChatCursor::Active { at, chat_id }) = after {
                 let (activity, chat) =
                     (Expr::col((c.clone(), chat::Column::LastActivityAt)), (c.clone(), chat::Column::Id));
