@@ -204,7 +204,7 @@ async fn hold(
             "ws" => Kind::Ws,
             "sio" => Kind::Sio,
             // Each instance serves both kinds.
-            _ if (i / bases.len()) % 2 == 0 => Kind::Ws,
+            _ if (i / bases.len()).is_multiple_of(2) => Kind::Ws,
             _ => Kind::Sio,
         };
         let (target, source) = (bases[i % bases.len()], Ipv4Addr::new(127, 0, 0, 1 + (i % 254) as u8));

@@ -27,6 +27,12 @@ pub struct Rosters {
     kept: moka::sync::Cache<ChatId, Arc<Roster>>,
 }
 
+impl Default for Rosters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Rosters {
     pub fn new() -> Self {
         let kept = moka::sync::Cache::builder()
