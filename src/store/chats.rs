@@ -11,8 +11,8 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    FromQueryResult, IdenStatic, IntoActiveModel, Iterable, JoinType, QueryFilter, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, FromQueryResult,
+    IdenStatic, IntoActiveModel, Iterable, JoinType, QueryFilter, Set, SqlErr,
 };
 use time::OffsetDateTime;
 
@@ -222,12 +222,14 @@ impl Store {
     /// One page of a member's chats in list order: pinned ones in pin order, then the rest by
     /// last activity, newest first; `limit` of them after `after`, and the cursor of the next
     /// page if there is one. One statement for the pins (when the page starts among them) and
-    /// one for the rest, each returning whole chats and memberships.
+    /// one for the rest. Each picks the range's chat ids from the index
+    /// `(user_id, pin_order, chat_id)` and only then reads the page's chats and memberships
+    /// whole.
     ///
     /// The rest are ordered by their chat's activity, which only the chat row holds (a send
     /// writes one row, not one per member), so every chat of the member's is looked at: the
-    /// cost grows with their chats (on PostgreSQL a hash join of them against the chats), not
-    /// with the page. DESIGN §14 has the figures and the alternatives measured.
+    /// cost grows with their chats, not with the page. DESIGN §14 has the figures and the
+    /// alternatives measured.
     pub async fn chats_page(
         &self,
         user_id: UserId,
@@ -235,63 +237,87 @@ impl Store {
         limit: u64,
     ) -> Result<(Vec<(Chat, Member)>, Option<ChatCursor>), StoreError> {
         let (c, m) = (Alias::new("c"), Alias::new("m"));
-        // Both rows whole, their columns prefixed so that each model reads its own.
-        let whole = |select: &mut SelectStatement| {
+        let member = |column: chat_member::Column| Expr::col((m.clone(), column));
+        let chat = |column: chat::Column| Expr::col((c.clone(), column));
+        // The chats and memberships of a range of ids, whole, in the range's order (the same
+        // aliases inside the range and out), their columns prefixed so that each model reads
+        // its own.
+        let whole = |ids: SelectStatement, order: [(Expr, Order); 2]| {
+            let mut select = Query::select();
             for column in chat::Column::iter() {
-                select.expr_as(Expr::col((c.clone(), column)), Alias::new(format!("c_{}", column.as_str())));
+                select.expr_as(chat(column), Alias::new(format!("c_{}", column.as_str())));
             }
             for column in chat_member::Column::iter() {
-                select.expr_as(Expr::col((m.clone(), column)), Alias::new(format!("m_{}", column.as_str())));
+                select.expr_as(member(column), Alias::new(format!("m_{}", column.as_str())));
             }
-        };
-        // My pinned or my other chats, joined to my memberships.
-        let mine = |pinned: bool| {
-            let mut select = Query::select();
-            whole(&mut select);
-            let pin = Expr::col((m.clone(), chat_member::Column::PinOrder));
+            let page = Alias::new("page");
             select
+                .from_subquery(ids, page.clone())
+                .join_as(
+                    JoinType::InnerJoin,
+                    chat::Entity,
+                    c.clone(),
+                    chat(chat::Column::Id).equals((page, Alias::new("id"))),
+                )
+                .join_as(
+                    JoinType::InnerJoin,
+                    chat_member::Entity,
+                    m.clone(),
+                    member(chat_member::Column::ChatId)
+                        .equals((c.clone(), chat::Column::Id))
+                        .and(member(chat_member::Column::UserId).eq(user_id)),
+                );
+            for (key, direction) in order {
+                select.order_by_expr(key, direction);
+            }
+            select
+        };
+        let mut rows: Vec<(chat::Model, chat_member::Model)> = Vec::new();
+        // Pinned first, unless the cursor is already past them: the memberships alone know.
+        if !matches!(after, Some(ChatCursor::Active { .. })) {
+            let order = [
+                (member(chat_member::Column::PinOrder), Order::Asc),
+                (member(chat_member::Column::ChatId), Order::Asc),
+            ];
+            let mut ids = Query::select();
+            ids.expr_as(member(chat_member::Column::ChatId), Alias::new("id"))
+                .from_as(chat_member::Entity, m.clone())
+                .and_where(member(chat_member::Column::UserId).eq(user_id))
+                .and_where(member(chat_member::Column::PinOrder).is_not_null())
+                .limit(limit + 1);
+            if let Some(ChatCursor::Pinned { order, chat_id }) = after {
+                // A row value: `(a, b) > (x, y)` is `a > x OR (a = x AND b > y)`, and both
+                // databases start the index range at it.
+                let keys = Expr::tuple([member(chat_member::Column::PinOrder), member(chat_member::Column::ChatId)]);
+                ids.and_where(keys.gt(Expr::tuple([order.into(), chat_id.into()])));
+            }
+            for (key, direction) in order.clone() {
+                ids.order_by_expr(key, direction);
+            }
+            rows = self.whole_rows(&whole(ids, order)).await?;
+        }
+        if (rows.len() as u64) <= limit {
+            let order = [(chat(chat::Column::LastActivityAt), Order::Desc), (chat(chat::Column::Id), Order::Desc)];
+            let mut ids = Query::select();
+            ids.expr_as(chat(chat::Column::Id), Alias::new("id"))
                 .from_as(chat_member::Entity, m.clone())
                 .join_as(
                     JoinType::InnerJoin,
                     chat::Entity,
                     c.clone(),
-                    Expr::col((c.clone(), chat::Column::Id)).equals((m.clone(), chat_member::Column::ChatId)),
+                    chat(chat::Column::Id).equals((m.clone(), chat_member::Column::ChatId)),
                 )
-                .and_where(Expr::col((m.clone(), chat_member::Column::UserId)).eq(user_id))
-                .and_where(if pinned { pin.is_not_null() } else { pin.is_null() });
-            select
-        };
-        let mut rows: Vec<(chat::Model, chat_member::Model)> = Vec::new();
-        // Pinned first, unless the cursor is already past them.
-        if !matches!(after, Some(ChatCursor::Active { .. })) {
-            let mut pinned = mine(true);
-            if let Some(ChatCursor::Pinned { order, chat_id }) = after {
-                let (pin, chat) =
-                    (Expr::col((m.clone(), chat_member::Column::PinOrder)), (m.clone(), chat_member::Column::ChatId));
-                pinned.cond_where(
-                    Condition::any().add(pin.clone().gt(order)).add(pin.eq(order).and(Expr::col(chat).gt(chat_id))),
-                );
-            }
-            pinned
-                .order_by((m.clone(), chat_member::Column::PinOrder), Order::Asc)
-                .order_by((m.clone(), chat_member::Column::ChatId), Order::Asc)
-                .limit(limit + 1);
-            rows = self.whole_rows(&pinned).await?;
-        }
-        if (rows.len() as u64) <= limit {
-            let mut active = mine(false);
-            if let Some(ChatCursor::Active { at, chat_id }) = after {
-                let (activity, chat) =
-                    (Expr::col((c.clone(), chat::Column::LastActivityAt)), (c.clone(), chat::Column::Id));
-                active.cond_where(
-                    Condition::any().add(activity.clone().lt(at)).add(activity.eq(at).and(Expr::col(chat).lt(chat_id))),
-                );
-            }
-            active
-                .order_by((c.clone(), chat::Column::LastActivityAt), Order::Desc)
-                .order_by((c.clone(), chat::Column::Id), Order::Desc)
+                .and_where(member(chat_member::Column::UserId).eq(user_id))
+                .and_where(member(chat_member::Column::PinOrder).is_null())
                 .limit(limit + 1 - rows.len() as u64);
-            rows.extend(self.whole_rows(&active).await?);
+            if let Some(ChatCursor::Active { at, chat_id }) = after {
+                let keys = Expr::tuple([chat(chat::Column::LastActivityAt), chat(chat::Column::Id)]);
+                ids.and_where(keys.lt(Expr::tuple([at.into(), chat_id.into()])));
+            }
+            for (key, direction) in order.clone() {
+                ids.order_by_expr(key, direction);
+            }
+            rows.extend(self.whole_rows(&whole(ids, order)).await?);
         }
         let more = rows.len() as u64 > limit;
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));

@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0015MediaHolds),
             Box::new(M0016UnreadTotals),
             Box::new(M0017RosterVersions),
+            Box::new(M0018ChatListIndex),
         ]
     }
 }
@@ -960,6 +961,34 @@ impl MigrationTrait for M0017RosterVersions {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let version = ColumnDef::new("roster_version").big_integer().not_null().default(0).to_owned();
         manager.alter_table(Table::alter().table("chats").add_column(version).to_owned()).await
+    }
+}
+
+/// A member's chat list reads their memberships by `user_id`, their pins in pin order and the
+/// rest by chat id: `(user_id, pin_order, chat_id)` finds the pins without reading the other
+/// memberships, and gives the other chats' ids without reading the membership rows (an
+/// index-only range on both databases). It also serves every read by `user_id` alone, so it
+/// replaces `ix_chat_members_user`.
+struct M0018ChatListIndex;
+
+impl MigrationName for M0018ChatListIndex {
+    fn name(&self) -> &str {
+        "m0018_chat_list_index"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0018ChatListIndex {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let list = Index::create()
+            .name("ix_chat_members_list")
+            .table("chat_members")
+            .col("user_id")
+            .col("pin_order")
+            .col("chat_id")
+            .to_owned();
+        manager.create_index(list).await?;
+        manager.drop_index(Index::drop().name("ix_chat_members_user").table("chat_members").to_owned()).await
     }
 }
 

@@ -593,6 +593,39 @@ async fn the_chat_list_pages_by_keyset_in_list_order_and_without_parameters_is_w
     }
 }
 
+/// The chat list's ranges start from the index `(user_id, pin_order, chat_id)`: the pins are a
+/// range of it (not a filter over every membership of mine), and the other chats' ids come from
+/// it without reading the membership rows. On PostgreSQL a handful of rows would be scanned
+/// whole, so sequential scans are off for the plan: the index must serve the shape.
+#[tokio::test]
+async fn the_chat_list_ranges_are_ranges_of_the_membership_index() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.person("alice").await, app.person("bob").await);
+    let chat = app.group(&alice, "g", &[&bob]).await;
+    app.call(Method::PUT, &format!("/api/v1/chats/{chat}/pin"), &bob.token).await;
+    let postgres = app.state.store.backend() == "postgres";
+    let db = app.state.store.connection().begin().await.unwrap();
+    let (me, explain, column) = if postgres {
+        db.execute_unprepared("SET LOCAL enable_seqscan = off").await.unwrap();
+        (format!("'{}'", bob.id), "EXPLAIN", "QUERY PLAN")
+    } else {
+        (format!("x'{}'", bob.id.replace('-', "")), "EXPLAIN QUERY PLAN", "detail")
+    };
+    for range in ["pin_order IS NOT NULL ORDER BY pin_order, chat_id", "pin_order IS NULL"] {
+        let statement = format!("{explain} SELECT chat_id FROM chat_members WHERE user_id = {me} AND {range} LIMIT 51");
+        let plan =
+            db.query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), statement)).await.unwrap();
+        let plan: Vec<String> = plan.iter().map(|row| row.try_get::<String>("", column).unwrap()).collect();
+        assert!(plan.iter().any(|line| line.contains("ix_chat_members_list")), "{range}: {plan:#?}");
+        if !postgres {
+            assert!(plan.iter().any(|line| line.contains("COVERING INDEX")), "{range}: {plan:#?}");
+        }
+        assert!(!plan.iter().any(|line| line.contains("Filter")), "the pin condition is the index's: {plan:#?}");
+    }
+    db.rollback().await.unwrap();
+}
+
 #[tokio::test]
 async fn the_user_directory_pages_by_id_with_counts_over_everyone() {
     let app = TestApp::spawn().await;
