@@ -336,34 +336,41 @@ async fn send_text_at_once(
     new: &NewMessage,
     text: &str,
 ) -> Result<Option<Sent>, DbErr> {
-    let (id, at) = (MessageId::new(), now());
     let backend = db.get_database_backend();
-    let statement = sea_orm::Statement::from_sql_and_values(
-        backend,
-        if backend == sea_orm::DbBackend::Postgres { SEND_TEXT_IN_ONE_STATEMENT } else { SEND_TEXT_SQLITE },
-        [
-            new.chat_id.into(),
-            id.into(),
-            new.author_id.into(),
-            at.into(),
-            MessageKind::Text.into(),
-            text.into(),
-            new.client_id.clone().into(),
-            crate::domain::search::fold(text).into(),
-        ],
-    );
+    // The id is drawn as late as each backend allows: one drawn before a wait for the chat may
+    // be below the id of the send that went first, and that send takes the full path.
+    let draw = || (MessageId::new(), now());
+    let statement = |(id, at): (MessageId, OffsetDateTime)| {
+        sea_orm::Statement::from_sql_and_values(
+            backend,
+            if backend == sea_orm::DbBackend::Postgres { SEND_TEXT_IN_ONE_STATEMENT } else { SEND_TEXT_SQLITE },
+            [
+                new.chat_id.into(),
+                id.into(),
+                new.author_id.into(),
+                at.into(),
+                MessageKind::Text.into(),
+                text.into(),
+                new.client_id.clone().into(),
+                crate::domain::search::fold(text).into(),
+            ],
+        )
+    };
     // A `client_id` used before: the full path returns that message.
     let taken = |err: &DbErr| matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)));
-    let roster = if backend == sea_orm::DbBackend::Postgres {
-        match db.query_one_raw(statement).await {
-            Ok(row) => row.map(|row| row.try_get::<Option<i64>>("", "roster")).transpose()?.flatten(),
-            Err(err) if taken(&err) => None,
+    let ((id, at), roster) = if backend == sea_orm::DbBackend::Postgres {
+        let drawn = draw();
+        match db.query_one_raw(statement(drawn)).await {
+            Ok(row) => (drawn, row.map(|row| row.try_get::<Option<i64>>("", "roster")).transpose()?.flatten()),
+            Err(err) if taken(&err) => (drawn, None),
             Err(err) => return Err(err),
         }
     } else {
-        // Rolled back when dropped, so an error half-way leaves nothing.
+        // Rolled back when dropped, so an error half-way leaves nothing. This process's writers
+        // queue for the one writer connection here, before the id is drawn.
         let txn = sea_orm::TransactionTrait::begin(db).await?;
-        let roster = match txn.query_all_raw(statement).await {
+        let drawn = draw();
+        let roster = match txn.query_all_raw(statement(drawn)).await {
             Ok(rows) => rows.last().map(|row| row.try_get::<i64>("", "roster")).transpose()?,
             Err(err) if taken(&err) => None,
             Err(err) => return Err(err),
@@ -372,7 +379,7 @@ async fn send_text_at_once(
             Some(_) => txn.commit().await?,
             None => txn.rollback().await?,
         }
-        roster
+        (drawn, roster)
     };
     let Some(roster) = roster else { return Ok(None) };
     let message = Message {
