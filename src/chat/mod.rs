@@ -252,7 +252,7 @@ impl Chats {
 
     /// One chat as I see it.
     pub async fn chat_view(&self, me: UserId, chat: Chat, member: Member) -> Result<ChatView, AppError> {
-        let mut views = self.render_chats(me, vec![(chat, member)]).await?;
+        let mut views = self.render_chats(me, vec![(chat, member)], None).await?;
         views.pop().ok_or_else(chat_not_found)
     }
 
@@ -305,7 +305,7 @@ impl Chats {
     /// My chats: pinned first, then by last activity.
     pub async fn list_chats(&self, me: UserId) -> Result<Vec<ChatView>, AppError> {
         let chats = self.store.chats_of(me).await?;
-        Ok(self.render_chats(me, chats).await?)
+        Ok(self.render_chats(me, chats, None).await?)
     }
 
     /// A page of my chats in list order, and the cursor of the next page if there is one.
@@ -315,8 +315,10 @@ impl Chats {
         after: Option<ChatCursor>,
         limit: u64,
     ) -> Result<(Vec<ChatView>, Option<ChatCursor>), AppError> {
-        let (chats, next) = self.store.chats_page(me, after, limit).await?;
-        Ok((self.render_chats(me, chats).await?, next))
+        let (page, next) = self.store.chats_page(me, after, limit).await?;
+        let unread = page.iter().map(|(chat, _, unread)| (chat.id, *unread)).collect();
+        let chats = page.into_iter().map(|(chat, member, _)| (chat, member)).collect();
+        Ok((self.render_chats(me, chats, Some(unread)).await?, next))
     }
 
     /// Starts a chat as asked: my direct chat with someone (`true` when it is new, else the one

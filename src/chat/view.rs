@@ -372,20 +372,25 @@ impl super::Chats {
 
     /// Chats as `reader` sees them, pinned first in pin order, then by last activity, newest
     /// first. A fixed number of queries however many chats: members, last messages, people and
-    /// likes and my unread counts, each fetched for all chats at once.
+    /// likes and my unread counts (unless `unread` has them already), each fetched for all chats
+    /// at once.
     pub async fn render_chats(
         &self,
         reader: UserId,
         chats: Vec<(Chat, Member)>,
+        unread: Option<HashMap<ChatId, u64>>,
     ) -> Result<Vec<ChatView>, crate::store::StoreError> {
         let ids: Vec<ChatId> = chats.iter().map(|(chat, _)| chat.id).collect();
         let last_ids: Vec<MessageId> = chats.iter().filter_map(|(chat, _)| chat.last_message_id).collect();
+        let unread = async {
+            match unread {
+                Some(counted) => Ok(counted),
+                None => self.store.unread_counts(reader, &ids).await,
+            }
+        };
         // Three reads of the same chats, independent of each other: together.
-        let (mut members, mut unread, last) = tokio::try_join!(
-            self.store.members_of_chats(&ids),
-            self.store.unread_counts(reader, &ids),
-            self.store.messages_by_ids(&last_ids)
-        )?;
+        let (mut members, mut unread, last) =
+            tokio::try_join!(self.store.members_of_chats(&ids), unread, self.store.messages_by_ids(&last_ids))?;
         let mut last: HashMap<ChatId, Message> = last.into_iter().map(|m| (m.chat_id, m)).collect();
         let people: Vec<UserId> = members.values().flatten().map(|m| m.user_id).collect();
         let last_messages: Vec<Message> = last.values().cloned().collect();

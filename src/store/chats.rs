@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use super::audit::Audited;
 use super::entity::{attachment, chat, chat_member, message};
-use super::members::{Actor, Member, authorize, authorize_actor, insert_member, lock_chat};
+use super::members::{Actor, Member, authorize, authorize_actor, insert_member, lock_chat, unread_in, unread_of};
 use super::messages::{NewMessage, insert_message_in};
 use super::{Message, Store, StoreError, audit, media, now};
 use crate::domain::chat::Action;
@@ -221,10 +221,10 @@ impl Store {
 
     /// One page of a member's chats in list order: pinned ones in pin order, then the rest by
     /// last activity, newest first; `limit` of them after `after`, and the cursor of the next
-    /// page if there is one. One statement for the pins (when the page starts among them) and
-    /// one for the rest. Each picks the range's chat ids from the index
-    /// `(user_id, pin_order, chat_id)` and only then reads the page's chats and memberships
-    /// whole.
+    /// page if there is one, each chat with the member's unread count. One statement for the
+    /// pins (when the page starts among them) and one for the rest. Each picks the range's chat
+    /// ids from the index `(user_id, pin_order, chat_id)` and only then reads the page's chats
+    /// and memberships whole, and the unread counts of those alone.
     ///
     /// The rest are ordered by their chat's activity, which only the chat row holds (a send
     /// writes one row, not one per member), so every chat of the member's is looked at: the
@@ -235,13 +235,13 @@ impl Store {
         user_id: UserId,
         after: Option<ChatCursor>,
         limit: u64,
-    ) -> Result<(Vec<(Chat, Member)>, Option<ChatCursor>), StoreError> {
+    ) -> Result<(Vec<(Chat, Member, u64)>, Option<ChatCursor>), StoreError> {
         let (c, m) = (Alias::new("c"), Alias::new("m"));
         let member = |column: chat_member::Column| Expr::col((m.clone(), column));
         let chat = |column: chat::Column| Expr::col((c.clone(), column));
         // The chats and memberships of a range of ids, whole, in the range's order (the same
         // aliases inside the range and out), their columns prefixed so that each model reads
-        // its own.
+        // its own, and the unread counts.
         let whole = |ids: SelectStatement, order: [(Expr, Order); 2]| {
             let mut select = Query::select();
             for column in chat::Column::iter() {
@@ -250,6 +250,7 @@ impl Store {
             for column in chat_member::Column::iter() {
                 select.expr_as(member(column), Alias::new(format!("m_{}", column.as_str())));
             }
+            select.expr_as(unread_of(m.clone().into(), c.clone().into()), Alias::new("unread"));
             let page = Alias::new("page");
             select
                 .from_subquery(ids, page.clone())
@@ -272,7 +273,7 @@ impl Store {
             }
             select
         };
-        let mut rows: Vec<(chat::Model, chat_member::Model)> = Vec::new();
+        let mut rows: Vec<(chat::Model, chat_member::Model, u64)> = Vec::new();
         // Pinned first, unless the cursor is already past them: the memberships alone know.
         if !matches!(after, Some(ChatCursor::Active { .. })) {
             let order = [
@@ -321,20 +322,25 @@ impl Store {
         }
         let more = rows.len() as u64 > limit;
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next = more.then(|| rows.last()).flatten().map(|(chat, member)| match member.pin_order {
+        let next = more.then(|| rows.last()).flatten().map(|(chat, member, _)| match member.pin_order {
             Some(order) => ChatCursor::Pinned { order, chat_id: chat.id },
             None => ChatCursor::Active { at: chat.last_activity_at, chat_id: chat.id },
         });
-        Ok((rows.into_iter().map(|(chat, member)| (chat.into(), member.into())).collect(), next))
+        Ok((rows.into_iter().map(|(chat, member, unread)| (chat.into(), member.into(), unread)).collect(), next))
     }
 
-    /// The chats and memberships of a statement that selects both whole, prefixed `c_` and `m_`.
-    async fn whole_rows(&self, select: &SelectStatement) -> Result<Vec<(chat::Model, chat_member::Model)>, StoreError> {
+    /// The chats, memberships and unread counts of a statement that selects the first two whole,
+    /// prefixed `c_` and `m_`, and the last as `unread`.
+    async fn whole_rows(
+        &self,
+        select: &SelectStatement,
+    ) -> Result<Vec<(chat::Model, chat_member::Model, u64)>, StoreError> {
         let mut rows = Vec::new();
         for row in self.db.query_all(select).await? {
             rows.push((
                 chat::Model::from_query_result(&row, "c_")?,
                 chat_member::Model::from_query_result(&row, "m_")?,
+                unread_in(&row, "")?,
             ));
         }
         Ok(rows)

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Alias, DynIden, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set,
@@ -129,30 +129,10 @@ pub(super) async fn unread_counts(
     user_id: UserId,
     chat_ids: &[ChatId],
 ) -> Result<HashMap<ChatId, u64>, DbErr> {
-    let (cm, t) = (chat_member::Entity, Alias::new("tombstone"));
-    let tombstones = Query::select()
-        .expr(Expr::col((t.clone(), message::Column::Id)).count())
-        .from_as(message::Entity, t.clone())
-        .and_where(Expr::col((t.clone(), message::Column::ChatId)).equals((cm, chat_member::Column::ChatId)))
-        .and_where(Expr::col((t.clone(), message::Column::DeletedAt)).is_not_null())
-        .and_where(
-            Expr::col((cm, chat_member::Column::LastReadId))
-                .is_null()
-                .or(Expr::col((t.clone(), message::Column::Id)).gt(Expr::col((cm, chat_member::Column::LastReadId)))),
-        )
-        .and_where(
-            Expr::col((t.clone(), message::Column::AuthorId))
-                .is_null()
-                .or(Expr::col((t, message::Column::AuthorId)).ne(Expr::col((cm, chat_member::Column::UserId)))),
-        )
-        .to_owned();
-    let unread = Expr::col((chat::Entity, chat::Column::MessageTotal))
-        .sub(Expr::col((cm, chat_member::Column::ReadTotal)))
-        .sub(Expr::col((cm, chat_member::Column::OwnSinceRead)))
-        .sub(Expr::SubQuery(None, Box::new(tombstones.into())));
+    let cm = chat_member::Entity;
     let query = Query::select()
         .column((cm, chat_member::Column::ChatId))
-        .expr_as(unread, Alias::new("unread"))
+        .expr_as(unread_of(cm.into(), chat::Entity.into()), Alias::new("unread"))
         .from(cm)
         .inner_join(chat::Entity, Expr::col((chat::Entity, chat::Column::Id)).equals((cm, chat_member::Column::ChatId)))
         .and_where(Expr::col((cm, chat_member::Column::UserId)).eq(user_id))
@@ -160,10 +140,39 @@ pub(super) async fn unread_counts(
         .to_owned();
     let mut counts = HashMap::new();
     for row in conn.query_all(&query).await? {
-        let unread: i64 = row.try_get("", "unread")?;
-        counts.insert(row.try_get("", "chat_id")?, u64::try_from(unread).unwrap_or(0));
+        counts.insert(row.try_get("", "chat_id")?, unread_in(&row, "")?);
     }
     Ok(counts)
+}
+
+/// The unread count of the membership `member` in the chat `chat` (the names the statement
+/// gives those rows), as a column: see [`unread_counts`].
+pub(super) fn unread_of(member: DynIden, chat: DynIden) -> Expr {
+    let (cm, t) = (member, Alias::new("tombstone"));
+    let tombstones = Query::select()
+        .expr(Expr::col((t.clone(), message::Column::Id)).count())
+        .from_as(message::Entity, t.clone())
+        .and_where(Expr::col((t.clone(), message::Column::ChatId)).equals((cm.clone(), chat_member::Column::ChatId)))
+        .and_where(Expr::col((t.clone(), message::Column::DeletedAt)).is_not_null())
+        .and_where(Expr::col((cm.clone(), chat_member::Column::LastReadId)).is_null().or(
+            Expr::col((t.clone(), message::Column::Id)).gt(Expr::col((cm.clone(), chat_member::Column::LastReadId))),
+        ))
+        .and_where(
+            Expr::col((t.clone(), message::Column::AuthorId))
+                .is_null()
+                .or(Expr::col((t, message::Column::AuthorId)).ne(Expr::col((cm.clone(), chat_member::Column::UserId)))),
+        )
+        .to_owned();
+    Expr::col((chat, chat::Column::MessageTotal))
+        .sub(Expr::col((cm.clone(), chat_member::Column::ReadTotal)))
+        .sub(Expr::col((cm, chat_member::Column::OwnSinceRead)))
+        .sub(Expr::SubQuery(None, Box::new(tombstones.into())))
+}
+
+/// The column [`unread_of`] named `unread`, read from a row (`prefix` as `FromQueryResult`).
+pub(super) fn unread_in(row: &sea_orm::QueryResult, prefix: &str) -> Result<u64, DbErr> {
+    let unread: i64 = row.try_get(prefix, "unread")?;
+    Ok(u64::try_from(unread).unwrap_or(0))
 }
 
 impl Audited for Member {

@@ -42,9 +42,14 @@ async fn recounted(app: &TestApp, who: &Person, chat: &str) -> u64 {
         .count() as u64
 }
 
-/// `who`'s unread count as the chat list shows it.
+/// `who`'s unread count as the whole chat list shows it.
 async fn listed(app: &TestApp, who: &Person, chat: &str) -> u64 {
-    let list = app.get("/api/v1/chats", Some(&who.token)).await;
+    listed_at(app, who, chat, "/api/v1/chats").await
+}
+
+/// The same from a list read at `path` (a page of it counts in the page's own statement).
+async fn listed_at(app: &TestApp, who: &Person, chat: &str, path: &str) -> u64 {
+    let list = app.get(path, Some(&who.token)).await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.text);
     let chats = list.data()["chats"].as_array().unwrap().clone();
     chats.iter().find(|c| c["id"] == chat).expect("in the list")["unread_count"].as_u64().unwrap()
@@ -125,6 +130,8 @@ async fn unread_counts_stay_exact_while_sends_deletions_joins_leaves_and_reads_r
     for who in [alice, bob, carol, dave, frank] {
         let expected = recounted(app, who, chat).await;
         assert_eq!(listed(app, who, chat).await, expected, "{}'s count in the list", who.id);
+        let paged = listed_at(app, who, chat, "/api/v1/chats?limit=10").await;
+        assert_eq!(paged, expected, "{}'s count in a page of the list", who.id);
         let view = app.get(&format!("/api/v1/chats/{chat}"), Some(&who.token)).await;
         assert_eq!(view.data()["chat"]["unread_count"].as_u64().unwrap(), expected, "{}'s count in the chat", who.id);
     }
