@@ -239,10 +239,13 @@ impl Store {
         let (c, m) = (Alias::new("c"), Alias::new("m"));
         let member = |column: chat_member::Column| Expr::col((m.clone(), column));
         let chat = |column: chat::Column| Expr::col((c.clone(), column));
-        // The chats and memberships of a range of ids, whole, in the range's order (the same
-        // aliases inside the range and out), their columns prefixed so that each model reads
-        // its own, and the unread counts.
-        let whole = |ids: SelectStatement, order: [(Expr, Order); 2]| {
+        // A range of ids in `order`, and the chats and memberships it picked, whole, in the same
+        // order (the same aliases inside the range and out), their columns prefixed so that each
+        // model reads its own, and the unread counts.
+        let whole = |mut ids: SelectStatement, order: [(Expr, Order); 2]| {
+            for (key, direction) in order.clone() {
+                ids.order_by_expr(key, direction);
+            }
             let mut select = Query::select();
             for column in chat::Column::iter() {
                 select.expr_as(chat(column), Alias::new(format!("c_{}", column.as_str())));
@@ -292,9 +295,6 @@ impl Store {
                 let keys = Expr::tuple([member(chat_member::Column::PinOrder), member(chat_member::Column::ChatId)]);
                 ids.and_where(keys.gt(Expr::tuple([order.into(), chat_id.into()])));
             }
-            for (key, direction) in order.clone() {
-                ids.order_by_expr(key, direction);
-            }
             rows = self.whole_rows(&whole(ids, order)).await?;
         }
         if (rows.len() as u64) <= limit {
@@ -314,9 +314,6 @@ impl Store {
             if let Some(ChatCursor::Active { at, chat_id }) = after {
                 let keys = Expr::tuple([chat(chat::Column::LastActivityAt), chat(chat::Column::Id)]);
                 ids.and_where(keys.lt(Expr::tuple([at.into(), chat_id.into()])));
-            }
-            for (key, direction) in order.clone() {
-                ids.order_by_expr(key, direction);
             }
             rows.extend(self.whole_rows(&whole(ids, order)).await?);
         }
@@ -340,7 +337,7 @@ impl Store {
             rows.push((
                 chat::Model::from_query_result(&row, "c_")?,
                 chat_member::Model::from_query_result(&row, "m_")?,
-                unread_in(&row, "")?,
+                unread_in(&row)?,
             ));
         }
         Ok(rows)

@@ -140,7 +140,7 @@ pub(super) async fn unread_counts(
         .to_owned();
     let mut counts = HashMap::new();
     for row in conn.query_all(&query).await? {
-        counts.insert(row.try_get("", "chat_id")?, unread_in(&row, "")?);
+        counts.insert(row.try_get("", "chat_id")?, unread_in(&row)?);
     }
     Ok(counts)
 }
@@ -169,9 +169,9 @@ pub(super) fn unread_of(member: DynIden, chat: DynIden) -> Expr {
         .sub(Expr::SubQuery(None, Box::new(tombstones.into())))
 }
 
-/// The column [`unread_of`] named `unread`, read from a row (`prefix` as `FromQueryResult`).
-pub(super) fn unread_in(row: &sea_orm::QueryResult, prefix: &str) -> Result<u64, DbErr> {
-    let unread: i64 = row.try_get(prefix, "unread")?;
+/// The column [`unread_of`] named `unread`, read from a row.
+pub(super) fn unread_in(row: &sea_orm::QueryResult) -> Result<u64, DbErr> {
+    let unread: i64 = row.try_get("", "unread")?;
     Ok(u64::try_from(unread).unwrap_or(0))
 }
 
